@@ -1,0 +1,38 @@
+"""REQUEST authorizer of `$connect`: verifies `?token=` and hands the player id to every later event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
+    APIGatewayAuthorizerResponseWebSocket,
+)
+
+from backend import auth
+from backend.config import settings
+from backend.errors import Unauthorized
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    s = settings()
+    token = (event.get("queryStringParameters") or {}).get("token")
+    try:
+        if not s.jwt_secret:
+            raise Unauthorized("no token secret configured")
+        claims = auth.verify(token, secret=s.jwt_secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
+    except Unauthorized as exc:
+        logger.info("connection refused", extra={"reason": exc.message})
+        # API Gateway's contract: exactly this message makes it answer 401.
+        raise Exception("Unauthorized") from None  # noqa: TRY002
+    response = APIGatewayAuthorizerResponseWebSocket.from_route_arn(
+        event["methodArn"],
+        principal_id=claims.player_id,
+        context={"playerId": claims.player_id, "role": claims.role},
+    )
+    response.allow_all_routes()
+    logger.info("connection authorized", extra={"playerId": claims.player_id, "role": claims.role})
+    return response.asdict()

@@ -1,0 +1,27 @@
+"""`$connect`: records the connection (the authorizer already verified the player)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from backend import bootstrap
+from backend.ids import ConnectionId, PlayerId
+from backend.store.connections import Connection
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    ctx = event["requestContext"]
+    player = (ctx.get("authorizer") or {}).get("playerId")
+    if not player:
+        # Only reachable if the route is deployed without its authorizer: refuse rather than guess.
+        logger.error("no playerId in the authorizer context")
+        return {"statusCode": 401}
+    conn = Connection(ConnectionId(ctx["connectionId"]), PlayerId(player), int(ctx["connectedAt"]))
+    bootstrap.connections().put(conn)
+    logger.info("connected", extra={"playerId": player})
+    return {"statusCode": 200}

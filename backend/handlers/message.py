@@ -1,0 +1,18 @@
+"""Every client frame (`$default` and one route per action). The answer goes back as the route response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from backend.service import Caller, handle_frame
+
+logger = Logger()
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    caller = Caller.from_event(event)
+    answer = handle_frame(caller, event.get("body"), is_base64=bool(event.get("isBase64Encoded")))
+    return {"statusCode": 200, "body": answer}

@@ -1,0 +1,214 @@
+"""The wire protocol: every frame a client sends or receives, and every event on the stream.
+
+The models are the public API. `docs/protocol.md` and its JSON Schema are generated from them
+(`gamebackend schema`); a change here is a protocol change and goes into the CHANGELOG.
+
+Client frames are JSON objects with an `action`; server frames are JSON objects with a `type`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from backend.ids import ACTION_ID_PATTERN, MATCH_ID_PATTERN, PLAYER_ID_PATTERN
+
+PROTOCOL_VERSION = 1
+EVENT_SCHEMA_VERSION = 1
+
+Mode = Literal["practice", "duel", "arena"]
+Board = Literal["global", "practice", "duel", "arena"]
+Period = Literal["alltime", "daily", "weekly"]
+MatchStatus = Literal["waiting", "running", "finished"]
+
+RequestId = Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")]
+MatchIdField = Annotated[str, Field(pattern=MATCH_ID_PATTERN)]
+PlayerIdField = Annotated[str, Field(pattern=PLAYER_ID_PATTERN)]
+Coordinate = Annotated[int, Field(ge=0, le=1000)]
+
+
+class _Frame(BaseModel):
+    # Unknown fields are refused so that a typo is an error, not silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- client -> server ------------------------------------------------------------------------------
+
+
+class Ping(_Frame):
+    action: Literal["ping"]
+    id: RequestId | None = None
+
+
+class Join(_Frame):
+    action: Literal["join"]
+    mode: Mode
+    id: RequestId | None = None
+    matchId: MatchIdField | None = Field(
+        default=None, description="re-attach this connection to a match the player is already in"
+    )
+
+
+class Score(_Frame):
+    action: Literal["act"]
+    kind: Literal["score"]
+    matchId: MatchIdField
+    id: RequestId = Field(description="action id, unique per player; a repeated id is applied once")
+    points: Annotated[int, Field(ge=1, le=100)]
+
+
+class Move(_Frame):
+    action: Literal["act"]
+    kind: Literal["move"]
+    matchId: MatchIdField
+    id: RequestId = Field(description="action id, unique per player; a repeated id is applied once")
+    x: Coordinate
+    y: Coordinate
+
+
+Act = Annotated[Score | Move, Field(discriminator="kind")]
+
+
+class Leave(_Frame):
+    action: Literal["leave"]
+    matchId: MatchIdField
+    id: RequestId | None = None
+
+
+class LeaderboardQuery(_Frame):
+    action: Literal["leaderboard"]
+    board: Board = "global"
+    period: Period = "alltime"
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    around: bool = Field(default=False, description="also return the caller's rank and neighbours")
+    id: RequestId | None = None
+
+
+ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
+CLIENT_ACTIONS: tuple[str, ...] = ("ping", "join", "act", "leave", "leaderboard")
+client_frame_adapter: TypeAdapter[Any] = TypeAdapter(ClientFrame)
+
+
+# --- server -> client ------------------------------------------------------------------------------
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+    ref: str | None = None
+
+
+class ErrorFrame(_Frame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: str | None = Field(default=None, description="the `id` of the client frame this answers")
+
+
+class Joined(_Frame):
+    type: Literal["joined"] = "joined"
+    matchId: str
+    mode: Mode
+    players: list[str]
+    status: MatchStatus
+    ref: str | None = None
+
+
+class Ack(_Frame):
+    type: Literal["ack"] = "ack"
+    id: str
+
+
+class Left(_Frame):
+    type: Literal["left"] = "left"
+    matchId: str
+    ref: str | None = None
+
+
+class Rejected(_Frame):
+    type: Literal["rejected"] = "rejected"
+    id: str
+    code: str
+    message: str
+    matchId: str | None = None
+
+
+class PlayerState(_Frame):
+    score: int = 0
+    x: int = 0
+    y: int = 0
+    left: bool = False
+
+
+class State(_Frame):
+    type: Literal["state"] = "state"
+    matchId: str
+    mode: Mode
+    version: int
+    status: MatchStatus
+    players: dict[str, PlayerState]
+    winner: str | None = None
+    applied: list[str] = Field(default_factory=list, description="action ids applied since the last push")
+
+
+class Entry(_Frame):
+    rank: int
+    playerId: str
+    score: int
+
+
+class Leaderboard(_Frame):
+    type: Literal["leaderboard"] = "leaderboard"
+    board: Board
+    period: Period
+    entries: list[Entry]
+    me: Entry | None = None
+    around: list[Entry] | None = None
+    ref: str | None = None
+
+
+class Rank(_Frame):
+    type: Literal["rank"] = "rank"
+    board: Board
+    period: Period
+    playerId: str
+    score: int
+    rank: int
+
+
+class Notice(_Frame):
+    type: Literal["notice"] = "notice"
+    message: str
+
+
+ServerFrame = Annotated[
+    Pong | ErrorFrame | Joined | Ack | Left | Rejected | State | Leaderboard | Rank | Notice,
+    Field(discriminator="type"),
+]
+server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
+
+
+# --- the stream: one record per accepted client action ---------------------------------------------
+
+
+class GameEvent(BaseModel):
+    """A Kinesis record. Partition key = matchId, so one match's events stay in order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    v: Literal[1] = EVENT_SCHEMA_VERSION
+    eventId: str
+    matchId: MatchIdField
+    playerId: PlayerIdField = Field(description="from the authorizer context, never from the client")
+    connectionId: str | None = None
+    receivedAt: int = Field(description="server receive time, epoch milliseconds")
+    type: Literal["join", "leave", "score", "move", "end"]
+    actionId: str | None = None
+    points: int | None = None
+    x: int | None = None
+    y: int | None = None
+    mode: Mode | None = None
+
+
+def dump(frame: BaseModel) -> str:
+    return frame.model_dump_json(exclude_none=True)

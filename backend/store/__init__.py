@@ -1,0 +1,1 @@
+"""One module per table: the only code that knows its keys and attributes."""

@@ -1,0 +1,133 @@
+"""The connections table: one item per open WebSocket connection.
+
+Key: connectionId. GSIs: byPlayer (playerId) and byMatch (matchId, sparse: only connections that
+joined a match). Items expire through `ttl` after API Gateway's 2-hour connection limit, so a lost
+`$disconnect` cannot leave a record behind for long.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from backend.ids import ConnectionId, MatchId, PlayerId
+
+MAX_CONNECTION_AGE = 2 * 3600
+TTL_MARGIN = 600
+
+
+@dataclass(frozen=True)
+class Connection:
+    connection_id: ConnectionId
+    player_id: PlayerId
+    connected_at: int  # epoch ms
+    match_id: MatchId | None = None
+
+
+def _item(conn: Connection) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "connectionId": {"S": conn.connection_id},
+        "playerId": {"S": conn.player_id},
+        "connectedAt": {"N": str(conn.connected_at)},
+        "ttl": {"N": str(conn.connected_at // 1000 + MAX_CONNECTION_AGE + TTL_MARGIN)},
+    }
+    if conn.match_id:
+        item["matchId"] = {"S": conn.match_id}
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> Connection:
+    return Connection(
+        connection_id=ConnectionId(item["connectionId"]["S"]),
+        player_id=PlayerId(item["playerId"]["S"]),
+        connected_at=int(item["connectedAt"]["N"]) if "connectedAt" in item else 0,
+        match_id=MatchId(item["matchId"]["S"]) if "matchId" in item else None,
+    )
+
+
+class ConnectionStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def put(self, conn: Connection) -> None:
+        self._ddb.put_item(TableName=self._table, Item=_item(conn))
+
+    def delete(self, connection_id: ConnectionId) -> Connection | None:
+        """Idempotent: deleting a connection that is already gone is not an error."""
+        out = self._ddb.delete_item(
+            TableName=self._table, Key={"connectionId": {"S": connection_id}}, ReturnValues="ALL_OLD"
+        )
+        old = out.get("Attributes")
+        return _from_item(old) if old else None
+
+    def get(self, connection_id: ConnectionId) -> Connection | None:
+        out = self._ddb.get_item(TableName=self._table, Key={"connectionId": {"S": connection_id}})
+        item = out.get("Item")
+        return _from_item(item) if item else None
+
+    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
+        # Conditional so that a join racing a disconnect cannot resurrect a deleted connection.
+        from botocore.exceptions import ClientError
+
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"connectionId": {"S": connection_id}},
+                UpdateExpression="SET matchId = :m",
+                ConditionExpression="attribute_exists(connectionId)",
+                ExpressionAttributeValues={":m": {"S": match_id}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            from backend.errors import ConnectionGone
+
+            raise ConnectionGone("connection closed while joining") from exc
+
+    def detach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"connectionId": {"S": connection_id}},
+                UpdateExpression="REMOVE matchId",
+                ConditionExpression="matchId = :m",
+                ExpressionAttributeValues={":m": {"S": match_id}},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def in_match(self, match_id: MatchId) -> list[tuple[ConnectionId, PlayerId]]:
+        """Every connection attached to a match: one Query on the byMatch index, never a Scan."""
+        found: list[tuple[ConnectionId, PlayerId]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "byMatch",
+            "KeyConditionExpression": "matchId = :m",
+            "ExpressionAttributeValues": {":m": {"S": match_id}},
+        }
+        while True:
+            out = self._ddb.query(**kwargs)
+            found.extend(
+                (ConnectionId(i["connectionId"]["S"]), PlayerId(i["playerId"]["S"])) for i in out["Items"]
+            )
+            if "LastEvaluatedKey" not in out:
+                return found
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def of_player(self, player_id: PlayerId) -> list[Connection]:
+        out = self._ddb.query(
+            TableName=self._table,
+            IndexName="byPlayer",
+            KeyConditionExpression="playerId = :p",
+            ExpressionAttributeValues={":p": {"S": player_id}},
+        )
+        return [_from_item(i) for i in out["Items"]]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

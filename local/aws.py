@@ -1,0 +1,123 @@
+"""The embedded AWS endpoint: moto's server as a child process, with the resources of serverless.yml.
+
+When `AWS_ENDPOINT_URL` is set (LocalStack, or a real account with its default endpoints unset),
+nothing is embedded: the same resources are created there if missing, and the same code runs against it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+from local.slsconfig import Service
+
+log = logging.getLogger("local.aws")
+
+# moto accepts any credentials; these keep botocore from looking for real ones.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented dummy value
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+
+def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"embedded AWS endpoint exited with code {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class EmbeddedMoto:
+    """moto's server in a child process, so its work does not share the gateway's interpreter."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+        self.host = host
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        with socket.socket() as s:
+            if s.connect_ex((self.host, self.port)) == 0:
+                raise RuntimeError(
+                    f"port {self.port} is already in use: another local stack or LocalStack is running. "
+                    "Stop it, or set AWS_ENDPOINT_URL to use it instead of the embedded endpoint."
+                )
+        env = {**os.environ, **FAKE_CREDENTIALS, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+        wait_for_port(self.host, self.port, 30, self.proc)
+        log.info("embedded AWS endpoint (moto) on %s", self.url)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _boto(service: str, endpoint: str, region: str) -> Any:
+    import boto3
+
+    return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region)
+
+
+_TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
+               "LocalSecondaryIndexes", "ProvisionedThroughput", "StreamSpecification")
+
+
+def create_resources(service: Service, endpoint: str) -> None:
+    """Creates every table, stream and queue of serverless.yml's resources, skipping existing ones."""
+    region = service.region
+    ddb = _boto("dynamodb", endpoint, region)
+    existing = set(ddb.list_tables()["TableNames"])
+    for props in service.resources_of_type("AWS::DynamoDB::Table").values():
+        name = props["TableName"]
+        if name in existing:
+            continue
+        ddb.create_table(**{k: props[k] for k in _TABLE_KEYS if k in props})
+        ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        log.info("table %s", name)
+
+    kinesis = _boto("kinesis", endpoint, region)
+    streams = set(kinesis.list_streams()["StreamNames"])
+    for props in service.resources_of_type("AWS::Kinesis::Stream").values():
+        name = props["Name"]
+        if name in streams:
+            continue
+        mode = (props.get("StreamModeDetails") or {}).get("StreamMode", "PROVISIONED")
+        if mode == "ON_DEMAND":
+            kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        else:
+            kinesis.create_stream(StreamName=name, ShardCount=int(props.get("ShardCount", 1)))
+        kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2})
+        log.info("stream %s", name)
+
+    sqs = _boto("sqs", endpoint, region)
+    for props in service.resources_of_type("AWS::SQS::Queue").values():
+        sqs.create_queue(QueueName=props["QueueName"])  # idempotent for identical attributes
+        log.info("queue %s", props["QueueName"])

@@ -1,0 +1,110 @@
+"""`gamebackend`: the command line of the project.
+
+    gamebackend local                  start the local stack in the foreground (Ctrl-C stops it)
+    gamebackend token PLAYER [--admin] mint a token the local stack accepts
+    gamebackend schema                 print the protocol's JSON Schema
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+
+def _local(args: argparse.Namespace) -> int:
+    from local.runtime import LocalRuntime, RuntimeConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    # websockets logs every open and close at INFO; the gateway logs what matters itself.
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    config = RuntimeConfig(host=args.host, ws_port=args.ws_port, http_port=args.http_port,
+                           aws_port=args.aws_port, config_path=Path(args.config))
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with LocalRuntime(config) as rt:
+            print(f"\n  WebSocket API   {rt.ws_url}/?token=<JWT>\n"
+                  f"  Management API  {rt.management_url}/@connections/{{connectionId}}\n"
+                  f"  HTTP API        {rt.http_url}\n"
+                  f"  AWS endpoint    {rt.aws_endpoint}\n\n"
+                  "  mint a token:   .venv/bin/gamebackend token alice\n"
+                  "  stop:           Ctrl-C\n", flush=True)
+            await stop.wait()
+            logging.getLogger("local").info("stopping")
+
+    try:
+        asyncio.run(main())
+    except RuntimeError as exc:  # start-up problems such as a port in use
+        print(f"gamebackend local: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    import os
+
+    from backend.auth import mint
+    from local import slsconfig
+
+    settings = slsconfig.load(args.config, args.stage).stage_settings()
+    secret = os.environ.get("JWT_SECRET") or settings["jwtSecret"]
+    print(mint(args.player, secret=secret, issuer=settings["jwtIssuer"], audience=settings["jwtAudience"],
+               admin=args.admin, ttl=args.ttl))
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from backend.protocol import client_frame_adapter, server_frame_adapter
+
+    doc = {
+        "client": client_frame_adapter.json_schema(),
+        "server": server_frame_adapter.json_schema(),
+    }
+    print(json.dumps(doc, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gamebackend", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("local", help="start the local stack in the foreground")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--ws-port", type=int, default=3001)
+    p.add_argument("--http-port", type=int, default=3000)
+    p.add_argument("--aws-port", type=int, default=4566)
+    p.add_argument("--config", default="serverless.yml")
+    p.set_defaults(func=_local)
+
+    p = sub.add_parser("token", help="mint a JWT for the local stack")
+    p.add_argument("player")
+    p.add_argument("--admin", action="store_true", help="add the admin role")
+    p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    p.add_argument("--stage", default="local")
+    p.add_argument("--config", default="serverless.yml")
+    p.set_defaults(func=_token)
+
+    p = sub.add_parser("schema", help="print the wire protocol's JSON Schema")
+    p.set_defaults(func=_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        return int(args.func(args))
+    return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,148 @@
+"""An API Gateway HTTP API (payload format 2.0) for the `httpApi` routes of serverless.yml.
+
+Also serves the local runtime's own endpoints under `/local/` (health and metrics), which exist only
+here and never on AWS.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from local.lambdas import FunctionPool
+from local.slsconfig import Service
+
+log = logging.getLogger("local.http")
+API_ID = "localhttp"
+MAX_BODY = 10 * 1024 * 1024  # API Gateway HTTP APIs accept up to 10 MB
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    # /admin/matches/{matchId} and greedy {proxy+}
+    pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", r"(?P<\1>.+)", re.escape(path))
+    pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", pattern)
+    return re.compile(f"^{pattern}$")
+
+
+class HttpApi:
+    def __init__(self, service: Service, pools: dict[str, FunctionPool], *, host: str = "127.0.0.1",
+                 port: int = 3000) -> None:
+        self.service = service
+        self.pools = pools
+        self.host = host
+        self.port = port
+        self.routes: list[tuple[str, str, re.Pattern[str], str]] = []
+        for fn in service.functions.values():
+            for method, path in fn.http_routes:
+                self.routes.append((method, path, _compile(path), fn.name))
+        self.local_routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
+        self._runner: web.AppRunner | None = None
+
+    def add_local_route(self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        self.local_routes[path] = handler
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self.port).start()
+        log.info("HTTP API on http://%s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _match(self, method: str, path: str) -> tuple[str, str, dict[str, str]] | None:
+        allowed = False
+        for route_method, route_path, regex, fn in self.routes:
+            m = regex.match(path)
+            if not m:
+                continue
+            allowed = True
+            if route_method in (method, "*", "ANY"):
+                return fn, f"{route_method} {route_path}", m.groupdict()
+        return ("", "", {}) if allowed else None
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        local = self.local_routes.get(request.path)
+        if local is not None:
+            return await local(request)
+        found = self._match(request.method, request.path)
+        if found is None or not found[0]:
+            return web.json_response({"message": "Not Found"}, status=404)
+        fn, route_key, params = found
+        event = await self._event(request, route_key, params)
+        result = await self.pools[fn].invoke(event)
+        if not result.ok:
+            return web.json_response({"message": "Internal Server Error"}, status=500)
+        return _response(result.result)
+
+    async def _event(self, request: web.Request, route_key: str, params: dict[str, str]) -> dict[str, Any]:
+        raw = await request.read()
+        now = int(time.time() * 1000)
+        text_types = ("json", "text", "xml", "x-www-form-urlencoded", "javascript")
+        is_text = not raw or any(t in request.content_type for t in text_types)
+        headers: dict[str, str] = {}
+        for k, v in request.headers.items():
+            key = k.lower()
+            headers[key] = f"{headers[key]},{v}" if key in headers else v
+        query: dict[str, str] = {}
+        for k, v in request.query.items():
+            query[k] = f"{query[k]},{v}" if k in query else v
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        return {
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": request.path,
+            "rawQueryString": request.query_string,
+            "cookies": [f"{k}={v}" for k, v in request.cookies.items()] or None,
+            "headers": headers,
+            "queryStringParameters": query or None,
+            "pathParameters": params or None,
+            "requestContext": {
+                "accountId": "000000000000",
+                "apiId": API_ID,
+                "domainName": f"{self.host}:{self.port}",
+                "domainPrefix": API_ID,
+                "http": {
+                    "method": request.method,
+                    "path": request.path,
+                    "protocol": f"HTTP/{request.version.major}.{request.version.minor}",
+                    "sourceIp": peer[0] if peer else "127.0.0.1",
+                    "userAgent": request.headers.get("User-Agent", ""),
+                },
+                "requestId": uuid.uuid4().hex,
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": datetime.fromtimestamp(now / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                "timeEpoch": now,
+            },
+            "body": (raw.decode() if is_text else base64.b64encode(raw).decode()) if raw else None,
+            "isBase64Encoded": bool(raw) and not is_text,
+        }
+
+
+def _response(result: Any) -> web.Response:
+    """Payload format 2.0: a dict with statusCode is used as is; anything else is a JSON 200."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return web.Response(status=200, text=json.dumps(result), content_type="application/json")
+    body = result.get("body") or ""
+    data = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode()
+    response = web.Response(status=int(result["statusCode"]), body=data)
+    for k, v in (result.get("headers") or {}).items():
+        response.headers[k] = str(v)
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    if "Content-Type" not in response.headers and "content-type" not in response.headers:
+        response.headers["Content-Type"] = "application/json"
+    return response

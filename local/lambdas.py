@@ -1,0 +1,299 @@
+"""Lambda execution environments: a pool of worker processes per function.
+
+Each function gets its own processes (`local.worker`), each importing the handler once (a cold start)
+and reused while warm. The pool scales out when invocations find no idle environment, up to the
+function's reserved concurrency from serverless.yml (or a local default), and scales in after an idle
+period. A handler that raises becomes an error result; one that exceeds its timeout is killed and
+replaced, as Lambda does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import statistics
+import struct
+import sys
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("local.lambda")
+
+_HEADER = struct.Struct(">I")
+DEFAULT_CONCURRENCY = 4
+IDLE_SECONDS = 300.0
+
+
+@dataclass
+class Invocation:
+    """What one invocation produced: a result, or the error Lambda would report."""
+
+    ok: bool
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    duration_ms: float = 0.0
+    init_ms: float | None = None  # set on a cold start
+    request_id: str = ""
+
+    @property
+    def cold(self) -> bool:
+        return self.init_ms is not None
+
+
+@dataclass
+class FunctionStats:
+    invocations: int = 0
+    cold_starts: int = 0
+    errors: int = 0
+    timeouts: int = 0
+    throttles: int = 0
+    concurrent: int = 0
+    max_concurrent: int = 0
+    durations: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+
+    def snapshot(self) -> dict[str, Any]:
+        ds = sorted(self.durations)
+
+        def pct(p: float) -> float | None:
+            return round(ds[min(len(ds) - 1, int(p * len(ds)))], 2) if ds else None
+
+        return {
+            "invocations": self.invocations,
+            "coldStarts": self.cold_starts,
+            "errors": self.errors,
+            "timeouts": self.timeouts,
+            "throttles": self.throttles,
+            "concurrent": self.concurrent,
+            "maxConcurrent": self.max_concurrent,
+            "p50Ms": pct(0.5),
+            "p99Ms": pct(0.99),
+            "meanMs": round(statistics.fmean(ds), 2) if ds else None,
+        }
+
+
+class WorkerDied(Exception):
+    pass
+
+
+class _Worker:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.init_ms: float | None = None
+        self.fresh = True
+        self.last_used = time.monotonic()
+
+    async def _read(self) -> Any:
+        assert self.proc.stdout is not None
+        try:
+            header = await self.proc.stdout.readexactly(_HEADER.size)
+            (size,) = _HEADER.unpack(header)
+            return json.loads(await self.proc.stdout.readexactly(size))
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise WorkerDied(f"worker exited with code {self.proc.returncode}") from exc
+
+    async def start(self) -> None:
+        hello = await self._read()
+        if not hello.get("ready"):
+            raise WorkerDied(f"{hello.get('errorType')}: {hello.get('errorMessage')}")
+        self.init_ms = hello["initMs"]
+
+    async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        data = json.dumps(payload).encode()
+        self.proc.stdin.write(_HEADER.pack(len(data)) + data)
+        await self.proc.stdin.drain()
+        reply: dict[str, Any] = await self._read()
+        return reply
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+
+class FunctionPool:
+    def __init__(
+        self,
+        name: str,
+        handler: str,
+        *,
+        env: dict[str, str],
+        timeout: float,
+        memory: int,
+        max_concurrency: int | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+        cwd: str | None = None,
+    ) -> None:
+        self.name = name
+        self.handler = handler
+        self.env = env
+        self.timeout = timeout
+        self.memory = memory
+        self.max_concurrency = max_concurrency or DEFAULT_CONCURRENCY
+        self.idle_seconds = idle_seconds
+        self.cwd = cwd
+        self.stats = FunctionStats()
+        self._idle: list[_Worker] = []
+        self._count = 0  # live workers, busy or idle or starting
+        self._freed = asyncio.Condition()
+        self._closed = False
+        self._reaper: asyncio.Task[None] | None = None
+        self._all: set[_Worker] = set()
+
+    async def _spawn(self) -> _Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "local.worker", self.handler,
+            self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name), str(self.memory),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **self.env},
+            cwd=self.cwd,
+        )
+        worker = _Worker(proc)
+        self._all.add(worker)
+        try:
+            await asyncio.wait_for(worker.start(), timeout=max(self.timeout, 30))
+        except BaseException:
+            worker.kill()
+            self._all.discard(worker)
+            await proc.wait()
+            raise
+        return worker
+
+    async def _acquire(self) -> _Worker:
+        async with self._freed:
+            while True:
+                if self._closed:
+                    raise WorkerDied("function pool is shut down")
+                if self._idle:
+                    return self._idle.pop()
+                if self._count < self.max_concurrency:
+                    self._count += 1
+                    break
+                self.stats.throttles += 1
+                await self._freed.wait()
+        try:
+            return await self._spawn()
+        except BaseException:
+            async with self._freed:
+                self._count -= 1
+                self._freed.notify()
+            raise
+
+    async def _release(self, worker: _Worker, dead: bool) -> None:
+        async with self._freed:
+            if dead or self._closed:
+                self._count -= 1
+                worker.kill()
+                self._all.discard(worker)
+            else:
+                worker.last_used = time.monotonic()
+                self._idle.append(worker)
+            self._freed.notify()
+
+    async def invoke(self, event: Any) -> Invocation:
+        if self._reaper is None:
+            self._reaper = asyncio.create_task(self._reap())
+        request_id = str(uuid.uuid4())
+        self.stats.invocations += 1
+        self.stats.concurrent += 1
+        self.stats.max_concurrent = max(self.stats.max_concurrent, self.stats.concurrent)
+        worker: _Worker | None = None
+        acquired = False
+        dead = False
+        try:
+            try:
+                worker = await self._acquire()
+                acquired = True
+            except WorkerDied as exc:
+                self.stats.errors += 1
+                log.error("%s: init failed: %s", self.name, exc)
+                return Invocation(ok=False, error_type="Runtime.InitError", error_message=str(exc),
+                                  request_id=request_id)
+            init_ms = worker.init_ms if worker.fresh else None
+            worker.fresh = False
+            if init_ms is not None:
+                self.stats.cold_starts += 1
+            deadline_ms = time.time() * 1000 + self.timeout * 1000
+            began = time.perf_counter()
+            try:
+                reply = await asyncio.wait_for(
+                    worker.call({"event": event, "requestId": request_id, "deadlineMs": deadline_ms}),
+                    timeout=self.timeout,
+                )
+            except TimeoutError:
+                self.stats.timeouts += 1
+                self.stats.errors += 1
+                worker.kill()
+                dead = True
+                log.error("%s: RequestId %s Task timed out after %.2f seconds", self.name, request_id,
+                          self.timeout)
+                return Invocation(ok=False, error_type="Sandbox.Timedout",
+                                  error_message=f"Task timed out after {self.timeout:.2f} seconds",
+                                  duration_ms=self.timeout * 1000, init_ms=init_ms, request_id=request_id)
+            except WorkerDied as exc:
+                self.stats.errors += 1
+                worker.kill()
+                dead = True
+                return Invocation(ok=False, error_type="Runtime.ExitError", error_message=str(exc),
+                                  duration_ms=(time.perf_counter() - began) * 1000, init_ms=init_ms,
+                                  request_id=request_id)
+            duration = float(reply.get("durationMs", 0.0))
+            self.stats.durations.append(duration)
+            inv = Invocation(
+                ok=bool(reply["ok"]),
+                result=reply.get("result"),
+                error_type=reply.get("errorType"),
+                error_message=reply.get("errorMessage"),
+                duration_ms=duration,
+                init_ms=init_ms,
+                request_id=request_id,
+            )
+            if not inv.ok:
+                self.stats.errors += 1
+            log.info(
+                "REPORT %s RequestId: %s Duration: %.2f ms%s%s",
+                self.name, request_id, duration,
+                f" Init Duration: {init_ms:.2f} ms (cold)" if init_ms is not None else " (warm)",
+                "" if inv.ok else f" Error: {inv.error_type}",
+            )
+            return inv
+        finally:
+            self.stats.concurrent -= 1
+            if acquired and worker is not None:
+                await self._release(worker, dead)
+
+    async def _reap(self) -> None:
+        """Scale in: environments idle for longer than idle_seconds are shut down."""
+        while not self._closed:
+            await asyncio.sleep(min(self.idle_seconds, 30.0))
+            now = time.monotonic()
+            async with self._freed:
+                stale = [w for w in self._idle if now - w.last_used > self.idle_seconds]
+                for w in stale:
+                    self._idle.remove(w)
+                    self._all.discard(w)
+                    self._count -= 1
+                    w.kill()
+
+    async def close(self) -> None:
+        async with self._freed:
+            self._closed = True
+            self._idle = []
+            self._freed.notify_all()
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for w in list(self._all):
+            w.kill()
+            await w.proc.wait()
+        self._all.clear()
+
+    def warm_workers(self) -> int:
+        return len(self._idle)

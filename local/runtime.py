@@ -1,0 +1,164 @@
+"""The local stack: everything serverless.yml declares, on one machine, with no AWS account.
+
+    LocalRuntime
+    ├── EmbeddedMoto        AWS endpoint (DynamoDB, Kinesis, SQS)       :4566  (unless AWS_ENDPOINT_URL)
+    ├── FunctionPool × N    one per function, worker processes          (local.lambdas)
+    ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
+    ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
+    └── StreamPoller × N    one per Kinesis event source mapping        (local.poller)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from local import aws, slsconfig
+from local.gateway import Gateway, Limits
+from local.httpapi import HttpApi
+from local.lambdas import FunctionPool
+
+log = logging.getLogger("local")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RuntimeConfig:
+    host: str = "127.0.0.1"
+    ws_port: int = 3001
+    http_port: int = 3000
+    aws_port: int = 4566
+    stage: str = "local"
+    region: str = "us-east-1"
+    config_path: Path = ROOT / "serverless.yml"
+    limits: Limits = field(default_factory=Limits)
+    poll_interval: float = 0.1
+    # AWS_ENDPOINT_URL set -> use that endpoint and embed nothing
+    endpoint_url: str | None = field(default_factory=lambda: os.environ.get("AWS_ENDPOINT_URL"))
+    idle_seconds: float = 300.0
+
+
+class LocalRuntime:
+    def __init__(self, config: RuntimeConfig | None = None) -> None:
+        self.config = config or RuntimeConfig()
+        self.service = slsconfig.load(self.config.config_path, self.config.stage, self.config.region)
+        self.moto: aws.EmbeddedMoto | None = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.gateway: Gateway | None = None
+        self.http: HttpApi | None = None
+        self.pollers: list[Any] = []
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.config.host}:{self.config.ws_port}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.ws_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.config.http_port}"
+
+    @property
+    def aws_endpoint(self) -> str:
+        if self.config.endpoint_url:
+            return self.config.endpoint_url
+        assert self.moto is not None
+        return self.moto.url
+
+    def function_env(self, fn: slsconfig.Function) -> dict[str, str]:
+        endpoints = slsconfig.LocalEndpoints(self.config.region, self.management_url, self.http_url)
+        env = {k: slsconfig.resolve_intrinsic(self.service, v, endpoints) for k, v in fn.environment.items()}
+        env.update({
+            "AWS_REGION": self.config.region,
+            "AWS_DEFAULT_REGION": self.config.region,
+            "AWS_LAMBDA_FUNCTION_NAME": f"{self.service.name}-{self.service.stage}-{fn.name}",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            # No X-Ray daemon here: the tracer stays a no-op, as powertools does outside Lambda.
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "PYTHONPATH": str(ROOT),
+        })
+        if self.moto is not None:
+            env.update(aws.FAKE_CREDENTIALS)
+        return env
+
+    async def start(self) -> None:
+        cfg = self.config
+        if cfg.endpoint_url is None:
+            self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port)
+            await asyncio.to_thread(self.moto.start)
+        else:
+            log.info("using the AWS endpoint %s (nothing embedded)", cfg.endpoint_url)
+        if self.moto is not None:
+            os.environ.update(aws.FAKE_CREDENTIALS)
+        await asyncio.to_thread(aws.create_resources, self.service, self.aws_endpoint)
+        for fn in self.service.functions.values():
+            self.pools[fn.name] = FunctionPool(
+                fn.name, fn.handler, env=self.function_env(fn), timeout=fn.timeout, memory=fn.memory,
+                max_concurrency=fn.reserved_concurrency, idle_seconds=cfg.idle_seconds, cwd=str(ROOT),
+            )
+        self.gateway = Gateway(self.service, self.pools, host=cfg.host, port=cfg.ws_port, limits=cfg.limits)
+        await self.gateway.start()
+        self.http = HttpApi(self.service, self.pools, host=cfg.host, port=cfg.http_port)
+        self.http.add_local_route("/local/health", self._health)
+        self.http.add_local_route("/local/metrics", self._metrics)
+        await self.http.start()
+        await self._start_pollers()
+        log.info("local stack ready: ws=%s http=%s aws=%s", self.ws_url, self.http_url, self.aws_endpoint)
+
+    async def _start_pollers(self) -> None:
+        streams = [(fn, ev) for fn in self.service.functions.values() for ev in fn.streams]
+        if not streams:
+            return
+        from local.poller import StreamPoller
+
+        for fn, ev in streams:
+            poller = StreamPoller(self.service, fn.name, ev, self.pools[fn.name], endpoint=self.aws_endpoint,
+                                  poll_interval=self.config.poll_interval)
+            await poller.start()
+            self.pollers.append(poller)
+
+    async def stop(self) -> None:
+        for poller in self.pollers:
+            await poller.stop()
+        if self.gateway:
+            await self.gateway.stop()
+        if self.http:
+            await self.http.stop()
+        for pool in self.pools.values():
+            await pool.close()
+        if self.moto:
+            await asyncio.to_thread(self.moto.stop)
+
+    async def __aenter__(self) -> LocalRuntime:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def metrics(self) -> dict[str, Any]:
+        return {
+            "functions": {name: pool.stats.snapshot() for name, pool in self.pools.items()},
+            "gateway": {**(self.gateway.stats if self.gateway else {}),
+                        "open": len(self.gateway.connections) if self.gateway else 0},
+            "streams": [p.snapshot() for p in self.pollers],
+        }
+
+    async def _health(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "stage": self.service.stage, "aws": self.aws_endpoint})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.json_response(self.metrics())
