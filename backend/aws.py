@@ -19,4 +19,4 @@ def client(service: str) -> Any:
 
     # Short timeouts and standard retries: a handler has seconds, not minutes.
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
-    return boto3.session.Session().client(service, config=config)  # type: ignore[attr-defined]
+    return boto3.session.Session().client(service, config=config)

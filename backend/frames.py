@@ -37,7 +37,9 @@ def parse(raw: dict[str, Any]) -> BaseModel:
     if action is None:
         raise UnknownAction("missing `action`; expected one of " + ", ".join(CLIENT_ACTIONS))
     if not isinstance(action, str) or action not in CLIENT_ACTIONS:
-        raise UnknownAction(f"unknown action {str(action)[:40]!r}; expected one of " + ", ".join(CLIENT_ACTIONS))
+        raise UnknownAction(
+            f"unknown action {str(action)[:40]!r}; expected one of " + ", ".join(CLIENT_ACTIONS)
+        )
     try:
         frame: BaseModel = client_frame_adapter.validate_python(raw)
     except ValidationError as exc:

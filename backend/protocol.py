@@ -29,8 +29,9 @@ Coordinate = Annotated[int, Field(ge=0, le=1000)]
 
 
 class _Frame(BaseModel):
-    # Unknown fields are refused so that a typo is an error, not silently ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown fields are refused so that a typo is an error, not silently ignored; strict so that
+    # "5" is not quietly taken for 5.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- client -> server ------------------------------------------------------------------------------
@@ -196,7 +197,7 @@ class GameEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    v: Literal[1] = EVENT_SCHEMA_VERSION
+    v: Literal[1] = 1
     eventId: str
     matchId: MatchIdField
     playerId: PlayerIdField = Field(description="from the authorizer context, never from the client")

@@ -22,7 +22,7 @@ log = logging.getLogger("local.aws")
 # moto accepts any credentials; these keep botocore from looking for real ones.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's documented dummy value
+    "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
 
@@ -77,17 +77,25 @@ class EmbeddedMoto:
                 self.proc.wait()
 
 
-def _boto(service: str, endpoint: str, region: str) -> Any:
+def _boto(service: str, endpoint: str | None, region: str) -> Any:
     import boto3
 
     return boto3.session.Session().client(service, endpoint_url=endpoint, region_name=region)
 
 
-_TABLE_KEYS = ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes",
-               "LocalSecondaryIndexes", "ProvisionedThroughput", "StreamSpecification")
+_TABLE_KEYS = (
+    "TableName",
+    "AttributeDefinitions",
+    "KeySchema",
+    "BillingMode",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "ProvisionedThroughput",
+    "StreamSpecification",
+)
 
 
-def create_resources(service: Service, endpoint: str) -> None:
+def create_resources(service: Service, endpoint: str | None) -> None:
     """Creates every table, stream and queue of serverless.yml's resources, skipping existing ones."""
     region = service.region
     ddb = _boto("dynamodb", endpoint, region)

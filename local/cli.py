@@ -1,8 +1,8 @@
 """`gamebackend`: the command line of the project.
 
-    gamebackend local                  start the local stack in the foreground (Ctrl-C stops it)
-    gamebackend token PLAYER [--admin] mint a token the local stack accepts
-    gamebackend schema                 print the protocol's JSON Schema
+gamebackend local                  start the local stack in the foreground (Ctrl-C stops it)
+gamebackend token PLAYER [--admin] mint a token the local stack accepts
+gamebackend schema                 print the protocol's JSON Schema
 """
 
 from __future__ import annotations
@@ -23,8 +23,13 @@ def _local(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
     # websockets logs every open and close at INFO; the gateway logs what matters itself.
     logging.getLogger("websockets").setLevel(logging.WARNING)
-    config = RuntimeConfig(host=args.host, ws_port=args.ws_port, http_port=args.http_port,
-                           aws_port=args.aws_port, config_path=Path(args.config))
+    config = RuntimeConfig(
+        host=args.host,
+        ws_port=args.ws_port,
+        http_port=args.http_port,
+        aws_port=args.aws_port,
+        config_path=Path(args.config),
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -32,12 +37,15 @@ def _local(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with LocalRuntime(config) as rt:
-            print(f"\n  WebSocket API   {rt.ws_url}/?token=<JWT>\n"
-                  f"  Management API  {rt.management_url}/@connections/{{connectionId}}\n"
-                  f"  HTTP API        {rt.http_url}\n"
-                  f"  AWS endpoint    {rt.aws_endpoint}\n\n"
-                  "  mint a token:   .venv/bin/gamebackend token alice\n"
-                  "  stop:           Ctrl-C\n", flush=True)
+            print(
+                f"\n  WebSocket API   {rt.ws_url}/?token=<JWT>\n"
+                f"  Management API  {rt.management_url}/@connections/{{connectionId}}\n"
+                f"  HTTP API        {rt.http_url}\n"
+                f"  AWS endpoint    {rt.aws_endpoint}\n\n"
+                "  mint a token:   .venv/bin/gamebackend token alice\n"
+                "  stop:           Ctrl-C\n",
+                flush=True,
+            )
             await stop.wait()
             logging.getLogger("local").info("stopping")
 
@@ -57,8 +65,16 @@ def _token(args: argparse.Namespace) -> int:
 
     settings = slsconfig.load(args.config, args.stage).stage_settings()
     secret = os.environ.get("JWT_SECRET") or settings["jwtSecret"]
-    print(mint(args.player, secret=secret, issuer=settings["jwtIssuer"], audience=settings["jwtAudience"],
-               admin=args.admin, ttl=args.ttl))
+    print(
+        mint(
+            args.player,
+            secret=secret,
+            issuer=settings["jwtIssuer"],
+            audience=settings["jwtAudience"],
+            admin=args.admin,
+            ttl=args.ttl,
+        )
+    )
     return 0
 
 
@@ -74,8 +90,9 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gamebackend", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="gamebackend", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("local", help="start the local stack in the foreground")

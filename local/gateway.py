@@ -29,6 +29,7 @@ import os
 import re
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -108,6 +109,8 @@ class Gateway:
         self._janitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.stats = {"connects": 0, "refused": 0, "messages": 0, "posts": 0, "gone": 0}
+        # The last events handed to integrations, newest last: what a Lambda saw, for debugging and tests.
+        self.recent_events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=500)
 
     @property
     def domain(self) -> str:
@@ -133,8 +136,9 @@ class Gateway:
             compression=None,
         )
         self._janitor = asyncio.create_task(self._enforce_timeouts())
-        log.info("WebSocket API on ws://%s (Management API on http://%s/@connections)", self.domain,
-                 self.domain)
+        log.info(
+            "WebSocket API on ws://%s (Management API on http://%s/@connections)", self.domain, self.domain
+        )
 
     async def stop(self) -> None:
         if self._janitor:
@@ -153,8 +157,9 @@ class Gateway:
 
     # --- events, shaped as API Gateway shapes them -----------------------------------------------
 
-    def _request_context(self, conn_id: str, connected_at: int, route: str, event_type: str,
-                         source_ip: str, user_agent: str) -> dict[str, Any]:
+    def _request_context(
+        self, conn_id: str, connected_at: int, route: str, event_type: str, source_ip: str, user_agent: str
+    ) -> dict[str, Any]:
         now = int(time.time() * 1000)
         return {
             "routeKey": route,
@@ -183,6 +188,10 @@ class Gateway:
             single[name] = value
             multi.setdefault(name, []).append(value)
         return single, multi
+
+    async def _invoke(self, fn: str, event: dict[str, Any]) -> Invocation:
+        self.recent_events.append((fn, event))
+        return await self.pools[fn].invoke(event)
 
     # --- $connect -------------------------------------------------------------------------------
 
@@ -214,7 +223,7 @@ class Gateway:
         }
         fn = self.routes.get("$connect")
         if fn:
-            result = await self.pools[fn].invoke(event)
+            result = await self._invoke(fn, event)
             status = _integration_status(result)
             if not 200 <= status < 300:
                 self.stats["refused"] += 1
@@ -228,9 +237,15 @@ class Gateway:
         self.stats["connects"] += 1
         return None
 
-    async def _authorize(self, context: dict[str, Any], headers: dict[str, str],
-                         multi_headers: dict[str, list[str]], qs: dict[str, str],
-                         mqs: dict[str, list[str]], socket: ServerConnection) -> dict[str, Any] | Response:
+    async def _authorize(
+        self,
+        context: dict[str, Any],
+        headers: dict[str, str],
+        multi_headers: dict[str, list[str]],
+        qs: dict[str, str],
+        mqs: dict[str, list[str]],
+        socket: ServerConnection,
+    ) -> dict[str, Any] | Response:
         fn = self.service.functions[self.routes["$connect"]]
         # A missing identity source is refused by API Gateway itself, without calling the authorizer.
         for source in fn.identity_source:
@@ -249,7 +264,7 @@ class Gateway:
             "requestContext": context,
         }
         assert self.authorizer is not None
-        result = await self.pools[self.authorizer].invoke(event)
+        result = await self._invoke(self.authorizer, event)
         if not result.ok:
             if result.error_message == "Unauthorized":
                 return socket.respond(401, '{"message":"Unauthorized"}\n')
@@ -297,8 +312,14 @@ class Gateway:
         fn = self.routes.get("$disconnect")
         if not fn:
             return
-        context = self._request_context(conn.connection_id, conn.connected_at_ms, "$disconnect",
-                                        "DISCONNECT", conn.source_ip, conn.user_agent)
+        context = self._request_context(
+            conn.connection_id,
+            conn.connected_at_ms,
+            "$disconnect",
+            "DISCONNECT",
+            conn.source_ip,
+            conn.user_agent,
+        )
         context["disconnectStatusCode"] = code
         context["disconnectReason"] = reason
         if conn.authorizer:
@@ -309,7 +330,7 @@ class Gateway:
             "requestContext": context,
             "isBase64Encoded": False,
         }
-        result = await self.pools[fn].invoke(event)
+        result = await self._invoke(fn, event)
         if not result.ok:
             log.error("$disconnect failed for %s: %s", conn.connection_id, result.error_message)
 
@@ -337,22 +358,35 @@ class Gateway:
         route = "$default" if encoded else self.select_route(body)
         fn = self.routes.get(route)
         if fn is None:
-            await self._send(conn, json.dumps({"message": "Forbidden", "connectionId": conn.connection_id,
-                                               "requestId": uuid.uuid4().hex[:16] + "="}))
+            await self._send(
+                conn,
+                json.dumps(
+                    {
+                        "message": "Forbidden",
+                        "connectionId": conn.connection_id,
+                        "requestId": uuid.uuid4().hex[:16] + "=",
+                    }
+                ),
+            )
             return
-        context = self._request_context(conn.connection_id, conn.connected_at_ms, route, "MESSAGE",
-                                        conn.source_ip, conn.user_agent)
+        context = self._request_context(
+            conn.connection_id, conn.connected_at_ms, route, "MESSAGE", conn.source_ip, conn.user_agent
+        )
         context["messageId"] = uuid.uuid4().hex[:16] + "="
         if conn.authorizer:
             context["authorizer"] = conn.authorizer
         event = {"requestContext": context, "body": body, "isBase64Encoded": encoded}
-        result = await self.pools[fn].invoke(event)
+        result = await self._invoke(fn, event)
         if route not in self.two_way:
             return
         if not result.ok:
-            reply: str | None = json.dumps({"message": "Internal server error",
-                                            "connectionId": conn.connection_id,
-                                            "requestId": context["requestId"]})
+            reply: str | None = json.dumps(
+                {
+                    "message": "Internal server error",
+                    "connectionId": conn.connection_id,
+                    "requestId": context["requestId"],
+                }
+            )
         elif isinstance(result.result, dict):
             raw = result.result.get("body")
             reply = raw if isinstance(raw, str) else (json.dumps(raw) if raw is not None else None)
@@ -374,8 +408,8 @@ class Gateway:
     # --- limits ------------------------------------------------------------------------------------
 
     async def _enforce_timeouts(self) -> None:
-        tick = max(0.05, min(self.limits.idle_timeout, self.limits.max_connection_age) / 10)
         while True:
+            tick = max(0.05, min(self.limits.idle_timeout, self.limits.max_connection_age) / 10)
             await asyncio.sleep(min(tick, 5.0))
             now = time.monotonic()
             wall = time.time() * 1000
@@ -549,8 +583,12 @@ class _HttpAwareConnection(ServerConnection):
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = ""
-        lines = [f"HTTP/1.1 {status} {phrase}", f"Content-Length: {len(body)}", "Connection: close",
-                 f"x-amzn-RequestId: {uuid.uuid4()}"]
+        lines = [
+            f"HTTP/1.1 {status} {phrase}",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+            f"x-amzn-RequestId: {uuid.uuid4()}",
+        ]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         self.transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         self.transport.close()

@@ -34,8 +34,9 @@ def _compile(path: str) -> re.Pattern[str]:
 
 
 class HttpApi:
-    def __init__(self, service: Service, pools: dict[str, FunctionPool], *, host: str = "127.0.0.1",
-                 port: int = 3000) -> None:
+    def __init__(
+        self, service: Service, pools: dict[str, FunctionPool], *, host: str = "127.0.0.1", port: int = 3000
+    ) -> None:
         self.service = service
         self.pools = pools
         self.host = host
@@ -47,7 +48,9 @@ class HttpApi:
         self.local_routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
         self._runner: web.AppRunner | None = None
 
-    def add_local_route(self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+    def add_local_route(
+        self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> None:
         self.local_routes[path] = handler
 
     async def start(self) -> None:

@@ -149,8 +149,12 @@ class FunctionPool:
 
     async def _spawn(self) -> _Worker:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "local.worker", self.handler,
-            self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name), str(self.memory),
+            sys.executable,
+            "-m",
+            "local.worker",
+            self.handler,
+            self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name),
+            str(self.memory),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, **self.env},
@@ -215,8 +219,9 @@ class FunctionPool:
             except WorkerDied as exc:
                 self.stats.errors += 1
                 log.error("%s: init failed: %s", self.name, exc)
-                return Invocation(ok=False, error_type="Runtime.InitError", error_message=str(exc),
-                                  request_id=request_id)
+                return Invocation(
+                    ok=False, error_type="Runtime.InitError", error_message=str(exc), request_id=request_id
+                )
             init_ms = worker.init_ms if worker.fresh else None
             worker.fresh = False
             if init_ms is not None:
@@ -233,18 +238,29 @@ class FunctionPool:
                 self.stats.errors += 1
                 worker.kill()
                 dead = True
-                log.error("%s: RequestId %s Task timed out after %.2f seconds", self.name, request_id,
-                          self.timeout)
-                return Invocation(ok=False, error_type="Sandbox.Timedout",
-                                  error_message=f"Task timed out after {self.timeout:.2f} seconds",
-                                  duration_ms=self.timeout * 1000, init_ms=init_ms, request_id=request_id)
+                log.error(
+                    "%s: RequestId %s Task timed out after %.2f seconds", self.name, request_id, self.timeout
+                )
+                return Invocation(
+                    ok=False,
+                    error_type="Sandbox.Timedout",
+                    error_message=f"Task timed out after {self.timeout:.2f} seconds",
+                    duration_ms=self.timeout * 1000,
+                    init_ms=init_ms,
+                    request_id=request_id,
+                )
             except WorkerDied as exc:
                 self.stats.errors += 1
                 worker.kill()
                 dead = True
-                return Invocation(ok=False, error_type="Runtime.ExitError", error_message=str(exc),
-                                  duration_ms=(time.perf_counter() - began) * 1000, init_ms=init_ms,
-                                  request_id=request_id)
+                return Invocation(
+                    ok=False,
+                    error_type="Runtime.ExitError",
+                    error_message=str(exc),
+                    duration_ms=(time.perf_counter() - began) * 1000,
+                    init_ms=init_ms,
+                    request_id=request_id,
+                )
             duration = float(reply.get("durationMs", 0.0))
             self.stats.durations.append(duration)
             inv = Invocation(
@@ -260,7 +276,9 @@ class FunctionPool:
                 self.stats.errors += 1
             log.info(
                 "REPORT %s RequestId: %s Duration: %.2f ms%s%s",
-                self.name, request_id, duration,
+                self.name,
+                request_id,
+                duration,
                 f" Init Duration: {init_ms:.2f} ms (cold)" if init_ms is not None else " (warm)",
                 "" if inv.ok else f" Error: {inv.error_type}",
             )

@@ -86,8 +86,16 @@ class PollerStats:
 
 
 class StreamPoller:
-    def __init__(self, service: Service, function: str, event: StreamEvent, pool: FunctionPool, *,
-                 endpoint: str, poll_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        service: Service,
+        function: str,
+        event: StreamEvent,
+        pool: FunctionPool,
+        *,
+        endpoint: str,
+        poll_interval: float = 0.1,
+    ) -> None:
         self.service = service
         self.function = function
         self.event = event
@@ -96,7 +104,9 @@ class StreamPoller:
         self.poll_interval = poll_interval
         self.stream_name = physical_name(service, event.stream_resource)
         self.stream_arn = arn_of(service, event.stream_resource)
-        self.dlq_name = physical_name(service, event.on_failure_resource) if event.on_failure_resource else None
+        self.dlq_name = (
+            physical_name(service, event.on_failure_resource) if event.on_failure_resource else None
+        )
         self.stats = PollerStats()
         self._tasks: list[asyncio.Task[None]] = []
         self._stack = contextlib.AsyncExitStack()
@@ -118,13 +128,22 @@ class StreamPoller:
             self._dlq_url = (await self._sqs.get_queue_url(QueueName=self.dlq_name))["QueueUrl"]
         shards = (await self._kinesis.list_shards(StreamName=self.stream_name))["Shards"]
         for shard in shards:
-            lanes = [asyncio.Queue[Record]() for _ in range(self.event.parallelization_factor)]
+            factor = self.event.parallelization_factor
+            lanes = [asyncio.Queue[Record](MAX_LANE_BACKLOG) for _ in range(factor)]
             self._tasks.append(asyncio.create_task(self._read_shard(shard["ShardId"], lanes)))
             self._tasks.extend(asyncio.create_task(self._run_lane(q)) for q in lanes)
-        log.info("%s <- %s: %d shards x %d lanes, batch %d, window %ss, retries %d, bisect %s, dlq %s",
-                 self.function, self.stream_name, len(shards), self.event.parallelization_factor,
-                 self.event.batch_size, self.event.batch_window, self.event.maximum_retry_attempts,
-                 self.event.bisect_on_error, self.dlq_name)
+        log.info(
+            "%s <- %s: %d shards x %d lanes, batch %d, window %ss, retries %d, bisect %s, dlq %s",
+            self.function,
+            self.stream_name,
+            len(shards),
+            self.event.parallelization_factor,
+            self.event.batch_size,
+            self.event.batch_window,
+            self.event.maximum_retry_attempts,
+            self.event.bisect_on_error,
+            self.dlq_name,
+        )
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -163,8 +182,11 @@ class StreamPoller:
         kind = self.event.starting_position
         if kind not in ("TRIM_HORIZON", "LATEST"):
             raise ValueError(f"unsupported startingPosition {kind}")
-        it = (await self._kinesis.get_shard_iterator(StreamName=self.stream_name, ShardId=shard_id,
-                                                     ShardIteratorType=kind))["ShardIterator"]
+        it = (
+            await self._kinesis.get_shard_iterator(
+                StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=kind
+            )
+        )["ShardIterator"]
         while it:
             try:
                 out = await self._kinesis.get_records(ShardIterator=it, Limit=10000)
@@ -175,12 +197,15 @@ class StreamPoller:
             it = out.get("NextShardIterator")
             for r in out["Records"]:
                 arrival = r["ApproximateArrivalTimestamp"]
-                record = Record(shard_id, r["SequenceNumber"], r["PartitionKey"], r["Data"],
-                                arrival.timestamp() if hasattr(arrival, "timestamp") else float(arrival))
+                record = Record(
+                    shard_id,
+                    r["SequenceNumber"],
+                    r["PartitionKey"],
+                    r["Data"],
+                    arrival.timestamp() if hasattr(arrival, "timestamp") else float(arrival),
+                )
                 lane = lanes[zlib.crc32(record.partition_key.encode()) % len(lanes)]
-                while lane.qsize() >= MAX_LANE_BACKLOG:
-                    await asyncio.sleep(self.poll_interval)
-                lane.put_nowait(record)
+                await lane.put(record)  # bounded: a slow lane holds the shard reader back
                 self.stats.backlog += 1
             if not out["Records"]:
                 await asyncio.sleep(self.poll_interval)
@@ -254,8 +279,9 @@ class StreamPoller:
             if not result.ok and self.event.bisect_on_error and len(pending) > 1:
                 self.stats.bisections += 1
                 middle = len(pending) // 2
-                log.info("%s: batch of %d failed (%s); bisecting", self.function, len(pending),
-                         result.error_type)
+                log.info(
+                    "%s: batch of %d failed (%s); bisecting", self.function, len(pending), result.error_type
+                )
                 await self._deliver(pending[:middle], attempts)
                 await self._deliver(pending[middle:], attempts)
                 return
@@ -278,11 +304,15 @@ class StreamPoller:
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
                 "functionArn": f"arn:aws:lambda:{self.service.region}:{ACCOUNT_ID}:function:"
-                               f"{self.service.name}-{self.service.stage}-{self.function}",
+                f"{self.service.name}-{self.service.stage}-{self.function}",
                 "condition": condition,
                 "approximateInvokeCount": attempts + 1,
             },
-            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responseContext": {
+                "statusCode": 200,
+                "executedVersion": "$LATEST",
+                "functionError": "Unhandled",
+            },
             "version": "1.0",
             "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "KinesisBatchInfo": {
@@ -295,8 +325,15 @@ class StreamPoller:
                 "streamArn": self.stream_arn,
             },
         }
-        log.error("%s: %d records (%s..%s on %s) sent to the on-failure destination: %s", self.function,
-                  len(batch), first.sequence, last.sequence, first.shard_id, condition)
+        log.error(
+            "%s: %d records (%s..%s on %s) sent to the on-failure destination: %s",
+            self.function,
+            len(batch),
+            first.sequence,
+            last.sequence,
+            first.shard_id,
+            condition,
+        )
         if self._sqs is not None and self._dlq_url:
             await self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
 

@@ -1,11 +1,11 @@
 """The local stack: everything serverless.yml declares, on one machine, with no AWS account.
 
-    LocalRuntime
-    ├── EmbeddedMoto        AWS endpoint (DynamoDB, Kinesis, SQS)       :4566  (unless AWS_ENDPOINT_URL)
-    ├── FunctionPool × N    one per function, worker processes          (local.lambdas)
-    ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
-    ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
-    └── StreamPoller × N    one per Kinesis event source mapping        (local.poller)
+LocalRuntime
+├── EmbeddedMoto        AWS endpoint (DynamoDB, Kinesis, SQS)       :4566  (unless AWS_ENDPOINT_URL)
+├── FunctionPool x N    one per function, worker processes          (local.lambdas)
+├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
+├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
+└── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
 """
 
 from __future__ import annotations
@@ -76,16 +76,18 @@ class LocalRuntime:
     def function_env(self, fn: slsconfig.Function) -> dict[str, str]:
         endpoints = slsconfig.LocalEndpoints(self.config.region, self.management_url, self.http_url)
         env = {k: slsconfig.resolve_intrinsic(self.service, v, endpoints) for k, v in fn.environment.items()}
-        env.update({
-            "AWS_REGION": self.config.region,
-            "AWS_DEFAULT_REGION": self.config.region,
-            "AWS_LAMBDA_FUNCTION_NAME": f"{self.service.name}-{self.service.stage}-{fn.name}",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
-            "AWS_ENDPOINT_URL": self.aws_endpoint,
-            # No X-Ray daemon here: the tracer stays a no-op, as powertools does outside Lambda.
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "PYTHONPATH": str(ROOT),
-        })
+        env.update(
+            {
+                "AWS_REGION": self.config.region,
+                "AWS_DEFAULT_REGION": self.config.region,
+                "AWS_LAMBDA_FUNCTION_NAME": f"{self.service.name}-{self.service.stage}-{fn.name}",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                # No X-Ray daemon here: the tracer stays a no-op, as powertools does outside Lambda.
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         if self.moto is not None:
             env.update(aws.FAKE_CREDENTIALS)
         return env
@@ -102,8 +104,14 @@ class LocalRuntime:
         await asyncio.to_thread(aws.create_resources, self.service, self.aws_endpoint)
         for fn in self.service.functions.values():
             self.pools[fn.name] = FunctionPool(
-                fn.name, fn.handler, env=self.function_env(fn), timeout=fn.timeout, memory=fn.memory,
-                max_concurrency=fn.reserved_concurrency, idle_seconds=cfg.idle_seconds, cwd=str(ROOT),
+                fn.name,
+                fn.handler,
+                env=self.function_env(fn),
+                timeout=fn.timeout,
+                memory=fn.memory,
+                max_concurrency=fn.reserved_concurrency,
+                idle_seconds=cfg.idle_seconds,
+                cwd=str(ROOT),
             )
         self.gateway = Gateway(self.service, self.pools, host=cfg.host, port=cfg.ws_port, limits=cfg.limits)
         await self.gateway.start()
@@ -121,8 +129,14 @@ class LocalRuntime:
         from local.poller import StreamPoller
 
         for fn, ev in streams:
-            poller = StreamPoller(self.service, fn.name, ev, self.pools[fn.name], endpoint=self.aws_endpoint,
-                                  poll_interval=self.config.poll_interval)
+            poller = StreamPoller(
+                self.service,
+                fn.name,
+                ev,
+                self.pools[fn.name],
+                endpoint=self.aws_endpoint,
+                poll_interval=self.config.poll_interval,
+            )
             await poller.start()
             self.pollers.append(poller)
 
@@ -152,8 +166,10 @@ class LocalRuntime:
     def metrics(self) -> dict[str, Any]:
         return {
             "functions": {name: pool.stats.snapshot() for name, pool in self.pools.items()},
-            "gateway": {**(self.gateway.stats if self.gateway else {}),
-                        "open": len(self.gateway.connections) if self.gateway else 0},
+            "gateway": {
+                **(self.gateway.stats if self.gateway else {}),
+                "open": len(self.gateway.connections) if self.gateway else 0,
+            },
             "streams": [p.snapshot() for p in self.pollers],
         }
 

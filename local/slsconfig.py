@@ -81,7 +81,7 @@ class _Resolver:
         try:
             if source.startswith("self:"):
                 return self.resolve(_lookup(self.raw, source[5:]), depth + 1)
-            if source == "sls:stage" or source == "opt:stage":
+            if source in {"sls:stage", "opt:stage"}:
                 return self.stage
             if source == "opt:region":
                 return self.region
@@ -206,7 +206,7 @@ def _handler_path(spec: str) -> str:
 def load(path: str | Path = "serverless.yml", stage: str = "local", region: str = "us-east-1") -> Service:
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        raw = yaml.load(path.read_text(), Loader=_CfnLoader)
     except FileNotFoundError:
         raise ConfigError(f"{path} not found (run from the repository root)") from None
     resolver = _Resolver(raw, stage, region)
@@ -333,7 +333,7 @@ def resolve_intrinsic(service: Service, value: Any, endpoints: LocalEndpoints) -
         return str(value)
     if not isinstance(value, dict) or len(value) != 1:
         raise ConfigError(f"unsupported environment value {value!r}")
-    (fn, arg), = value.items()
+    ((fn, arg),) = value.items()
     if fn == "Ref":
         return physical_name(service, arg)
     if fn == "Fn::GetAtt":
@@ -351,7 +351,11 @@ def resolve_intrinsic(service: Service, value: Any, endpoints: LocalEndpoints) -
 
         def sub(m: re.Match[str]) -> str:
             key = m.group(1)
-            fixed = {"AWS::Region": service.region, "AWS::AccountId": ACCOUNT_ID, "AWS::URLSuffix": "amazonaws.com"}
+            fixed = {
+                "AWS::Region": service.region,
+                "AWS::AccountId": ACCOUNT_ID,
+                "AWS::URLSuffix": "amazonaws.com",
+            }
             if key in fixed:
                 return fixed[key]
             if key.endswith(".Arn"):

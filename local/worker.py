@@ -64,8 +64,15 @@ def main() -> None:
         module_name, func_name = handler_spec.split(":")
         handler = getattr(importlib.import_module(module_name), func_name)
     except Exception as exc:
-        write_frame(out, {"ready": False, "errorType": type(exc).__name__, "errorMessage": str(exc),
-                          "stackTrace": traceback.format_exc().splitlines()})
+        write_frame(
+            out,
+            {
+                "ready": False,
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exc().splitlines(),
+            },
+        )
         return
     write_frame(out, {"ready": True, "initMs": (time.perf_counter() - started) * 1000})
 
@@ -80,14 +87,25 @@ def main() -> None:
             reply = {"ok": True, "result": result}
         except Exception as exc:
             traceback.print_exc()
-            reply = {"ok": False, "errorType": type(exc).__name__, "errorMessage": str(exc),
-                     "stackTrace": traceback.format_exc().splitlines()}
+            reply = {
+                "ok": False,
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exc().splitlines(),
+            }
         reply["durationMs"] = (time.perf_counter() - began) * 1000
         try:
             write_frame(out, reply)
         except (TypeError, ValueError) as exc:  # a result json cannot encode is a Runtime.MarshalError on AWS
-            write_frame(out, {"ok": False, "errorType": "Runtime.MarshalError", "errorMessage": str(exc),
-                              "durationMs": reply["durationMs"]})
+            write_frame(
+                out,
+                {
+                    "ok": False,
+                    "errorType": "Runtime.MarshalError",
+                    "errorMessage": str(exc),
+                    "durationMs": reply["durationMs"],
+                },
+            )
 
 
 if __name__ == "__main__":

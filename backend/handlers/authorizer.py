@@ -27,7 +27,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Unauthorized as exc:
         logger.info("connection refused", extra={"reason": exc.message})
         # API Gateway's contract: exactly this message makes it answer 401.
-        raise Exception("Unauthorized") from None  # noqa: TRY002
+        raise Exception("Unauthorized") from None
     response = APIGatewayAuthorizerResponseWebSocket.from_route_arn(
         event["methodArn"],
         principal_id=claims.player_id,

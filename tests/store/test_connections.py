@@ -1,0 +1,65 @@
+"""The connections table against moto, with the table created from serverless.yml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backend.errors import ConnectionGone
+from backend.ids import ConnectionId, MatchId, PlayerId
+from backend.store.connections import MAX_CONNECTION_AGE, Connection, ConnectionStore
+
+TABLE = "gamebackend-local-connections"
+
+
+@pytest.fixture
+def store(ddb: Any) -> ConnectionStore:
+    return ConnectionStore(ddb, TABLE)
+
+
+def conn(cid: str, player: str = "alice", at: int = 1_700_000_000_000) -> Connection:
+    return Connection(ConnectionId(cid), PlayerId(player), at)
+
+
+def test_put_get_delete(store: ConnectionStore, ddb: Any) -> None:
+    store.put(conn("c1"))
+    got = store.get(ConnectionId("c1"))
+    assert got == conn("c1")
+    item = ddb.get_item(TableName=TABLE, Key={"connectionId": {"S": "c1"}})["Item"]
+    # Expires after API Gateway's own 2-hour limit, plus a margin.
+    assert int(item["ttl"]["N"]) > 1_700_000_000 + MAX_CONNECTION_AGE
+    assert store.delete(ConnectionId("c1")) == conn("c1")
+    assert store.get(ConnectionId("c1")) is None
+
+
+def test_delete_is_idempotent(store: ConnectionStore) -> None:
+    assert store.delete(ConnectionId("never-existed")) is None
+
+
+def test_fan_out_queries_the_match_index(store: ConnectionStore) -> None:
+    store.put(conn("c1", "alice"))
+    store.put(conn("c2", "bob"))
+    store.put(conn("c3", "carol"))
+    m = MatchId("m-" + "1" * 32)
+    store.attach_match(ConnectionId("c1"), m)
+    store.attach_match(ConnectionId("c2"), m)
+    assert sorted(store.in_match(m)) == [("c1", "alice"), ("c2", "bob")]
+    store.detach_match(ConnectionId("c2"), m)
+    assert store.in_match(m) == [("c1", "alice")]
+    # Detaching from a match the connection is not in changes nothing.
+    store.detach_match(ConnectionId("c1"), MatchId("m-" + "2" * 32))
+    assert store.in_match(m) == [("c1", "alice")]
+
+
+def test_attaching_a_closed_connection_fails_cleanly(store: ConnectionStore) -> None:
+    with pytest.raises(ConnectionGone):
+        store.attach_match(ConnectionId("gone"), MatchId("m-" + "1" * 32))
+    assert store.get(ConnectionId("gone")) is None
+
+
+def test_connections_of_a_player(store: ConnectionStore) -> None:
+    store.put(conn("c1", "alice"))
+    store.put(conn("c2", "alice"))
+    store.put(conn("c3", "bob"))
+    assert {c.connection_id for c in store.of_player(PlayerId("alice"))} == {"c1", "c2"}

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend import frames
+from backend.errors import InvalidMessage, MalformedFrame, UnknownAction
+from backend.protocol import Join, LeaderboardQuery, Move, Ping, Score
+
+
+@pytest.mark.parametrize("body", [None, "", "garbage", "{", "[1,2]", '"text"', "42", "null"])
+def test_non_objects_are_malformed(body: str | None) -> None:
+    with pytest.raises(MalformedFrame):
+        frames.decode(body)
+
+
+@pytest.mark.parametrize(
+    "raw", [{}, {"action": "fly"}, {"action": 3}, {"action": None}, {"action": "$default"}]
+)
+def test_missing_or_unknown_actions(raw: dict[str, object]) -> None:
+    with pytest.raises(UnknownAction):
+        frames.parse(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"action": "ping", "id": 5},
+        {"action": "ping", "extra": 1},
+        {"action": "join", "mode": "solo"},
+        {"action": "act", "kind": "score", "matchId": "m-" + "0" * 32, "id": "a1", "points": 0},
+        {"action": "act", "kind": "score", "matchId": "m-" + "0" * 32, "id": "a1", "points": 101},
+        {"action": "act", "kind": "score", "matchId": "m-" + "0" * 32, "id": "a1", "points": "5"},
+        {"action": "act", "kind": "jump", "matchId": "m-" + "0" * 32, "id": "a1"},
+        {"action": "act", "kind": "move", "matchId": "nope", "id": "a1", "x": 1, "y": 2},
+        {"action": "act", "kind": "move", "matchId": "m-" + "0" * 32, "x": 1, "y": 2},
+        {"action": "leaderboard", "limit": 1000},
+    ],
+)
+def test_wrong_fields_are_invalid(raw: dict[str, object]) -> None:
+    with pytest.raises(InvalidMessage):
+        frames.parse(raw)
+
+
+def test_valid_frames_parse_to_their_models() -> None:
+    mid = "m-" + "a" * 32
+    assert isinstance(frames.parse({"action": "ping"}), Ping)
+    assert isinstance(frames.parse({"action": "join", "mode": "duel", "id": "r1"}), Join)
+    score = frames.parse({"action": "act", "kind": "score", "matchId": mid, "id": "a1", "points": 7})
+    assert isinstance(score, Score) and score.points == 7
+    assert isinstance(
+        frames.parse({"action": "act", "kind": "move", "matchId": mid, "id": "a2", "x": 1, "y": 2}), Move
+    )
+    board = frames.parse({"action": "leaderboard"})
+    assert isinstance(board, LeaderboardQuery) and (board.board, board.period, board.limit) == (
+        "global",
+        "alltime",
+        10,
+    )
+
+
+def test_request_ref_only_echoes_sane_ids() -> None:
+    assert frames.request_ref({"id": "abc"}) == "abc"
+    assert frames.request_ref({"id": 5}) is None
+    assert frames.request_ref({"id": "x" * 65}) is None
+    assert frames.request_ref(json.loads("[1]")) is None
+
+
+def test_error_messages_name_the_field() -> None:
+    with pytest.raises(InvalidMessage) as err:
+        frames.parse({"action": "act", "kind": "score", "matchId": "m-" + "0" * 32, "id": "a1", "points": 0})
+    assert err.value.message.startswith("points:")

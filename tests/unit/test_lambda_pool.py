@@ -1,0 +1,126 @@
+"""The local Lambda execution environments: cold/warm, errors, timeouts, concurrency, scale-in."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from local.lambdas import FunctionPool
+
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def pool(handler: str, **kw: object) -> FunctionPool:
+    return FunctionPool(
+        "test-fn",
+        f"tests.fixtures.handlers:{handler}",
+        env={"PYTHONPATH": ROOT},
+        timeout=float(kw.pop("timeout", 5.0)),
+        memory=128,
+        cwd=ROOT,
+        **kw,
+    )  # type: ignore[arg-type]
+
+
+async def test_first_call_is_cold_then_warm_in_the_same_process() -> None:
+    p = pool("pid")
+    try:
+        first = await p.invoke({})
+        second = await p.invoke({})
+        assert first.ok and second.ok
+        assert first.cold and not second.cold
+        assert first.result["body"] == second.result["body"]  # same process, reused while warm
+        assert 0 < first.result["remaining"] <= 5000
+        assert first.result["requestId"] == first.request_id
+        assert p.stats.cold_starts == 1 and p.stats.invocations == 2
+    finally:
+        await p.close()
+
+
+async def test_a_raising_handler_is_an_error_and_the_worker_survives() -> None:
+    p = pool("boom")
+    try:
+        result = await p.invoke({})
+        assert not result.ok
+        assert (result.error_type, result.error_message) == ("RuntimeError", "handler exploded")
+        again = await p.invoke({})
+        assert not again.ok and not again.cold
+    finally:
+        await p.close()
+
+
+async def test_a_timeout_kills_the_worker_and_the_next_call_is_cold() -> None:
+    p = pool("slow", timeout=0.5)
+    try:
+        result = await p.invoke({"sleep": 5})
+        assert not result.ok and result.error_type == "Sandbox.Timedout"
+        assert "timed out after 0.50 seconds" in (result.error_message or "")
+        fast = await p.invoke({"sleep": 0})
+        assert fast.ok and fast.cold
+        assert p.stats.timeouts == 1
+    finally:
+        await p.close()
+
+
+async def test_none_and_unserializable_results() -> None:
+    p = pool("none")
+    q = pool("unserializable")
+    try:
+        assert (await p.invoke({})).ok and (await p.invoke({})).result is None
+        bad = await q.invoke({})
+        assert not bad.ok and bad.error_type == "Runtime.MarshalError"
+    finally:
+        await p.close()
+        await q.close()
+
+
+async def test_an_import_error_is_an_init_error() -> None:
+    p = FunctionPool(
+        "broken",
+        "tests.fixtures.broken_import:handler",
+        env={"PYTHONPATH": ROOT},
+        timeout=5,
+        memory=128,
+        cwd=ROOT,
+    )
+    try:
+        result = await p.invoke({})
+        assert not result.ok and result.error_type == "Runtime.InitError"
+        assert "cannot be imported" in (result.error_message or "")
+    finally:
+        await p.close()
+
+
+async def test_concurrency_scales_out_up_to_the_reserved_limit() -> None:
+    p = pool("slow", max_concurrency=2)
+    try:
+        results = await asyncio.gather(*(p.invoke({"sleep": 0.3}) for _ in range(4)))
+        assert all(r.ok for r in results)
+        assert p.stats.max_concurrent == 4  # invocations in flight, two of them queued
+        assert p.stats.cold_starts == 2  # never more environments than the limit
+        assert p.stats.throttles >= 1
+    finally:
+        await p.close()
+
+
+async def test_idle_environments_are_shut_down() -> None:
+    p = pool("pid", idle_seconds=0.2)
+    try:
+        assert (await p.invoke({})).cold
+        assert p.warm_workers() == 1
+        await asyncio.sleep(0.6)
+        assert p.warm_workers() == 0
+        assert (await p.invoke({})).cold
+    finally:
+        await p.close()
+
+
+@pytest.mark.parametrize("handler", ["pid"])
+async def test_close_stops_every_process(handler: str) -> None:
+    p = pool(handler)
+    await p.invoke({})
+    procs = [w.proc for w in p._all]
+    await p.close()
+    assert all(proc.returncode is not None for proc in procs)
