@@ -10,6 +10,10 @@ from backend.config import settings
 
 if TYPE_CHECKING:
     from backend.store.connections import ConnectionStore
+    from backend.store.events import EventLog
+    from backend.store.leaderboards import LeaderboardStore
+    from backend.store.matches import MatchStore
+    from backend.store.stream import ActionStream
 
 
 @cache
@@ -17,3 +21,31 @@ def connections() -> ConnectionStore:
     from backend.store.connections import ConnectionStore
 
     return ConnectionStore(client("dynamodb"), settings().connections_table)
+
+
+@cache
+def matches() -> MatchStore:
+    from backend.store.matches import MatchStore
+
+    return MatchStore(client("dynamodb"), settings().matches_table)
+
+
+@cache
+def leaderboards() -> LeaderboardStore:
+    from backend.store.leaderboards import LeaderboardStore
+
+    return LeaderboardStore(client("dynamodb"), settings().leaderboards_table)
+
+
+@cache
+def events() -> EventLog:
+    from backend.store.events import EventLog
+
+    return EventLog(client("dynamodb"), settings().events_table)
+
+
+@cache
+def stream() -> ActionStream:
+    from backend.store.stream import ActionStream
+
+    return ActionStream(client("kinesis"), settings().stream_name)

@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from backend import frames
-from backend.errors import GameError, MalformedFrame
+from backend.errors import GameError, MalformedFrame, Unavailable
 from backend.ids import ConnectionId, PlayerId
 from backend.protocol import ErrorFrame, Ping, Pong, dump
 
@@ -69,8 +69,17 @@ def handle_frame(caller: Caller, body: str | None, *, is_base64: bool = False) -
     except GameError as exc:
         logger.info("frame refused", extra={"code": exc.code, "error": exc.message, "ref": ref})
         return dump(ErrorFrame(code=exc.code, message=exc.message, ref=ref))
+    except Exception as exc:
+        # A dependency failed (throttling, a timeout, a bug): the client still gets a frame it can act
+        # on, with its ref, instead of API Gateway's opaque "Internal server error".
+        retryable = type(exc).__module__.startswith("botocore")
+        logger.exception("frame failed", extra={"ref": ref, "retryable": retryable})
+        error = (
+            Unavailable("a backend dependency failed; retry") if retryable else GameError("internal error")
+        )
+        return dump(ErrorFrame(code=error.code, message=error.message, ref=ref))
 
 
 def _load_game_routes() -> None:
     # Imported on first use so that a `ping` never pays for the game modules and their clients.
-    import backend.game.routes  # noqa: F401
+    import backend.actions  # noqa: F401

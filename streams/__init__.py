@@ -1,1 +1,1 @@
-"""streams"""
+"""Stream processing: Kinesis batches in, match state, leaderboards and pushes out."""

@@ -1,0 +1,144 @@
+"""The use cases behind the message route: join, act, leave, leaderboard.
+
+The message Lambda decides only what it can decide cheaply (shape, membership through the caller's
+connection record) and hands everything that needs match state to the stream processor, through one
+Kinesis record per action. Registered with `backend.service` on first use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from backend import bootstrap
+from backend.errors import MatchFull, NotInMatch, StaleState
+from backend.game.periods import board_key
+from backend.ids import MatchId
+from backend.protocol import (
+    Ack,
+    Entry,
+    GameEvent,
+    Join,
+    Joined,
+    Leaderboard,
+    LeaderboardQuery,
+    Leave,
+    Left,
+    Move,
+    Score,
+)
+from backend.service import Caller, register
+from backend.store.matches import Roster
+
+MATCHMAKING_ATTEMPTS = 4
+
+
+def new_match_id() -> str:
+    return "m-" + uuid.uuid4().hex
+
+
+def _event(caller: Caller, match_id: str, kind: str, **fields: object) -> GameEvent:
+    return GameEvent.model_validate(
+        {
+            "eventId": str(uuid.uuid4()),
+            "matchId": match_id,
+            "playerId": caller.player_id,  # from the authorizer, never from the frame
+            "connectionId": caller.connection_id,
+            "receivedAt": caller.received_at,
+            "type": kind,
+            **{k: v for k, v in fields.items() if v is not None},
+        }
+    )
+
+
+def matchmake(mode: str, player: str) -> Roster:
+    """An open match of the mode with a free seat, or a new one. Seats are claimed with a conditional
+    write, so two players racing for the last seat cannot both get it."""
+    store = bootstrap.matches()
+    for _ in range(MATCHMAKING_ATTEMPTS):
+        candidates = store.open_matches(mode)
+        if not candidates:
+            break
+        for roster in candidates:
+            if player in roster.players:
+                return roster
+            try:
+                return store.claim_seat(roster, player)
+            except (StaleState, MatchFull):
+                continue
+    return store.create(new_match_id(), mode, player)
+
+
+def join(caller: Caller, frame: Join) -> BaseModel:
+    if frame.matchId is not None:
+        roster = bootstrap.matches().roster(frame.matchId)
+        if caller.player_id not in roster.players:
+            raise NotInMatch("the player never joined this match")
+    else:
+        roster = matchmake(frame.mode, caller.player_id)
+    bootstrap.connections().attach_match(caller.connection_id, MatchId(roster.match_id))
+    # Published on a re-join too: if the first join's record was lost, this one seats the player; if not,
+    # the processor ignores it.
+    bootstrap.stream().publish(_event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode))
+    status = roster.status or ("running" if roster.full else "waiting")
+    return Joined(
+        matchId=roster.match_id,
+        mode=roster.mode,
+        players=list(roster.players),  # type: ignore[arg-type]
+        status=status,
+        ref=frame.id,
+    )  # type: ignore[arg-type]
+
+
+def _require_membership(caller: Caller, match_id: str) -> None:
+    conn = bootstrap.connections().get(caller.connection_id)
+    if conn is None or conn.match_id != match_id:
+        raise NotInMatch("this connection has not joined that match")
+
+
+def act(caller: Caller, frame: Score | Move) -> BaseModel:
+    _require_membership(caller, frame.matchId)
+    if isinstance(frame, Score):
+        event = _event(caller, frame.matchId, "score", actionId=frame.id, points=frame.points)
+    else:
+        event = _event(caller, frame.matchId, "move", actionId=frame.id, x=frame.x, y=frame.y)
+    bootstrap.stream().publish(event)
+    return Ack(id=frame.id)
+
+
+def leave(caller: Caller, frame: Leave) -> BaseModel:
+    _require_membership(caller, frame.matchId)
+    bootstrap.stream().publish(_event(caller, frame.matchId, "leave", actionId=frame.id))
+    bootstrap.connections().detach_match(caller.connection_id, MatchId(frame.matchId))
+    return Left(matchId=frame.matchId, ref=frame.id)
+
+
+def leaderboard(caller: Caller, frame: LeaderboardQuery) -> BaseModel:
+    store = bootstrap.leaderboards()
+    key = board_key(frame.board, frame.period, datetime.now(UTC))
+    rows = store.top(key, frame.limit)
+    entries = [Entry(rank=i + 1, playerId=r.player_id, score=r.score) for i, r in enumerate(rows)]
+    me = around = None
+    if frame.around:
+        found = store.rank_of(key, caller.player_id)
+        if found is not None:
+            rank, score = found
+            me = Entry(rank=rank, playerId=caller.player_id, score=score)
+            near = store.around(key, caller.player_id, score)
+            at = next((i for i, r in enumerate(near) if r.player_id == caller.player_id), None)
+            if at is not None:
+                around = [
+                    Entry(rank=rank + i - at, playerId=r.player_id, score=r.score) for i, r in enumerate(near)
+                ]
+    return Leaderboard(
+        board=frame.board, period=frame.period, entries=entries, me=me, around=around, ref=frame.id
+    )
+
+
+register(Join, join)
+register(Score, act)
+register(Move, act)
+register(Leave, leave)
+register(LeaderboardQuery, leaderboard)

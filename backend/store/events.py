@@ -1,0 +1,65 @@
+"""The events table: the immutable log of every applied action, one item per (match, batch).
+
+Key: matchId + version (the state version the first event of the chunk produced). Each event in a
+chunk carries the version it produced. Chunks are written before the match state, and their content
+is determined by the records alone, so a retried batch rewrites the same chunk with the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from backend.protocol import GameEvent
+
+
+class EventLog:
+    def __init__(self, client: Any, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def append(self, chunks: dict[str, list[tuple[int, GameEvent]]]) -> None:
+        """Writes one chunk per match: BatchWriteItem, 25 matches a request."""
+        items = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "matchId": {"S": match_id},
+                        "version": {"N": str(events[0][0])},
+                        "events": {
+                            "S": json.dumps([[v, e.model_dump(exclude_none=True)] for v, e in events])
+                        },
+                    }
+                }
+            }
+            for match_id, events in chunks.items()
+            if events
+        ]
+        for start in range(0, len(items), 25):
+            request: dict[str, Any] = {self._table: items[start : start + 25]}
+            while request:
+                out = self._ddb.batch_write_item(RequestItems=request)
+                request = out.get("UnprocessedItems") or {}
+
+    def read(
+        self, match_id: str, after_version: int = 0, limit: int | None = None
+    ) -> list[tuple[int, GameEvent]]:
+        """Events of a match in order, each with the state version it produced."""
+        # Keyed by version: a chunk rewritten by a retried (or bisected) batch must not count twice.
+        found: dict[int, GameEvent] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "matchId = :m AND version > :v",
+            "ExpressionAttributeValues": {":m": {"S": match_id}, ":v": {"N": str(after_version)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            out = self._ddb.query(**kwargs)
+            for item in out["Items"]:
+                for version, raw in json.loads(item["events"]["S"]):
+                    if version > after_version:
+                        found[int(version)] = GameEvent.model_validate(raw)
+            if "LastEvaluatedKey" not in out or (limit is not None and len(found) >= limit):
+                ordered = sorted(found.items())
+                return ordered[:limit] if limit is not None else ordered
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]

@@ -1,0 +1,175 @@
+"""The leaderboards table: one row per (board, period, player), ranked through a write-sharded index.
+
+Row: entryId = "{boardKey}#{playerId}", boardKey = "{board}#{period}#{periodId}" (e.g.
+"duel#daily#2026-11-23"), score, shardKey = "{boardKey}#{n}" with n = crc32(playerId) % SHARDS.
+The GSI `byScore` (shardKey, score) spreads one hot board over SHARDS index partitions; top-N reads
+every shard's top N and merges them.
+
+Exactly-once credits: a row carries, per match that ever credited it, `c_{matchId}` = the match total
+it already includes. A credit moves the row from what the match item believes is credited to the
+match's current total, on the condition that the row still holds that belief; if it does not (a
+retry after a crash), the row's own value says what is missing, and only that is added.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+SHARDS = 4
+
+
+@dataclass(frozen=True)
+class Row:
+    player_id: str
+    score: int
+
+
+def shard_of(player_id: str) -> int:
+    return zlib.crc32(player_id.encode()) % SHARDS
+
+
+def _credit_attr(match_id: str) -> str:
+    return "c_" + match_id.replace("-", "_")
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class LeaderboardStore:
+    def __init__(self, client: Any, table: str) -> None:
+        self._ddb = client
+        self._table = table
+
+    def credit(
+        self, board_key: str, player_id: str, match_id: str, *, believed: int, total: int, expires: int | None
+    ) -> int | None:
+        """Brings the row up to `total` for this match. Returns the row's new score, or None if it
+        already included the total (nothing written)."""
+        from botocore.exceptions import ClientError
+
+        attr = _credit_attr(match_id)
+        for _ in range(5):
+            delta = total - believed
+            if delta == 0:
+                return None
+            values: dict[str, Any] = {
+                ":d": {"N": str(delta)},
+                ":t": {"N": str(total)},
+                ":b": {"N": str(believed)},
+                ":board": {"S": board_key},
+                ":pl": {"S": player_id},
+                ":sh": {"S": f"{board_key}#{shard_of(player_id)}"},
+            }
+            expr = "ADD score :d SET #c = :t, boardKey = :board, playerId = :pl, shardKey = :sh"
+            if expires is not None:
+                expr += ", #ttl = :ttl"
+                values[":ttl"] = {"N": str(expires)}
+            try:
+                out = self._ddb.update_item(
+                    TableName=self._table,
+                    Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+                    UpdateExpression=expr,
+                    ConditionExpression="attribute_not_exists(#c) OR #c = :b",
+                    ExpressionAttributeNames={"#c": attr, **({"#ttl": "ttl"} if expires is not None else {})},
+                    ExpressionAttributeValues=values,
+                    ReturnValues="UPDATED_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return int(out["Attributes"]["score"]["N"])
+            except ClientError as exc:
+                if _code(exc) != "ConditionalCheckFailedException":
+                    raise
+                old = exc.response.get("Item") or self._get_raw(board_key, player_id) or {}
+                believed = int(old[attr]["N"]) if attr in old else 0
+        raise RuntimeError(f"could not credit {player_id} on {board_key} for {match_id}")
+
+    def _get_raw(self, board_key: str, player_id: str) -> dict[str, Any] | None:
+        out = self._ddb.get_item(
+            TableName=self._table, Key={"entryId": {"S": f"{board_key}#{player_id}"}}, ConsistentRead=True
+        )
+        item: dict[str, Any] | None = out.get("Item")
+        return item
+
+    def score_of(self, board_key: str, player_id: str) -> int | None:
+        out = self._ddb.get_item(
+            TableName=self._table,
+            Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+            ProjectionExpression="score",
+        )
+        item = out.get("Item")
+        return int(item["score"]["N"]) if item else None
+
+    def top(self, board_key: str, limit: int) -> list[Row]:
+        """The best `limit` rows, best first (ties by player id): one Query per index shard."""
+        rows: list[Row] = []
+        for shard in range(SHARDS):
+            rows += self._query(board_key, shard, limit, descending=True)
+        rows.sort(key=lambda r: (-r.score, r.player_id))
+        return rows[:limit]
+
+    def rank_of(self, board_key: str, player_id: str) -> tuple[int, int] | None:
+        """(rank, score) of a player: 1 + how many rows score strictly higher, counted per shard."""
+        score = self.score_of(board_key, player_id)
+        if score is None:
+            return None
+        higher = 0
+        for shard in range(SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "byScore",
+                "KeyConditionExpression": "shardKey = :s AND score > :v",
+                "ExpressionAttributeValues": {":s": {"S": f"{board_key}#{shard}"}, ":v": {"N": str(score)}},
+                "Select": "COUNT",
+            }
+            while True:
+                out = self._ddb.query(**kwargs)
+                higher += int(out["Count"])
+                if "LastEvaluatedKey" not in out:
+                    break
+                kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return higher + 1, score
+
+    def around(self, board_key: str, player_id: str, score: int, width: int = 2) -> list[Row]:
+        """The `width` rows just above and just below a score, best first, the player included."""
+        above: list[Row] = []
+        below: list[Row] = []
+        for shard in range(SHARDS):
+            above += self._query(board_key, shard, width + 1, descending=False, bound=(">=", score))
+            below += self._query(board_key, shard, width + 1, descending=True, bound=("<=", score))
+        merged = {r.player_id: r for r in above + below}
+        ordered = sorted(merged.values(), key=lambda r: (-r.score, r.player_id))
+        at = next((i for i, r in enumerate(ordered) if r.player_id == player_id), 0)
+        return ordered[max(0, at - width) : at + width + 1]
+
+    def remove(self, board_key: str, player_id: str) -> bool:
+        out = self._ddb.delete_item(
+            TableName=self._table, Key={"entryId": {"S": f"{board_key}#{player_id}"}}, ReturnValues="ALL_OLD"
+        )
+        return "Attributes" in out
+
+    def _query(
+        self,
+        board_key: str,
+        shard: int,
+        limit: int,
+        *,
+        descending: bool,
+        bound: tuple[str, int] | None = None,
+    ) -> list[Row]:
+        cond = "shardKey = :s"
+        values: dict[str, Any] = {":s": {"S": f"{board_key}#{shard}"}}
+        if bound is not None:
+            cond += f" AND score {bound[0]} :v"
+            values[":v"] = {"N": str(bound[1])}
+        out = self._ddb.query(
+            TableName=self._table,
+            IndexName="byScore",
+            KeyConditionExpression=cond,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=not descending,
+            Limit=limit,
+        )
+        return [Row(i["playerId"]["S"], int(i["score"]["N"])) for i in out["Items"]]

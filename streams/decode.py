@@ -1,0 +1,50 @@
+"""Kinesis records -> game events, or the reason a record can never be processed."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from backend.protocol import GameEvent
+
+
+@dataclass(frozen=True)
+class Staged:
+    sequence: int
+    partition_key: str
+    event: GameEvent
+
+
+@dataclass(frozen=True)
+class Poison:
+    """A record no retry can fix: it goes to the dead-letter queue with its data, alone."""
+
+    sequence: int
+    partition_key: str
+    reason: str
+    record: dict[str, Any]
+
+
+def decode(record: dict[str, Any]) -> Staged | Poison:
+    kinesis = record["kinesis"]
+    seq = int(kinesis["sequenceNumber"])
+    key = kinesis["partitionKey"]
+    try:
+        raw = json.loads(base64.b64decode(kinesis["data"]))
+    except ValueError as exc:
+        return Poison(seq, key, f"undecodable: {exc}", record)
+    if not isinstance(raw, dict):
+        return Poison(seq, key, "not a JSON object", record)
+    if raw.get("v") != 1:
+        return Poison(seq, key, f"unknown schema version {raw.get('v')!r}", record)
+    try:
+        event = GameEvent.model_validate(raw)
+    except ValidationError as exc:
+        return Poison(seq, key, f"invalid event: {exc.errors()[0]['msg']}", record)
+    if event.matchId != key:
+        return Poison(seq, key, "partition key is not the event's match", record)
+    return Staged(seq, key, event)

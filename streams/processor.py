@@ -1,0 +1,111 @@
+"""The stream processor Lambda: a Kinesis batch in, match state, leaderboards and pushes out.
+
+Thin: decode, run the pipeline (streams.pipeline), push, and report per-record failures with powertools'
+batch processor (a failed match fails only its own records; Lambda retries from the lowest of them).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
+
+from backend import bootstrap
+from backend.aws import client
+from backend.config import settings
+from backend.ids import ConnectionId
+from streams.deadletter import DeadLetters
+from streams.decode import Poison, Staged, decode
+from streams.pipeline import BatchOutcome, Pipeline, rank_frame, rejected_frame, state_frame
+from streams.push import Pusher
+
+logger = Logger()
+batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+
+@cache
+def pipeline() -> Pipeline:
+    return Pipeline(bootstrap.matches(), bootstrap.leaderboards(), bootstrap.events())
+
+
+@cache
+def pusher() -> Pusher:
+    return Pusher(settings().ws_api_endpoint, os.environ.get("AWS_REGION"))
+
+
+@cache
+def dead_letters() -> DeadLetters:
+    return DeadLetters(client("sqs"), os.environ["ACTION_DLQ"])
+
+
+@logger.inject_lambda_context
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event.get("Records") or []
+    decoded = [decode(r) for r in records]
+    poison = [d for d in decoded if isinstance(d, Poison)]
+    staged = [d for d in decoded if isinstance(d, Staged)]
+    if poison:
+        logger.error(
+            "dead-lettering records that can never succeed",
+            extra={"records": [(p.sequence, p.reason) for p in poison]},
+        )
+        dead_letters().send_poison(poison, records[0].get("eventSourceARN"))
+    outcome = pipeline().run(staged, poison)
+    for r in outcome.matches.values():
+        if r.error is not None:
+            logger.exception(
+                "match failed; its records will be retried", exc_info=r.error, extra={"matchId": r.match_id}
+            )
+    push(outcome)
+    logger.info(
+        "batch done",
+        extra={
+            "records": len(records),
+            "matches": len(outcome.matches),
+            "poison": len(poison),
+            "applied": sum(len(r.applied) for r in outcome.matches.values()),
+            "rejected": sum(len(r.rejected) for r in outcome.matches.values()),
+            "failedRecords": len(outcome.failed_sequences),
+        },
+    )
+    failed = outcome.failed_sequences
+
+    def report(record: KinesisStreamRecord) -> None:
+        if int(record.kinesis.sequence_number) in failed:
+            raise RuntimeError(f"match {record.kinesis.partition_key} could not be written")
+
+    return process_partial_response(event=event, record_handler=report, processor=batch, context=context)
+
+
+def push(outcome: BatchOutcome) -> None:
+    connections = bootstrap.connections()
+    messages: list[tuple[str, str]] = []
+    for r in outcome.matches.values():
+        if r.error is not None:
+            continue
+        for event, refusal in r.rejected:
+            if event.connectionId:
+                messages.append(
+                    (event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
+                )
+        if not r.changed:
+            continue
+        state = state_frame(r).model_dump_json(exclude_none=True)
+        members = connections.in_match(r.match_id)  # one Query on the byMatch index
+        for connection_id, player in members:
+            messages.append((connection_id, state))
+            if player in r.ranks:
+                score, rank = r.ranks[player]
+                messages.append((connection_id, rank_frame(player, score, rank).model_dump_json()))
+    report = pusher().send(messages)
+    for gone in report.gone:
+        connections.delete(ConnectionId(gone))
+    if report.gone or report.failed:
+        logger.warning(
+            "push incomplete",
+            extra={"sent": report.sent, "gone": len(report.gone), "failed": report.failed[:10]},
+        )

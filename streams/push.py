@@ -1,0 +1,85 @@
+"""Pushes frames to WebSocket connections through the API Gateway Management API, concurrently.
+
+One aiobotocore client and one event loop live as long as the execution environment, so a warm
+invocation pays for neither a TLS handshake nor client creation. A 410 (GoneException) means the
+connection is gone: it is reported, not raised, and the caller forgets the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_IN_FLIGHT = 64
+
+
+@dataclass
+class PushReport:
+    sent: int = 0
+    gone: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (connection id, error)
+
+
+class Pusher:
+    def __init__(self, endpoint_url: str, region: str | None = None) -> None:
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._client: Any = None
+
+    def send(self, messages: list[tuple[str, str]]) -> PushReport:
+        """Sends every (connection id, data) pair; blocks until all are answered."""
+        if not messages:
+            return PushReport()
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self._send_all(messages))
+
+    async def _get_client(self) -> Any:
+        if self._client is None:
+            from aiobotocore.config import AioConfig
+            from aiobotocore.session import get_session
+
+            self._stack = contextlib.AsyncExitStack()
+            config = AioConfig(
+                max_pool_connections=MAX_IN_FLIGHT,
+                connect_timeout=2,
+                read_timeout=5,
+                retries={"max_attempts": 2, "mode": "standard"},
+            )
+            self._client = await self._stack.enter_async_context(
+                get_session().create_client(
+                    "apigatewaymanagementapi",
+                    endpoint_url=self.endpoint_url,
+                    region_name=self.region,
+                    config=config,
+                )
+            )
+        return self._client
+
+    async def _send_all(self, messages: list[tuple[str, str]]) -> PushReport:
+        client = await self._get_client()
+        gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+        report = PushReport()
+
+        async def post(connection_id: str, data: str) -> None:
+            async with gate:
+                try:
+                    await client.post_to_connection(ConnectionId=connection_id, Data=data.encode())
+                    report.sent += 1
+                except client.exceptions.GoneException:
+                    report.gone.append(connection_id)
+                except Exception as exc:
+                    report.failed.append((connection_id, f"{type(exc).__name__}: {exc}"))
+
+        await asyncio.gather(*(post(cid, data) for cid, data in messages))
+        return report
+
+    def close(self) -> None:
+        if self._loop is not None and self._stack is not None:
+            self._loop.run_until_complete(self._stack.aclose())
+            self._loop.close()
+        self._loop = self._stack = self._client = None
