@@ -83,13 +83,16 @@ def join(caller: Caller, frame: Join) -> BaseModel:
     # the processor ignores it.
     bootstrap.stream().publish(_event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode))
     status = roster.status or ("running" if roster.full else "waiting")
-    return Joined(
-        matchId=roster.match_id,
-        mode=roster.mode,
-        players=list(roster.players),  # type: ignore[arg-type]
-        status=status,
-        ref=frame.id,
-    )  # type: ignore[arg-type]
+    # Validated rather than constructed: mode and status come from the table as plain strings.
+    return Joined.model_validate(
+        {
+            "matchId": roster.match_id,
+            "mode": roster.mode,
+            "players": list(roster.players),
+            "status": status,
+            "ref": frame.id,
+        }
+    )
 
 
 def _require_membership(caller: Caller, match_id: str) -> None:

@@ -89,6 +89,30 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from local.ops import Ops
+
+    equal, rebuilt, stored = Ops.from_env(args.config, args.stage).replay(args.match)
+    print(json.dumps({"equal": equal, "rebuilt": rebuilt, "stored": stored}, indent=2))
+    if not equal:
+        print(f"gamebackend replay: {args.match} differs from its event log", file=sys.stderr)
+    return 0 if equal else 1
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from local.ops import Ops
+
+    ops = Ops.from_env(args.config, args.stage)
+    if args.action == "list":
+        messages = ops.dlq_messages(args.limit)
+        for m in messages:
+            print(json.dumps(ops.describe(m)))
+        print(f"{len(messages)} message(s)", file=sys.stderr)
+    else:
+        print(f"{ops.redrive(args.limit)} record(s) put back on the stream", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gamebackend", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,6 +137,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="print the wire protocol's JSON Schema")
     p.set_defaults(func=_schema)
+
+    p = sub.add_parser("replay", help="rebuild a match from its event log and compare")
+    p.add_argument("match")
+    p.add_argument("--stage", default="local")
+    p.add_argument("--config", default="serverless.yml")
+    p.set_defaults(func=_replay)
+
+    p = sub.add_parser("dlq", help="the dead-letter queue of the actions stream")
+    p.add_argument("action", choices=["list", "redrive"])
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument("--stage", default="local")
+    p.add_argument("--config", default="serverless.yml")
+    p.set_defaults(func=_dlq)
     return parser
 
 

@@ -17,7 +17,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from backend import bootstrap
 from backend.aws import client
 from backend.config import settings
-from backend.ids import ConnectionId
+from backend.ids import ConnectionId, MatchId
 from streams.deadletter import DeadLetters
 from streams.decode import Poison, Staged, decode
 from streams.pipeline import BatchOutcome, Pipeline, rank_frame, rejected_frame, state_frame
@@ -78,7 +78,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if int(record.kinesis.sequence_number) in failed:
             raise RuntimeError(f"match {record.kinesis.partition_key} could not be written")
 
-    return process_partial_response(event=event, record_handler=report, processor=batch, context=context)
+    return dict(
+        process_partial_response(event=event, record_handler=report, processor=batch, context=context)
+    )
 
 
 def push(outcome: BatchOutcome) -> None:
@@ -95,7 +97,7 @@ def push(outcome: BatchOutcome) -> None:
         if not r.changed:
             continue
         state = state_frame(r).model_dump_json(exclude_none=True)
-        members = connections.in_match(r.match_id)  # one Query on the byMatch index
+        members = connections.in_match(MatchId(r.match_id))  # one Query on the byMatch index
         for connection_id, player in members:
             messages.append((connection_id, state))
             if player in r.ranks:

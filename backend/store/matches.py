@@ -209,7 +209,7 @@ def _stored(item: dict[str, Any]) -> Stored:
     match = Match(
         match_id=match_id,
         mode=mode,
-        status=item["status"]["S"],  # type: ignore[arg-type]
+        status=item["status"]["S"],
         version=int(item["version"]["N"]),
         players=players,
         winner=item["winner"]["S"] if "winner" in item else None,

@@ -1,0 +1,137 @@
+"""Operational commands: rebuild a match from its event log, inspect and redrive the dead-letter queue.
+
+They use the same stores as the Lambdas, against the endpoint in AWS_ENDPOINT_URL (the embedded one by
+default for the local stage) or the account's default endpoints.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+from backend.game import rules
+from backend.store.events import EventLog
+from backend.store.matches import MatchStore
+from local import slsconfig
+
+LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+
+
+class Ops:
+    def __init__(self, service: slsconfig.Service, endpoint: str | None) -> None:
+        import boto3
+
+        self.service = service
+        kw: dict[str, Any] = {"region_name": service.region}
+        if endpoint:
+            kw["endpoint_url"] = endpoint
+        if endpoint and service.stage == "local":
+            kw.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+        self._ddb = boto3.client("dynamodb", **kw)
+        self._kinesis = boto3.client("kinesis", **kw)
+        self._sqs = boto3.client("sqs", **kw)
+        names = service.custom["names"]
+        self.matches = MatchStore(self._ddb, names["matches"])
+        self.events = EventLog(self._ddb, names["events"])
+        self.stream = names["stream"]
+        self.dlq = names["dlq"]
+
+    @classmethod
+    def from_env(cls, config: str = "serverless.yml", stage: str = "local") -> Ops:
+        service = slsconfig.load(config, stage)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or (LOCAL_ENDPOINT if stage == "local" else None)
+        return cls(service, endpoint)
+
+    # --- replay -------------------------------------------------------------------------------------
+
+    def replay(self, match_id: str) -> tuple[bool, dict[str, Any], dict[str, Any]]:
+        """Rebuilds the match from its event log with the same rules; returns (equal, rebuilt, stored)."""
+        stored = self.matches.load(match_id)
+        state = rules.new_match(match_id, stored.match.mode)
+        for version, event in self.events.read(match_id):
+            state, outcome = rules.apply(state, event)
+            if not isinstance(outcome, rules.Applied) or state.version != version:
+                raise RuntimeError(f"event log of {match_id} does not replay at version {version}: {outcome}")
+        rebuilt, current = asdict(state), asdict(stored.match)
+        return rebuilt == current, rebuilt, current
+
+    # --- dead-letter queue -------------------------------------------------------------------------
+
+    def _queue_url(self) -> str:
+        return str(self._sqs.get_queue_url(QueueName=self.dlq)["QueueUrl"])
+
+    def dlq_messages(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Peeks at the queue: messages become visible again at once."""
+        url = self._queue_url()
+        seen: dict[str, dict[str, Any]] = {}
+        for _ in range(max(1, limit // 10) + 2):
+            out = self._sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0
+            )
+            for m in out.get("Messages", []):
+                seen.setdefault(m["MessageId"], m)
+            if not out.get("Messages") or len(seen) >= limit:
+                break
+        return list(seen.values())[:limit]
+
+    @staticmethod
+    def describe(message: dict[str, Any]) -> dict[str, Any]:
+        body = json.loads(message["Body"])
+        if body.get("kind") == "poison":
+            k = body["record"]["kinesis"]
+            return {
+                "kind": "poison",
+                "reason": body["reason"],
+                "partitionKey": k["partitionKey"],
+                "sequenceNumber": k["sequenceNumber"],
+            }
+        info = body.get("KinesisBatchInfo", {})
+        return {
+            "kind": "batch",
+            "reason": body.get("requestContext", {}).get("condition"),
+            "shardId": info.get("shardId"),
+            "startSequenceNumber": info.get("startSequenceNumber"),
+            "endSequenceNumber": info.get("endSequenceNumber"),
+            "batchSize": info.get("batchSize"),
+        }
+
+    def _records_of_batch(self, info: dict[str, Any]) -> list[tuple[str, bytes]]:
+        it = self._kinesis.get_shard_iterator(
+            StreamName=self.stream,
+            ShardId=info["shardId"],
+            ShardIteratorType="AT_SEQUENCE_NUMBER",
+            StartingSequenceNumber=info["startSequenceNumber"],
+        )["ShardIterator"]
+        end = int(info["endSequenceNumber"])
+        found: list[tuple[str, bytes]] = []
+        while it:
+            out = self._kinesis.get_records(ShardIterator=it, Limit=1000)
+            for r in out["Records"]:
+                if int(r["SequenceNumber"]) > end:
+                    return found
+                found.append((r["PartitionKey"], r["Data"]))
+            if not out["Records"]:
+                return found
+            it = out.get("NextShardIterator")
+        return found
+
+    def redrive(self, limit: int = 100) -> int:
+        """Puts dead-lettered records back on the stream, then deletes their messages. Safe to repeat:
+        the processor drops an action id it has already applied."""
+        url = self._queue_url()
+        moved = 0
+        for message in self.dlq_messages(limit):
+            body = json.loads(message["Body"])
+            if body.get("kind") == "poison":
+                k = body["record"]["kinesis"]
+                records = [(k["partitionKey"], base64.b64decode(k["data"]))]
+            else:
+                records = self._records_of_batch(body["KinesisBatchInfo"])
+            for key, data in records:
+                self._kinesis.put_record(StreamName=self.stream, PartitionKey=key, Data=data)
+            self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            moved += len(records)
+        return moved

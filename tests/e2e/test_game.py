@@ -1,0 +1,183 @@
+"""Real matches over real sockets: join, play to the end, pushes to every player, exact leaderboards."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from local.ops import Ops
+from local.runtime import LocalRuntime
+from tests.e2e.conftest import Client, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def join(client: Client, mode: str, ref: str = "j") -> dict[str, Any]:
+    joined = await client.request({"action": "join", "mode": mode, "id": ref})
+    assert joined["type"] == "joined", joined
+    return joined
+
+
+async def score(client: Client, match_id: str, action_id: str, points: int) -> None:
+    ack = await client.request(
+        {"action": "act", "kind": "score", "matchId": match_id, "id": action_id, "points": points}
+    )
+    assert ack == {"type": "ack", "id": action_id}
+
+
+async def state_where(client: Client, predicate: Any, timeout: float = 20) -> dict[str, Any]:
+    return await client.wait_for(lambda f: f.get("type") == "state" and predicate(f), timeout)
+
+
+async def my_entry(client: Client, board: str, period: str = "alltime") -> dict[str, Any] | None:
+    answer = await client.request(
+        {
+            "action": "leaderboard",
+            "board": board,
+            "period": period,
+            "around": True,
+            "id": f"lb-{uuid.uuid4().hex[:6]}",
+        }
+    )
+    assert answer["type"] == "leaderboard", answer
+    me: dict[str, Any] | None = answer.get("me")
+    return me
+
+
+async def test_practice_match_played_to_the_end(connect_player: Any) -> None:
+    solo = await connect_player(name("solo"))
+    joined = await join(solo, "practice")
+    assert (joined["mode"], joined["status"], joined["players"]) == ("practice", "running", [solo.player])
+    mid = joined["matchId"]
+    await state_where(solo, lambda s: s["status"] == "running")
+    for i, points in enumerate([40, 35, 25]):  # target 100
+        await score(solo, mid, f"s{i}", points)
+        last = await state_where(solo, lambda s, i=i: f"s{i}" in s["applied"])
+    assert (last["status"], last["winner"]) == ("finished", solo.player)
+    me = await my_entry(solo, "practice")
+    assert me is not None and me["score"] == 100
+    for period in ("daily", "weekly"):
+        assert (await my_entry(solo, "global", period))["score"] == 100  # type: ignore[index]
+
+
+async def test_duel_both_players_see_every_state_and_the_winner(
+    connect_player: Any, stack: LocalRuntime
+) -> None:
+    alice, bob = await connect_player(name("alice")), await connect_player(name("bob"))
+    a = await join(alice, "duel", "ja")
+    b = await join(bob, "duel", "jb")
+    mid = a["matchId"]
+    assert b["matchId"] == mid, "the second duellist joins the open duel"
+    assert b["status"] == "running" and set(b["players"]) == {alice.player, bob.player}
+    for client in (alice, bob):
+        running = await state_where(client, lambda s: s["status"] == "running")
+        assert set(running["players"]) == {alice.player, bob.player}
+
+    await score(bob, mid, "b1", 50)
+    for client in (alice, bob):
+        s = await state_where(client, lambda s: "b1" in s["applied"])
+        assert s["players"][bob.player]["score"] == 50
+    await score(alice, mid, "a1", 100)
+    await score(alice, mid, "a2", 100)
+    for client in (alice, bob):
+        end = await state_where(client, lambda s: s["status"] == "finished")
+        assert end["winner"] == alice.player
+        assert end["players"][alice.player]["score"] == 200
+        assert end["players"][bob.player]["score"] == 50
+
+    # An action after the end is refused by the processor and reported to its sender only.
+    await score(bob, mid, "b2", 10)
+    rejected = await bob.wait_for(lambda f: f.get("type") == "rejected")
+    assert (rejected["id"], rejected["code"]) == ("b2", "match_not_running")
+
+    assert (await my_entry(alice, "duel"))["score"] == 200  # type: ignore[index]
+    assert (await my_entry(bob, "duel"))["score"] == 50  # type: ignore[index]
+    assert (await my_entry(bob, "global", "daily"))["score"] == 50  # type: ignore[index]
+
+    ops = Ops(stack.service, stack.aws_endpoint)
+    equal, rebuilt, stored = await asyncio.to_thread(ops.replay, mid)
+    assert equal, (rebuilt, stored)
+    assert rebuilt["winner"] == alice.player
+
+
+async def test_one_action_id_sent_twice_is_applied_once(connect_player: Any) -> None:
+    solo = await connect_player(name("twice"))
+    mid = (await join(solo, "practice"))["matchId"]
+    await score(solo, mid, "same", 30)
+    await score(solo, mid, "same", 30)  # a client retry: acknowledged again, applied once
+    await score(solo, mid, "next", 5)
+    s = await state_where(solo, lambda s: "next" in s["applied"])
+    assert s["players"][solo.player]["score"] == 35
+    assert (await my_entry(solo, "practice"))["score"] == 35  # type: ignore[index]
+
+
+async def test_actions_in_someone_elses_match_are_refused(connect_player: Any) -> None:
+    owner, intruder = await connect_player(name("owner")), await connect_player(name("intruder"))
+    mid = (await join(owner, "practice"))["matchId"]
+    answer = await intruder.request(
+        {"action": "act", "kind": "score", "matchId": mid, "id": "x", "points": 100}
+    )
+    assert (answer["type"], answer["code"], answer["ref"]) == ("error", "not_in_match", "x")
+    answer = await intruder.request({"action": "join", "mode": "practice", "matchId": mid, "id": "steal"})
+    assert (answer["type"], answer["code"]) == ("error", "not_in_match")
+    answer = await intruder.request({"action": "leave", "matchId": mid, "id": "l"})
+    assert answer["code"] == "not_in_match"
+    # ...and nothing reached the owner's match.
+    await score(owner, mid, "o1", 1)
+    s = await state_where(owner, lambda s: "o1" in s["applied"])
+    assert set(s["players"]) == {owner.player}
+    assert s["players"][owner.player]["score"] == 1
+
+
+async def test_leaving_finishes_the_match_when_everyone_left(
+    connect_player: Any, stack: LocalRuntime
+) -> None:
+    p1, p2 = await connect_player(name("l1")), await connect_player(name("l2"))
+    mid = (await join(p1, "duel"))["matchId"]
+    assert (await join(p2, "duel"))["matchId"] == mid
+    await state_where(p1, lambda s: s["status"] == "running")
+    assert (await p1.request({"action": "leave", "matchId": mid, "id": "bye1"}))["type"] == "left"
+    s = await state_where(p2, lambda s: s["players"][p1.player]["left"])
+    assert s["status"] == "running"
+    assert (await p2.request({"action": "leave", "matchId": mid, "id": "bye2"}))["type"] == "left"
+    # A connection that left is detached: its actions no longer reach the match.
+    answer = await p2.request({"action": "act", "kind": "move", "matchId": mid, "id": "m", "x": 1, "y": 1})
+    assert answer["code"] == "not_in_match"
+    ops = Ops(stack.service, stack.aws_endpoint)
+
+    async def finished() -> bool:
+        stored = await asyncio.to_thread(ops.matches.load, mid)
+        return stored.match.status == "finished"
+
+    await eventually(finished)
+
+
+async def test_reconnecting_player_rejoins_its_match(connect_player: Any) -> None:
+    player = name("back")
+    first = await connect_player(player)
+    mid = (await join(first, "practice"))["matchId"]
+    await score(first, mid, "r1", 10)
+    await state_where(first, lambda s: "r1" in s["applied"])
+    await first.ws.close()
+    second = await connect_player(player)
+    again = await second.request({"action": "join", "mode": "practice", "matchId": mid, "id": "rj"})
+    assert (again["type"], again["matchId"]) == ("joined", mid)
+    await score(second, mid, "r2", 10)
+    s = await state_where(second, lambda s: "r2" in s["applied"])
+    assert s["players"][player]["score"] == 20
+
+
+async def test_move_updates_position(connect_player: Any) -> None:
+    solo = await connect_player(name("mover"))
+    mid = (await join(solo, "practice"))["matchId"]
+    ack = await solo.request({"action": "act", "kind": "move", "matchId": mid, "id": "mv", "x": 7, "y": 9})
+    assert ack == {"type": "ack", "id": "mv"}
+    s = await state_where(solo, lambda s: "mv" in s["applied"])
+    assert (s["players"][solo.player]["x"], s["players"][solo.player]["y"]) == (7, 9)
