@@ -120,7 +120,8 @@ def leave(caller: Caller, frame: Leave) -> BaseModel:
 
 def leaderboard(caller: Caller, frame: LeaderboardQuery) -> BaseModel:
     store = bootstrap.leaderboards()
-    key = board_key(frame.board, frame.period, datetime.now(UTC))
+    season = store.seasons([frame.board])[frame.board]
+    key = board_key(frame.board, frame.period, datetime.now(UTC), season)
     rows = store.top(key, frame.limit)
     entries = [Entry(rank=i + 1, playerId=r.player_id, score=r.score) for i, r in enumerate(rows)]
     me = around = None

@@ -13,10 +13,10 @@ from typing import Any
 
 
 @cache
-def client(service: str) -> Any:
+def client(service: str, endpoint_url: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
     # Short timeouts and standard retries: a handler has seconds, not minutes.
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
-    return boto3.session.Session().client(service, config=config)
+    return boto3.session.Session().client(service, config=config, endpoint_url=endpoint_url)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from backend.store.leaderboards import LeaderboardStore
     from backend.store.matches import MatchStore
     from backend.store.stream import ActionStream
+    from backend.store.streamstats import StreamStats
 
 
 @cache
@@ -49,3 +50,11 @@ def stream() -> ActionStream:
     from backend.store.stream import ActionStream
 
     return ActionStream(client("kinesis"), settings().stream_name)
+
+
+@cache
+def stream_stats() -> StreamStats:
+    from backend.store.streamstats import StreamStats
+
+    s = settings()
+    return StreamStats(client("cloudwatch"), s.stream_name, s.processor_function)

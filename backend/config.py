@@ -19,6 +19,7 @@ class Settings:
     jwt_issuer: str
     jwt_audience: str
     jwt_secret: str | None
+    processor_function: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -34,6 +35,7 @@ class Settings:
             jwt_issuer=e.get("JWT_ISSUER", "gamebackend-local"),
             jwt_audience=e.get("JWT_AUDIENCE", "gamebackend"),
             jwt_secret=e.get("JWT_SECRET"),
+            processor_function=e.get("PROCESSOR_FUNCTION", "gamebackend-local-processor"),
         )
 
 

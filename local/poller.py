@@ -112,6 +112,8 @@ class StreamPoller:
         self._stack = contextlib.AsyncExitStack()
         self._kinesis: Any = None
         self._sqs: Any = None
+        self._cloudwatch: Any = None
+        self.function_name = f"{service.name}-{service.stage}-{function}"
         self._dlq_url: str | None = None
         self._inflight = 0
 
@@ -123,6 +125,7 @@ class StreamPoller:
         session = get_session()
         kw = {"endpoint_url": self.endpoint, "region_name": self.service.region}
         self._kinesis = await self._stack.enter_async_context(session.create_client("kinesis", **kw))
+        self._cloudwatch = await self._stack.enter_async_context(session.create_client("cloudwatch", **kw))
         if self.dlq_name:
             self._sqs = await self._stack.enter_async_context(session.create_client("sqs", **kw))
             self._dlq_url = (await self._sqs.get_queue_url(QueueName=self.dlq_name))["QueueUrl"]
@@ -207,7 +210,16 @@ class StreamPoller:
                 lane = lanes[zlib.crc32(record.partition_key.encode()) % len(lanes)]
                 await lane.put(record)  # bounded: a slow lane holds the shard reader back
                 self.stats.backlog += 1
-            if not out["Records"]:
+            if out["Records"]:
+                await self._metric(
+                    "AWS/Kinesis",
+                    "IncomingRecords",
+                    "StreamName",
+                    self.stream_name,
+                    len(out["Records"]),
+                    "Count",
+                )
+            else:
                 await asyncio.sleep(self.poll_interval)
 
     async def _run_lane(self, queue: asyncio.Queue[Record]) -> None:
@@ -245,7 +257,30 @@ class StreamPoller:
         self.stats.last_batch_size = len(batch)
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
         event = {"Records": [r.to_event(self.service.region, self.stream_arn) for r in batch]}
+        age_ms = max(0.0, (time.time() - batch[-1].arrival) * 1000)
+        await self._metric(
+            "AWS/Lambda", "IteratorAge", "FunctionName", self.function_name, age_ms, "Milliseconds"
+        )
         return await self.pool.invoke(event)
+
+    async def _metric(
+        self, namespace: str, name: str, dimension: str, value_of: str, value: float, unit: str
+    ) -> None:
+        """Publishes what Kinesis and Lambda publish on AWS, so operators read stream health the same way."""
+        try:
+            await self._cloudwatch.put_metric_data(
+                Namespace=namespace,
+                MetricData=[
+                    {
+                        "MetricName": name,
+                        "Dimensions": [{"Name": dimension, "Value": value_of}],
+                        "Value": value,
+                        "Unit": unit,
+                    }
+                ],
+            )
+        except Exception as exc:  # metrics must never stop the stream
+            log.debug("could not publish %s: %s", name, exc)
 
     def _failed_from(self, batch: list[Record], result: Invocation) -> int | None:
         """Index of the first record to retry, or None when the whole batch succeeded."""

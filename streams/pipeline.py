@@ -128,6 +128,7 @@ class Pipeline:
         assert r.after is not None
         match = r.after.match
         at = datetime.fromtimestamp((r.last_at or time.time() * 1000) / 1000, UTC)
+        season = self.leaderboards.seasons(["global", match.mode])
         for player, total in r.after.credited.items():
             believed = r.before.credited.get(player, 0)
             if total == believed:
@@ -135,7 +136,7 @@ class Pipeline:
             for board in ("global", match.mode):
                 for period in PERIODS:
                     score = self.leaderboards.credit(
-                        board_key(board, period, at),
+                        board_key(board, period, at, season[board]),
                         player,
                         match.match_id,
                         believed=believed,
@@ -145,7 +146,7 @@ class Pipeline:
                     if board == "global" and period == "alltime" and score is not None:
                         r.ranks[player] = (score, 0)
         self.matches.save(r.after, expected_version=r.before.match.version)
-        at_key = board_key("global", "alltime", at)
+        at_key = board_key("global", "alltime", at, season["global"])
         for player in list(r.ranks):
             found = self.leaderboards.rank_of(at_key, player)
             if found is not None:

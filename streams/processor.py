@@ -98,11 +98,13 @@ def push(outcome: BatchOutcome) -> None:
             continue
         state = state_frame(r).model_dump_json(exclude_none=True)
         members = connections.in_match(MatchId(r.match_id))  # one Query on the byMatch index
-        for connection_id, player in members:
-            messages.append((connection_id, state))
-            if player in r.ranks:
-                score, rank = r.ranks[player]
-                messages.append((connection_id, rank_frame(player, score, rank).model_dump_json()))
+        for member in members:
+            messages.append((member.connection_id, state))
+            if member.player_id in r.ranks:
+                score, rank = r.ranks[member.player_id]
+                messages.append(
+                    (member.connection_id, rank_frame(member.player_id, score, rank).model_dump_json())
+                )
     report = pusher().send(messages)
     for gone in report.gone:
         connections.delete(ConnectionId(gone))

@@ -32,8 +32,10 @@ def period_end(period: str, at: datetime) -> datetime | None:
     raise ValueError(f"unknown period {period!r}")
 
 
-def board_key(board: str, period: str, at: datetime) -> str:
-    return f"{board}#{period}#{period_id(period, at)}"
+def board_key(board: str, period: str, at: datetime, season: int = 0) -> str:
+    """The key of one board's rows for one period. Season 0 is the first; a reset starts season 1, ..."""
+    prefix = board if season == 0 else f"{board}@s{season}"
+    return f"{prefix}#{period}#{period_id(period, at)}"
 
 
 def expires_at(period: str, at: datetime) -> int | None:

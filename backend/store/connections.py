@@ -101,9 +101,9 @@ class ConnectionStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def in_match(self, match_id: MatchId) -> list[tuple[ConnectionId, PlayerId]]:
+    def in_match(self, match_id: MatchId) -> list[Connection]:
         """Every connection attached to a match: one Query on the byMatch index, never a Scan."""
-        found: list[tuple[ConnectionId, PlayerId]] = []
+        found: list[Connection] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": "byMatch",
@@ -112,11 +112,30 @@ class ConnectionStore:
         }
         while True:
             out = self._ddb.query(**kwargs)
-            found.extend(
-                (ConnectionId(i["connectionId"]["S"]), PlayerId(i["playerId"]["S"])) for i in out["Items"]
-            )
+            found.extend(_from_item(i) for i in out["Items"])
             if "LastEvaluatedKey" not in out:
                 return found
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def all(
+        self, limit: int = 100, cursor: dict[str, Any] | None = None
+    ) -> tuple[list[Connection], dict[str, Any] | None]:
+        """Every connection, a page at a time: a Scan, so only for operators (listing, broadcast to
+        all), never on a player's path."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        out = self._ddb.scan(**kwargs)
+        return [_from_item(i) for i in out["Items"]], out.get("LastEvaluatedKey")
+
+    def count(self) -> int:
+        total = 0
+        kwargs: dict[str, Any] = {"TableName": self._table, "Select": "COUNT"}
+        while True:
+            out = self._ddb.scan(**kwargs)
+            total += int(out["Count"])
+            if "LastEvaluatedKey" not in out:
+                return total
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def of_player(self, player_id: PlayerId) -> list[Connection]:

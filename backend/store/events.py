@@ -8,6 +8,8 @@ is determined by the records alone, so a retried batch rewrites the same chunk w
 from __future__ import annotations
 
 import json
+import time
+import uuid
 from typing import Any
 
 from backend.protocol import GameEvent
@@ -47,6 +49,26 @@ class EventLog:
         """Events of a match in order, each with the state version it produced."""
         # Keyed by version: a chunk rewritten by a retried (or bisected) batch must not count twice.
         found: dict[int, GameEvent] = {}
+
+        def take(items: list[dict[str, Any]]) -> None:
+            for item in items:
+                for version, raw in json.loads(item["events"]["S"]):
+                    if version > after_version:
+                        found[int(version)] = GameEvent.model_validate(raw)
+
+        if after_version > 0:
+            # A chunk is keyed by its first version, so the one starting at or before the cursor may
+            # hold versions after it.
+            take(
+                self._ddb.query(
+                    TableName=self._table,
+                    KeyConditionExpression="matchId = :m AND version <= :v",
+                    ExpressionAttributeValues={":m": {"S": match_id}, ":v": {"N": str(after_version)}},
+                    ScanIndexForward=False,
+                    Limit=1,
+                    ConsistentRead=True,
+                )["Items"]
+            )
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "matchId = :m AND version > :v",
@@ -55,11 +77,53 @@ class EventLog:
         }
         while True:
             out = self._ddb.query(**kwargs)
-            for item in out["Items"]:
-                for version, raw in json.loads(item["events"]["S"]):
-                    if version > after_version:
-                        found[int(version)] = GameEvent.model_validate(raw)
+            take(out["Items"])
             if "LastEvaluatedKey" not in out or (limit is not None and len(found) >= limit):
                 ordered = sorted(found.items())
                 return ordered[:limit] if limit is not None else ordered
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def recent(self, match_id: str, count: int) -> list[tuple[int, GameEvent]]:
+        """The last `count` events of a match, oldest first."""
+        out = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="matchId = :m",
+            ExpressionAttributeValues={":m": {"S": match_id}},
+            ScanIndexForward=False,
+            Limit=max(1, count),
+        )
+        found: dict[int, GameEvent] = {}
+        for item in out["Items"]:
+            for version, raw in json.loads(item["events"]["S"]):
+                found.setdefault(int(version), GameEvent.model_validate(raw))
+        return sorted(found.items())[-count:]
+
+    def audit(self, actor: str, action: str, details: dict[str, Any]) -> None:
+        """An operator's action, kept beside the game events (partition `audit#YYYY-MM-DD`)."""
+        now_ms = int(time.time() * 1000)
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={
+                "matchId": {"S": "audit#" + time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))},
+                "version": {"N": str(now_ms * 1000 + uuid.uuid4().int % 1000)},
+                "actor": {"S": actor},
+                "action": {"S": action},
+                "details": {"S": json.dumps(details)},
+            },
+        )
+
+    def audit_log(self, day: str) -> list[dict[str, Any]]:
+        out = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression="matchId = :m",
+            ExpressionAttributeValues={":m": {"S": f"audit#{day}"}},
+        )
+        return [
+            {
+                "at": int(i["version"]["N"]) // 1000,
+                "actor": i["actor"]["S"],
+                "action": i["action"]["S"],
+                "details": json.loads(i["details"]["S"]),
+            }
+            for i in out["Items"]
+        ]

@@ -13,11 +13,13 @@ retry after a crash), the row's own value says what is missing, and only that is
 
 from __future__ import annotations
 
+import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
 SHARDS = 4
+SEASON_CACHE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,36 @@ class LeaderboardStore:
     def __init__(self, client: Any, table: str) -> None:
         self._ddb = client
         self._table = table
+        self._seasons: dict[str, tuple[float, int]] = {}
+
+    # --- seasons: one item per board, `season#{board}` -------------------------------------------
+
+    def seasons(self, boards: list[str], max_age: float = SEASON_CACHE_SECONDS) -> dict[str, int]:
+        """Current season of each board. Cached for a few seconds per execution environment: a reset
+        takes effect everywhere within that time, and a batch pays no read for it."""
+        now = time.monotonic()
+        missing = [b for b in boards if b not in self._seasons or now - self._seasons[b][0] > max_age]
+        if missing:
+            keys = [{"entryId": {"S": f"season#{b}"}} for b in missing]
+            out = self._ddb.batch_get_item(RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}})
+            found = {
+                i["entryId"]["S"][7:]: int(i["season"]["N"]) for i in out["Responses"].get(self._table, [])
+            }
+            for b in missing:
+                self._seasons[b] = (now, found.get(b, 0))
+        return {b: self._seasons[b][1] for b in boards}
+
+    def start_season(self, board: str) -> int:
+        out = self._ddb.update_item(
+            TableName=self._table,
+            Key={"entryId": {"S": f"season#{board}"}},
+            UpdateExpression="ADD season :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        season = int(out["Attributes"]["season"]["N"])
+        self._seasons[board] = (time.monotonic(), season)
+        return season
 
     def credit(
         self, board_key: str, player_id: str, match_id: str, *, believed: int, total: int, expires: int | None
@@ -143,6 +175,38 @@ class LeaderboardStore:
         ordered = sorted(merged.values(), key=lambda r: (-r.score, r.player_id))
         at = next((i for i, r in enumerate(ordered) if r.player_id == player_id), 0)
         return ordered[max(0, at - width) : at + width + 1]
+
+    def page(self, board_key: str, limit: int, after: Row | None = None) -> list[Row]:
+        """Rows in rank order (score descending, then player id), strictly after `after`. Exact with
+        ties: every row scoring exactly the cursor's score is read, then the next lower scores."""
+        candidates: list[Row] = []
+        for shard in range(SHARDS):
+            if after is None:
+                candidates += self._query(board_key, shard, limit, descending=True)
+                continue
+            candidates += [
+                r
+                for r in self._query_all(board_key, shard, ("=", after.score))
+                if r.player_id > after.player_id
+            ]
+            candidates += self._query(board_key, shard, limit, descending=True, bound=("<", after.score))
+        candidates.sort(key=lambda r: (-r.score, r.player_id))
+        return candidates[:limit]
+
+    def _query_all(self, board_key: str, shard: int, bound: tuple[str, int]) -> list[Row]:
+        rows: list[Row] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "byScore",
+            "KeyConditionExpression": f"shardKey = :s AND score {bound[0]} :v",
+            "ExpressionAttributeValues": {":s": {"S": f"{board_key}#{shard}"}, ":v": {"N": str(bound[1])}},
+        }
+        while True:
+            out = self._ddb.query(**kwargs)
+            rows += [Row(i["playerId"]["S"], int(i["score"]["N"])) for i in out["Items"]]
+            if "LastEvaluatedKey" not in out:
+                return rows
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def remove(self, board_key: str, player_id: str) -> bool:
         out = self._ddb.delete_item(

@@ -87,6 +87,8 @@ class MatchStore:
             "roster": {"L": [{"S": player}]},
             "rosterCount": {"N": "1"},
             "ttl": {"N": str(now_ms // 1000 + MATCH_TTL)},
+            # The processor owns status from its first write on; this makes the match listable before.
+            "status": {"S": "waiting"},
         }
         if seats > 1:
             item["openMode"] = {"S": mode}
@@ -191,6 +193,56 @@ class MatchStore:
             if _code(exc) == "ConditionalCheckFailedException":
                 raise StaleState(f"match {m.match_id} moved past version {expected_version}") from exc
             raise
+
+    def by_status(
+        self, status: str, *, mode: str | None = None, limit: int = 50, cursor: dict[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Newest first, from the byStatus index (for the admin API). Returns (summaries, next key)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if mode is not None:
+            kwargs["FilterExpression"] = "#m = :m"
+            kwargs["ExpressionAttributeNames"]["#m"] = "mode"
+            kwargs["ExpressionAttributeValues"][":m"] = {"S": mode}
+        if cursor:
+            kwargs["ExclusiveStartKey"] = cursor
+        out = self._ddb.query(**kwargs)
+        summaries = [
+            {
+                "matchId": i["matchId"]["S"],
+                "mode": i["mode"]["S"],
+                "status": i["status"]["S"],
+                "players": int(i.get("rosterCount", {"N": "0"})["N"]),
+                "createdAt": int(i["createdAt"]["N"]),
+                "winner": i["winner"]["S"] if "winner" in i else None,
+            }
+            for i in out["Items"]
+        ]
+        return summaries, out.get("LastEvaluatedKey")
+
+    def count_by_status(self, status: str) -> int:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status}},
+            "Select": "COUNT",
+        }
+        total = 0
+        while True:
+            out = self._ddb.query(**kwargs)
+            total += int(out["Count"])
+            if "LastEvaluatedKey" not in out:
+                return total
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
 
     def load(self, match_id: str) -> Stored:
         out = self._ddb.get_item(TableName=self._table, Key={"matchId": {"S": match_id}}, ConsistentRead=True)

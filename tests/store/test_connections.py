@@ -44,12 +44,15 @@ def test_fan_out_queries_the_match_index(store: ConnectionStore) -> None:
     m = MatchId("m-" + "1" * 32)
     store.attach_match(ConnectionId("c1"), m)
     store.attach_match(ConnectionId("c2"), m)
-    assert sorted(store.in_match(m)) == [("c1", "alice"), ("c2", "bob")]
+    def members() -> list[tuple[str, str, int]]:
+        return sorted((c.connection_id, c.player_id, c.connected_at) for c in store.in_match(m))
+
+    assert members() == [("c1", "alice", 1_700_000_000_000), ("c2", "bob", 1_700_000_000_000)]
     store.detach_match(ConnectionId("c2"), m)
-    assert store.in_match(m) == [("c1", "alice")]
+    assert members() == [("c1", "alice", 1_700_000_000_000)]
     # Detaching from a match the connection is not in changes nothing.
     store.detach_match(ConnectionId("c1"), MatchId("m-" + "2" * 32))
-    assert store.in_match(m) == [("c1", "alice")]
+    assert members() == [("c1", "alice", 1_700_000_000_000)]
 
 
 def test_attaching_a_closed_connection_fails_cleanly(store: ConnectionStore) -> None:

@@ -1,0 +1,433 @@
+"""Routes of the admin API (powertools' APIGatewayHttpResolver). Each route: validate, call a store, shape.
+
+Auth: `Authorization: Bearer <JWT>` with the `admin` role, verified like player tokens. No or bad token
+-> 401, a player's token -> 403. `/admin/health` and `/admin/openapi.json` are public. Every error is
+`{"error": {"code", "message"}}` with the status of its GameError class (backend.errors).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+
+from backend import auth, bootstrap
+from backend.admin import models as m
+from backend.config import settings
+from backend.errors import BadRequest, GameError, NotFound, Unauthorized, Unavailable
+from backend.game.periods import PERIODS, board_key
+from backend.ids import ConnectionId, MatchId, PlayerId
+from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
+from backend.store.leaderboards import Row
+
+logger = Logger(child=True)
+app = APIGatewayHttpResolver(enable_validation=True)
+PUBLIC = {"/admin/health", "/admin/openapi.json"}
+
+BoardPath = Annotated[Board, Path(description="global or a mode")]
+MatchIdPath = Annotated[str, Path(pattern=r"^m-[0-9a-f]{32}$")]
+PlayerIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+PeriodQuery = Annotated[Period, Query()]
+LimitQuery = Annotated[int, Query(ge=1, le=100)]
+CursorQuery = Annotated[str | None, Query(max_length=2000)]
+
+
+# --- errors and auth -----------------------------------------------------------------------------
+
+
+def _error(status: int, code: str, message: str) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": {"code": code, "message": message}}),
+    )
+
+
+@app.exception_handler(GameError)
+def _game_error(exc: GameError) -> Response[Any]:
+    return _error(exc.status, exc.code, exc.message)
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(exc: RequestValidationError) -> Response[Any]:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e.get('msg', e['type'])}"
+        for e in exc.errors()[:5]
+    )
+    return _error(422, "invalid_request", problems or "invalid request")
+
+
+@app.not_found
+def _not_found(exc: NotFoundError) -> Response[Any]:
+    return _error(404, "not_found", "no such route")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("admin request failed")
+    if type(exc).__module__.startswith("botocore"):
+        return _error(503, Unavailable.code, "a backend dependency failed; retry")
+    return _error(500, "internal", "internal error")
+
+
+def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    if app.current_event.path in PUBLIC:
+        return next_middleware(app)
+    header = app.current_event.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return _error(401, Unauthorized.code, "missing bearer token")
+    s = settings()
+    try:
+        claims = auth.verify(token, secret=s.jwt_secret or "", issuer=s.jwt_issuer, audience=s.jwt_audience)
+    except Unauthorized as exc:
+        return _error(401, exc.code, exc.message)
+    if claims.role != "admin":
+        return _error(403, "forbidden", "an admin token is required")
+    app.append_context(admin=claims.player_id)
+    logger.append_keys(admin=claims.player_id)
+    return next_middleware(app)
+
+
+app.use([authenticate])
+
+
+def _admin() -> str:
+    return str(app.context.get("admin", "unknown"))
+
+
+def _encode(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+
+def _decode(cursor: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:
+        raise BadRequest("invalid cursor") from exc
+
+
+# --- leaderboards ----------------------------------------------------------------------------------
+
+
+def _season(board: str, season: int | None) -> int:
+    current = bootstrap.leaderboards().seasons([board], max_age=0)[board]
+    if season is None:
+        return current
+    if season > current:
+        raise NotFound(f"board {board} has no season {season} yet (current: {current})")
+    return season
+
+
+@app.get("/admin/leaderboards/<board>")
+def leaderboard_page(
+    board: BoardPath,
+    period: PeriodQuery = "alltime",
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+    season: Annotated[int | None, Query(ge=0)] = None,
+) -> m.LeaderboardPage:
+    season_no = _season(board, season)
+    key = board_key(board, period, datetime.now(UTC), season_no)
+    after, rank = None, 0
+    if cursor:
+        raw = _decode(cursor)
+        try:
+            after, rank = Row(str(raw[1]), int(raw[0])), int(raw[2])
+        except (IndexError, TypeError, ValueError) as exc:
+            raise BadRequest("invalid cursor") from exc
+    rows = bootstrap.leaderboards().page(key, limit + 1, after)
+    entries = [
+        m.Entry(rank=rank + i + 1, playerId=r.player_id, score=r.score) for i, r in enumerate(rows[:limit])
+    ]
+    next_cursor = None
+    if len(rows) > limit:
+        last = entries[-1]
+        next_cursor = _encode([last.score, last.playerId, last.rank])
+    return m.LeaderboardPage(
+        board=board, period=period, season=season_no, entries=entries, nextCursor=next_cursor
+    )
+
+
+@app.get("/admin/leaderboards/<board>/players/<playerId>")
+def player_standing(
+    board: BoardPath, playerId: PlayerIdPath, period: PeriodQuery = "alltime"
+) -> m.PlayerStanding:
+    season_no = _season(board, None)
+    key = board_key(board, period, datetime.now(UTC), season_no)
+    store = bootstrap.leaderboards()
+    found = store.rank_of(key, playerId)
+    if found is None:
+        raise NotFound(f"{playerId} is not on {board}/{period}")
+    rank, score = found
+    near = store.around(key, playerId, score)
+    at = next((i for i, r in enumerate(near) if r.player_id == playerId), 0)
+    neighbours = [
+        m.Entry(rank=rank + i - at, playerId=r.player_id, score=r.score) for i, r in enumerate(near)
+    ]
+    return m.PlayerStanding(
+        board=board,
+        period=period,
+        season=season_no,
+        playerId=playerId,
+        rank=rank,
+        score=score,
+        neighbours=neighbours,
+    )
+
+
+@app.delete("/admin/leaderboards/<board>/players/<playerId>")
+def remove_player(board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
+    season_no = _season(board, None)
+    now = datetime.now(UTC)
+    store = bootstrap.leaderboards()
+    removed = [k for k in (board_key(board, p, now, season_no) for p in PERIODS) if store.remove(k, playerId)]
+    if not removed:
+        raise NotFound(f"{playerId} is not on {board}")
+    bootstrap.events().audit(
+        _admin(), "leaderboard.remove", {"board": board, "playerId": playerId, "keys": removed}
+    )
+    logger.warning("player removed from leaderboard", extra={"board": board, "playerId": playerId})
+    return m.Removed(board=board, playerId=playerId, removed=removed)
+
+
+@app.post("/admin/leaderboards/<board>/reset")
+def reset_board(board: BoardPath) -> Response[Any]:
+    season_no = bootstrap.leaderboards().start_season(board)
+    bootstrap.events().audit(_admin(), "leaderboard.reset", {"board": board, "season": season_no})
+    return Response(
+        status_code=201,
+        content_type=content_types.APPLICATION_JSON,
+        body=m.Season(board=board, season=season_no).model_dump_json(),
+    )
+
+
+# --- matches -------------------------------------------------------------------------------------
+
+
+def _logged(version: int, e: GameEvent) -> m.LoggedEvent:
+    return m.LoggedEvent(
+        version=version,
+        eventId=e.eventId,
+        type=e.type,
+        playerId=e.playerId,
+        receivedAt=e.receivedAt,
+        actionId=e.actionId,
+        points=e.points,
+        x=e.x,
+        y=e.y,
+    )
+
+
+@app.get("/admin/matches")
+def list_matches(
+    status: Annotated[m.MatchStatusName, Query()] = "running",
+    mode: Annotated[Mode | None, Query()] = None,
+    limit: LimitQuery = 20,
+    cursor: CursorQuery = None,
+) -> m.MatchPage:
+    start = _decode(cursor) if cursor else None
+    if start is not None and not isinstance(start, dict):
+        raise BadRequest("invalid cursor")
+    try:
+        found, last = bootstrap.matches().by_status(status, mode=mode, limit=limit, cursor=start)
+    except Exception as exc:
+        if start is not None and "ValidationException" in type(exc).__name__ + str(exc):
+            raise BadRequest("invalid cursor") from exc
+        raise
+    return m.MatchPage(
+        matches=[m.MatchSummary.model_validate(s) for s in found], nextCursor=_encode(last) if last else None
+    )
+
+
+@app.get("/admin/matches/<matchId>")
+def get_match(matchId: MatchIdPath) -> m.MatchDetail:
+    store = bootstrap.matches()
+    stored = store.load(matchId)
+    roster = store.roster(matchId)
+    match = stored.match
+    return m.MatchDetail(
+        matchId=match.match_id,
+        mode=match.mode,  # type: ignore[arg-type]  # one of MODES, checked when the match was created
+        status=match.status,
+        version=match.version,
+        players={p: PlayerState(score=s.score, x=s.x, y=s.y, left=s.left) for p, s in match.players.items()},
+        roster=list(roster.players),
+        winner=match.winner,
+        lastEvents=[_logged(v, e) for v, e in bootstrap.events().recent(matchId, 20)],
+    )
+
+
+@app.get("/admin/matches/<matchId>/events")
+def match_events(matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQuery = None) -> m.EventPage:
+    after = 0
+    if cursor:
+        raw = _decode(cursor)
+        if not isinstance(raw, int) or raw < 0:
+            raise BadRequest("invalid cursor")
+        after = raw
+    bootstrap.matches().roster(matchId)  # 404 for an unknown match
+    found = bootstrap.events().read(matchId, after_version=after, limit=limit + 1)
+    page = found[:limit]
+    return m.EventPage(
+        matchId=matchId,
+        events=[_logged(v, e) for v, e in page],
+        nextCursor=_encode(page[-1][0]) if len(found) > limit else None,
+    )
+
+
+@app.post("/admin/matches/<matchId>/end")
+def end_match(matchId: MatchIdPath) -> Response[Any]:
+    """Finishes the match through the stream, like a player action: ordered, applied exactly once."""
+    bootstrap.matches().roster(matchId)
+    event = GameEvent(
+        eventId=str(uuid.uuid4()),
+        matchId=matchId,
+        playerId=_admin(),
+        receivedAt=int(time.time() * 1000),
+        type="end",
+        actionId=f"admin-end-{uuid.uuid4().hex[:8]}",
+    )
+    bootstrap.stream().publish(event)
+    bootstrap.events().audit(_admin(), "match.end", {"matchId": matchId, "eventId": event.eventId})
+    return Response(
+        status_code=202,
+        content_type=content_types.APPLICATION_JSON,
+        body=m.Accepted(matchId=matchId, eventId=event.eventId).model_dump_json(),
+    )
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+@app.get("/admin/connections")
+def list_connections(
+    playerId: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
+    matchId: Annotated[str | None, Query(pattern=r"^m-[0-9a-f]{32}$")] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> m.ConnectionPage:
+    store = bootstrap.connections()
+    next_cursor = None
+    if playerId is not None:
+        found = store.of_player(PlayerId(playerId))
+        if matchId is not None:
+            found = [c for c in found if c.match_id == matchId]
+    elif matchId is not None:
+        found = store.in_match(MatchId(matchId))
+    else:
+        start = _decode(cursor) if cursor else None
+        if start is not None and not isinstance(start, dict):
+            raise BadRequest("invalid cursor")
+        found, last = store.all(limit, start)
+        next_cursor = _encode(last) if last else None
+    return m.ConnectionPage(
+        connections=[
+            m.ConnectionInfo(
+                connectionId=c.connection_id,
+                playerId=c.player_id,
+                connectedAt=c.connected_at,
+                matchId=c.match_id,
+            )
+            for c in found[:limit]
+        ],
+        nextCursor=next_cursor,
+    )
+
+
+@app.delete("/admin/connections/<connectionId>")
+def kick(connectionId: Annotated[str, Path(pattern=r"^[A-Za-z0-9_=+/-]{1,128}$")]) -> Response[Any]:
+    from backend.aws import client
+
+    mgmt = client("apigatewaymanagementapi", settings().ws_api_endpoint)
+    try:
+        mgmt.delete_connection(ConnectionId=connectionId)
+    except mgmt.exceptions.GoneException:
+        bootstrap.connections().delete(ConnectionId(connectionId))
+        raise NotFound("no such connection") from None
+    bootstrap.events().audit(_admin(), "connection.kick", {"connectionId": connectionId})
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+@app.post("/admin/broadcast")
+def broadcast(body: m.Broadcast) -> m.BroadcastResult:
+    from streams.push import Pusher
+
+    store = bootstrap.connections()
+    if body.matchId is not None:
+        bootstrap.matches().roster(body.matchId)
+        targets = [c.connection_id for c in store.in_match(MatchId(body.matchId))]
+    else:
+        targets, cursor = [], None
+        while True:
+            page, cursor = store.all(500, cursor)
+            targets += [c.connection_id for c in page]
+            if not cursor:
+                break
+    frame = Notice(message=body.message).model_dump_json()
+    report = Pusher(settings().ws_api_endpoint).send([(cid, frame) for cid in targets])
+    for gone in report.gone:
+        store.delete(ConnectionId(gone))
+    bootstrap.events().audit(_admin(), "broadcast", {"matchId": body.matchId, "sent": report.sent})
+    return m.BroadcastResult(sent=report.sent, gone=len(report.gone), failed=len(report.failed))
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+@app.get("/admin/health")
+def health() -> Response[Any]:
+    from backend.aws import client
+
+    s = settings()
+    checks: dict[str, str] = {}
+    ddb = client("dynamodb")
+    for name in (s.connections_table, s.matches_table, s.leaderboards_table, s.events_table):
+        try:
+            checks[name] = ddb.describe_table(TableName=name)["Table"]["TableStatus"].lower()
+        except Exception as exc:
+            checks[name] = f"error: {type(exc).__name__}"
+    try:
+        summary = client("kinesis").describe_stream_summary(StreamName=s.stream_name)
+        checks[s.stream_name] = summary["StreamDescriptionSummary"]["StreamStatus"].lower()
+    except Exception as exc:
+        checks[s.stream_name] = f"error: {type(exc).__name__}"
+    ok = all(v in ("active", "updating") for v in checks.values())
+    body = m.Health(status="ok" if ok else "degraded", checks=checks)
+    return Response(
+        status_code=200 if ok else 503,
+        content_type=content_types.APPLICATION_JSON,
+        body=body.model_dump_json(),
+    )
+
+
+@app.get("/admin/stats")
+def stats() -> m.Stats:
+    matches = bootstrap.matches()
+    stream = bootstrap.stream_stats()
+    return m.Stats(
+        connections=bootstrap.connections().count(),
+        waitingMatches=matches.count_by_status("waiting"),
+        runningMatches=matches.count_by_status("running"),
+        actionsLastMinute=stream.records_last_minute(),
+        streamLagMs=stream.iterator_age_ms(),
+    )
+
+
+@app.get("/admin/openapi.json")
+def openapi() -> Response[Any]:
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=app.get_openapi_json_schema(title="gamebackend admin API", version="1.0.0"),
+    )

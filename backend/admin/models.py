@@ -1,0 +1,144 @@
+"""Request and response bodies of the admin API; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.ids import MATCH_ID_PATTERN
+from backend.protocol import Board, Mode, Period, PlayerState
+
+MatchStatusName = Literal["waiting", "running", "finished"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(_Body):
+    code: str
+    message: str
+
+
+class ErrorBody(_Body):
+    error: ErrorDetail
+
+
+class Entry(_Body):
+    rank: int
+    playerId: str
+    score: int
+
+
+class LeaderboardPage(_Body):
+    board: Board
+    period: Period
+    season: int
+    entries: list[Entry]
+    nextCursor: str | None = None
+
+
+class PlayerStanding(_Body):
+    board: Board
+    period: Period
+    season: int
+    playerId: str
+    rank: int
+    score: int
+    neighbours: list[Entry]
+
+
+class Removed(_Body):
+    board: Board
+    playerId: str
+    removed: list[str] = Field(description="the board keys (periods) the player was removed from")
+
+
+class Season(_Body):
+    board: Board
+    season: int
+
+
+class MatchSummary(_Body):
+    matchId: str
+    mode: Mode
+    status: MatchStatusName
+    players: int
+    createdAt: int
+    winner: str | None = None
+
+
+class MatchPage(_Body):
+    matches: list[MatchSummary]
+    nextCursor: str | None = None
+
+
+class LoggedEvent(_Body):
+    version: int
+    eventId: str
+    type: str
+    playerId: str
+    receivedAt: int
+    actionId: str | None = None
+    points: int | None = None
+    x: int | None = None
+    y: int | None = None
+
+
+class MatchDetail(_Body):
+    matchId: str
+    mode: Mode
+    status: MatchStatusName
+    version: int
+    players: dict[str, PlayerState]
+    roster: list[str]
+    winner: str | None = None
+    lastEvents: list[LoggedEvent]
+
+
+class EventPage(_Body):
+    matchId: str
+    events: list[LoggedEvent]
+    nextCursor: str | None = None
+
+
+class Accepted(_Body):
+    matchId: str
+    eventId: str
+
+
+class ConnectionInfo(_Body):
+    connectionId: str
+    playerId: str
+    connectedAt: int
+    matchId: str | None = None
+
+
+class ConnectionPage(_Body):
+    connections: list[ConnectionInfo]
+    nextCursor: str | None = None
+
+
+class Broadcast(_Body):
+    message: Annotated[str, Field(min_length=1, max_length=1000)]
+    matchId: Annotated[str, Field(pattern=MATCH_ID_PATTERN)] | None = None
+
+
+class BroadcastResult(_Body):
+    sent: int
+    gone: int
+    failed: int
+
+
+class Health(_Body):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str]
+
+
+class Stats(_Body):
+    connections: int
+    waitingMatches: int
+    runningMatches: int
+    actionsLastMinute: int | None = Field(description="records put on the stream in the last minute")
+    streamLagMs: float | None = Field(description="age of the oldest record the processor has yet to read")

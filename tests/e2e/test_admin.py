@@ -1,0 +1,259 @@
+"""The admin HTTP API over real HTTP against the local stack, auth failures included."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+
+from backend.game.periods import board_key
+from backend.store.events import EventLog
+from backend.store.leaderboards import LeaderboardStore
+from local.runtime import LocalRuntime
+from tests.conftest import token_for
+from tests.e2e.conftest import eventually
+from tests.e2e.test_game import join, name, score, state_where
+
+pytestmark = pytest.mark.e2e
+ADMIN = token_for("ops-admin", admin=True)
+
+
+async def call(
+    stack: LocalRuntime, method: str, path: str, body: Any = None, token: str | None = ADMIN
+) -> tuple[int, Any]:
+    def _do() -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(stack.http_url + path, data=data, method=method)
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                raw = r.read()
+                return r.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            return err.code, json.loads(raw) if raw else None
+
+    return await asyncio.to_thread(_do)
+
+
+async def test_health_needs_no_token(stack: LocalRuntime) -> None:
+    status, body = await call(stack, "GET", "/admin/health", token=None)
+    assert status == 200, body
+    assert body["status"] == "ok"
+    assert set(body["checks"].values()) == {"active"}
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "code"),
+    [
+        (None, 401, "unauthorized"),
+        ("garbage", 401, "unauthorized"),
+        (token_for("ops", admin=True, secret="another-secret-long-enough-for-hs256!!"), 401, "unauthorized"),
+        (token_for("just-a-player"), 403, "forbidden"),
+    ],
+    ids=["none", "garbage", "wrong-signature", "player"],
+)
+async def test_auth_failures(stack: LocalRuntime, token: str | None, status: int, code: str) -> None:
+    for method, path in (("GET", "/admin/stats"), ("GET", "/admin/matches"), ("POST", "/admin/broadcast")):
+        got, body = await call(
+            stack, method, path, {"message": "x"} if method == "POST" else None, token=token
+        )
+        assert got == status, (path, body)
+        assert body["error"]["code"] == code
+        assert body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("GET", "/admin/leaderboards/chess", 422),
+        ("GET", "/admin/leaderboards/global?limit=0", 422),
+        ("GET", "/admin/leaderboards/global?period=yearly", 422),
+        ("GET", "/admin/leaderboards/global?cursor=%%%", 400),
+        ("GET", "/admin/matches/not-a-match", 422),
+        ("GET", "/admin/matches/m-00000000000000000000000000000000", 404),
+        ("GET", "/admin/matches?status=paused", 422),
+        ("GET", "/admin/nothing-here", 404),
+        ("DELETE", "/admin/connections/nope", 404),
+    ],
+)
+async def test_bad_requests_get_json_errors(stack: LocalRuntime, method: str, path: str, status: int) -> None:
+    got, body = await call(stack, method, path)
+    assert got == status, body
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+
+
+async def test_invalid_bodies(stack: LocalRuntime) -> None:
+    for body in ({}, {"message": ""}, {"message": "hi", "matchId": "bad"}, {"message": "hi", "extra": 1}):
+        got, answer = await call(stack, "POST", "/admin/broadcast", body)
+        assert got == 422, (body, answer)
+        assert answer["error"]["code"] == "invalid_request"
+
+
+async def test_leaderboards_matches_and_events(stack: LocalRuntime, connect_player: Any) -> None:
+    solo = await connect_player(name("adm"))
+    mid = (await join(solo, "practice"))["matchId"]
+    for i, points in enumerate((60, 40)):
+        await score(solo, mid, f"p{i}", points)
+    await state_where(solo, lambda s: s["status"] == "finished")
+
+    status, page = await call(stack, "GET", f"/admin/leaderboards/practice/players/{solo.player}")
+    assert status == 200, page
+    assert page["score"] == 100 and page["rank"] >= 1
+    assert any(e["playerId"] == solo.player for e in page["neighbours"])
+
+    status, detail = await call(stack, "GET", f"/admin/matches/{mid}")
+    assert status == 200
+    assert (detail["status"], detail["winner"], detail["roster"]) == ("finished", solo.player, [solo.player])
+    assert [e["type"] for e in detail["lastEvents"]] == ["join", "score", "score"]
+
+    status, first = await call(stack, "GET", f"/admin/matches/{mid}/events?limit=2")
+    assert status == 200 and [e["version"] for e in first["events"]] == [1, 2]
+    status, rest = await call(
+        stack, "GET", f"/admin/matches/{mid}/events?limit=2&cursor={first['nextCursor']}"
+    )
+    assert [e["version"] for e in rest["events"]] == [3] and rest["nextCursor"] is None
+
+    status, listing = await call(stack, "GET", "/admin/matches?status=finished&mode=practice&limit=100")
+    assert status == 200 and mid in [x["matchId"] for x in listing["matches"]]
+
+
+async def test_leaderboard_pages_are_exact_in_rank_order(stack: LocalRuntime) -> None:
+    """Rows written through the store, then read back a page at a time with ties across pages."""
+    store = LeaderboardStore(
+        boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1"),
+        "gamebackend-local-leaderboards",
+    )
+    board = "arena"
+    key = board_key(board, "weekly", datetime.now(UTC))
+    tag = uuid.uuid4().hex[:6]
+    scores = {f"pg{tag}-{i:02d}": s for i, s in enumerate([50, 40, 40, 40, 40, 30, 20, 20, 10, 5, 5])}
+    for player, s in scores.items():
+        await asyncio.to_thread(
+            store.credit, key, player, f"m-{uuid.uuid4().hex}", believed=0, total=s, expires=None
+        )
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        status, page = await call(stack, "GET", f"/admin/leaderboards/{board}?period=weekly&limit=3{cursor}")
+        assert status == 200, page
+        seen += [e for e in page["entries"] if e["playerId"].startswith(f"pg{tag}")]
+        if not page["nextCursor"]:
+            break
+        cursor = f"&cursor={page['nextCursor']}"
+    expected = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [(e["playerId"], e["score"]) for e in seen] == expected
+    ranks = [e["rank"] for e in seen]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+
+
+async def test_remove_a_cheater_is_audited_and_reset_keeps_the_old_season(stack: LocalRuntime) -> None:
+    ddb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
+    cheater, honest = name("cheat"), name("honest")
+    key = board_key(
+        "arena",
+        "alltime",
+        datetime.now(UTC),
+        (await call(stack, "GET", "/admin/leaderboards/arena"))[1]["season"],
+    )
+    for player, total in ((cheater, 999), (honest, 10)):
+        await asyncio.to_thread(
+            store.credit, key, player, f"m-{uuid.uuid4().hex}", believed=0, total=total, expires=None
+        )
+    status, removed = await call(stack, "DELETE", f"/admin/leaderboards/arena/players/{cheater}")
+    assert status == 200 and removed["removed"], removed
+    status, _ = await call(stack, "GET", f"/admin/leaderboards/arena/players/{cheater}")
+    assert status == 404
+    assert (await call(stack, "DELETE", f"/admin/leaderboards/arena/players/{cheater}"))[0] == 404
+    audit = await asyncio.to_thread(
+        EventLog(ddb, "gamebackend-local-events").audit_log, datetime.now(UTC).strftime("%Y-%m-%d")
+    )
+    assert any(
+        a["action"] == "leaderboard.remove"
+        and a["details"]["playerId"] == cheater
+        and a["actor"] == "ops-admin"
+        for a in audit
+    )
+
+    old = (await call(stack, "GET", "/admin/leaderboards/arena"))[1]["season"]
+    status, season = await call(stack, "POST", "/admin/leaderboards/arena/reset")
+    assert status == 201 and season == {"board": "arena", "season": old + 1}
+    status, current = await call(stack, "GET", "/admin/leaderboards/arena?limit=100")
+    assert current["season"] == old + 1 and honest not in [e["playerId"] for e in current["entries"]]
+    status, previous = await call(stack, "GET", f"/admin/leaderboards/arena?limit=100&season={old}")
+    assert status == 200 and honest in [e["playerId"] for e in previous["entries"]]
+    assert (await call(stack, "GET", f"/admin/leaderboards/arena?season={old + 5}"))[0] == 404
+
+
+async def test_end_a_match_through_the_stream_notifies_players(
+    stack: LocalRuntime, connect_player: Any
+) -> None:
+    a, b = await connect_player(name("e1")), await connect_player(name("e2"))
+    mid = (await join(a, "duel"))["matchId"]
+    assert (await join(b, "duel"))["matchId"] == mid
+    await state_where(a, lambda s: s["status"] == "running")
+    status, accepted = await call(stack, "POST", f"/admin/matches/{mid}/end")
+    assert status == 202 and accepted["matchId"] == mid
+    for client in (a, b):
+        end = await state_where(client, lambda s: s["status"] == "finished")
+        assert end.get("winner") is None
+    status, _ = await call(stack, "POST", f"/admin/matches/{mid}/end")  # idempotent: already finished
+    assert status == 202
+    status, detail = await call(stack, "GET", f"/admin/matches/{mid}")
+    assert [e["type"] for e in detail["lastEvents"]].count("end") == 1
+
+
+async def test_connections_kick_and_broadcast(stack: LocalRuntime, connect_player: Any) -> None:
+    a, b = await connect_player(name("c1")), await connect_player(name("c2"))
+    mid = (await join(a, "duel"))["matchId"]
+    assert (await join(b, "duel"))["matchId"] == mid
+    status, by_match = await call(stack, "GET", f"/admin/connections?matchId={mid}")
+    assert status == 200 and {c["playerId"] for c in by_match["connections"]} == {a.player, b.player}
+    status, by_player = await call(stack, "GET", f"/admin/connections?playerId={a.player}")
+    (conn,) = by_player["connections"]
+    assert conn["matchId"] == mid and conn["connectedAt"] > 0
+
+    status, result = await call(
+        stack, "POST", "/admin/broadcast", {"message": "server restart", "matchId": mid}
+    )
+    assert status == 200 and result == {"sent": 2, "gone": 0, "failed": 0}
+    for client in (a, b):
+        notice = await client.wait_for(lambda f: f.get("type") == "notice")
+        assert notice["message"] == "server restart"
+
+    status, _ = await call(stack, "DELETE", f"/admin/connections/{conn['connectionId']}")
+    assert status == 204
+    with pytest.raises(Exception):  # noqa: B017 - any close reason: the socket is gone
+        await asyncio.wait_for(a.ws.recv(), 10)
+
+    async def gone() -> bool:
+        return not (await call(stack, "GET", f"/admin/connections?playerId={a.player}"))[1]["connections"]
+
+    await eventually(gone)
+
+
+async def test_stats_and_openapi(stack: LocalRuntime, connect_player: Any) -> None:
+    solo = await connect_player(name("st"))
+    mid = (await join(solo, "practice"))["matchId"]
+    await score(solo, mid, "x", 1)
+    await state_where(solo, lambda s: "x" in s["applied"])
+    status, stats = await call(stack, "GET", "/admin/stats")
+    assert status == 200, stats
+    assert stats["connections"] >= 1 and stats["runningMatches"] >= 1
+    assert stats["actionsLastMinute"] >= 2
+    assert stats["streamLagMs"] is not None and stats["streamLagMs"] >= 0
+
+    status, doc = await call(stack, "GET", "/admin/openapi.json", token=None)
+    assert status == 200 and doc["openapi"].startswith("3.")
+    assert "/admin/leaderboards/{board}" in doc["paths"]
