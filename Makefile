@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck lock clean help
+.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps
 
 help:
 	@echo "make run    start the local stack (WebSocket :3001, HTTP :3000, AWS endpoint :4566)"
@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 run: $(STAMP)
 	$(BIN)/gamebackend local
 
-test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# The offline deploy check (osls package + cfn-lint + tests/deploy) first, then everything else.
+test: $(STAMP) deploy-check
+	$(BIN)/python -m pytest --ignore=tests/deploy $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -45,3 +46,47 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# --- Offline deploy check ----------------------------------------------------------------------------
+# Packages serverless.yml with osls as `osls deploy --stage dev` would (everything short of the upload),
+# lints the CloudFormation it makes, and checks it with tests/deploy/. It never reaches AWS: fake
+# credentials, no profile or config file, no instance metadata, AWS SDK v3 endpoints on a closed
+# loopback port, no network namespace at all where `unshare -n` works, and every AWS SDK v2 call answered
+# locally by tests/deploy/offline_aws.cjs. (osls resolves every ${ssm:...} of serverless.yml, whatever the
+# stage: here each takes the default written after its comma.)
+NODE_STAMP      := node_modules/.installed
+DEPLOY_TEMPLATE := .serverless/cloudformation-template-update-stack.json
+OFFLINE_AWS      = env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_ROLE_ARN \
+	-u AWS_WEB_IDENTITY_TOKEN_FILE -u AWS_CONTAINER_CREDENTIALS_FULL_URI \
+	-u AWS_CONTAINER_CREDENTIALS_RELATIVE_URI \
+	AWS_ACCESS_KEY_ID=AKIAOFFLINEDEPLOYCHK AWS_SECRET_ACCESS_KEY=offline-deploy-check \
+	AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true \
+	AWS_ENDPOINT_URL=http://127.0.0.1:9 NODE_OPTIONS="--require $(CURDIR)/tests/deploy/offline_aws.cjs" \
+	$(shell unshare -n true 2>/dev/null && echo unshare -n)
+
+# npm ci again whenever the pins change (npm ci empties node_modules first, stamp included).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# The functions' Python dependencies, as a Lambda layer for python3.12 on arm64 (serverless.yml
+# `layers.deps`): wheels only, for the target platform, pinned by the same constraints as the venv.
+LAMBDA_DEPS       := build/lambda-deps
+LAMBDA_DEPS_STAMP := build/.lambda-deps.stamp
+
+$(LAMBDA_DEPS_STAMP): pyproject.toml requirements/constraints.txt $(STAMP)
+	rm -rf $(LAMBDA_DEPS) && mkdir -p build
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+		> build/lambda-requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
+		--platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all: \
+		--target $(LAMBDA_DEPS)/python -c requirements/constraints.txt -r build/lambda-requirements.txt
+	touch $(LAMBDA_DEPS_STAMP)
+
+lambda-deps: $(LAMBDA_DEPS_STAMP)
+
+deploy-check: $(STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
+	rm -rf .serverless
+	$(OFFLINE_AWS) npx --no osls package --stage dev
+	$(BIN)/cfn-lint --ignore-checks W3005 -- $(DEPLOY_TEMPLATE)  # W3005: osls' redundant DependsOn
+	DEPLOY_CHECK=1 $(BIN)/python -m pytest tests/deploy

@@ -19,6 +19,7 @@ class Settings:
     jwt_issuer: str
     jwt_audience: str
     jwt_secret: str | None
+    jwt_secret_param: str | None
     processor_function: str
 
     @classmethod
@@ -34,7 +35,8 @@ class Settings:
             ws_api_endpoint=e.get("WS_API_ENDPOINT", "http://127.0.0.1:3001"),
             jwt_issuer=e.get("JWT_ISSUER", "gamebackend-local"),
             jwt_audience=e.get("JWT_AUDIENCE", "gamebackend"),
-            jwt_secret=e.get("JWT_SECRET"),
+            jwt_secret=e.get("JWT_SECRET") or None,
+            jwt_secret_param=e.get("JWT_SECRET_PARAM") or None,
             processor_function=e.get("PROCESSOR_FUNCTION", "gamebackend-local-processor"),
         )
 
@@ -42,3 +44,16 @@ class Settings:
 @cache
 def settings() -> Settings:
     return Settings.from_env()
+
+
+def jwt_secret() -> str | None:
+    """The token secret: JWT_SECRET where set (the local stage), else the SecureString parameter named
+    by JWT_SECRET_PARAM, fetched at most every five minutes (powertools caches it)."""
+    s = settings()
+    if s.jwt_secret:
+        return s.jwt_secret
+    if s.jwt_secret_param:
+        from aws_lambda_powertools.utilities import parameters
+
+        return str(parameters.get_parameter(s.jwt_secret_param, decrypt=True, max_age=300))
+    return None

@@ -11,15 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from pydantic import BaseModel
 
 from backend import frames
 from backend.errors import GameError, MalformedFrame, Unavailable
 from backend.ids import ConnectionId, PlayerId
-from backend.protocol import ErrorFrame, Ping, Pong, dump
-
-logger = Logger(child=True)
+from backend.protocol import Ack, ErrorFrame, Ping, Pong, dump
+from backend.telemetry import MetricUnit, logger, metrics
 
 
 @dataclass(frozen=True)
@@ -65,8 +63,12 @@ def handle_frame(caller: Caller, body: str | None, *, is_base64: bool = False) -
         if fn is None:
             _load_game_routes()
             fn = _HANDLERS[type(frame)]
-        return dump(fn(caller, frame))
+        answer = fn(caller, frame)
+        if isinstance(answer, Ack):
+            metrics.add_metric(name="ActionsAccepted", unit=MetricUnit.Count, value=1)
+        return dump(answer)
     except GameError as exc:
+        metrics.add_metric(name="FramesRefused", unit=MetricUnit.Count, value=1)
         logger.info("frame refused", extra={"code": exc.code, "error": exc.message, "ref": ref})
         return dump(ErrorFrame(code=exc.code, message=exc.message, ref=ref))
     except Exception as exc:

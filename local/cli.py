@@ -3,6 +3,7 @@
 gamebackend local                  start the local stack in the foreground (Ctrl-C stops it)
 gamebackend token PLAYER [--admin] mint a token the local stack accepts
 gamebackend schema                 print the protocol's JSON Schema
+gamebackend bots --players N       play real matches with N bots and report latencies (clients.bots)
 """
 
 from __future__ import annotations
@@ -113,6 +114,12 @@ def _dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bots(args: argparse.Namespace) -> int:
+    from clients import bots
+
+    return bots.cli(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gamebackend", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -150,6 +157,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", default="local")
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_dlq)
+
+    p = sub.add_parser("bots", help="play real matches with N bots; report counts and latencies")
+    p.add_argument("--players", type=int, default=2, help="how many bots (default 2)")
+    p.add_argument("--mode", choices=["practice", "duel", "arena"], default="duel")
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of play (default 10)")
+    p.add_argument("--url", default="ws://127.0.0.1:3001", help="the WebSocket API")
+    tokens = p.add_mutually_exclusive_group()
+    tokens.add_argument("--token-cmd", help="shell command printing a token; {player} is the bot's name")
+    tokens.add_argument("--token-file", help="a file with one token per line, one per bot")
+    p.add_argument("--interval", type=float, default=0.1, help="mean seconds between a bot's actions")
+    p.add_argument("--grace", type=float, default=5.0, help="seconds to wait for acked actions at the end")
+    p.add_argument("--stage", default="local", help="stage whose settings mint tokens (default local)")
+    p.add_argument("--config", default="serverless.yml")
+    p.add_argument("--seed", type=int, help="seed the bots' choices")
+    p.add_argument("--json", action="store_true", help="also print the final report as JSON on stdout")
+    p.set_defaults(func=_bots)
     return parser
 
 

@@ -57,6 +57,7 @@ class FunctionStats:
     concurrent: int = 0
     max_concurrent: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
+    metrics: dict[str, float] = field(default_factory=dict)  # sums of the EMF metrics the handler emitted
 
     def snapshot(self) -> dict[str, Any]:
         ds = sorted(self.durations)
@@ -75,6 +76,7 @@ class FunctionStats:
             "p50Ms": pct(0.5),
             "p99Ms": pct(0.99),
             "meanMs": round(statistics.fmean(ds), 2) if ds else None,
+            "metrics": dict(sorted(self.metrics.items())),
         }
 
 
@@ -262,6 +264,8 @@ class FunctionPool:
                     request_id=request_id,
                 )
             duration = float(reply.get("durationMs", 0.0))
+            for name, value in (reply.get("metrics") or {}).items():
+                self.stats.metrics[name] = self.stats.metrics.get(name, 0) + value
             self.stats.durations.append(duration)
             inv = Invocation(
                 ok=bool(reply["ok"]),

@@ -5,6 +5,7 @@ LocalRuntime
 ├── FunctionPool x N    one per function, worker processes          (local.lambdas)
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
+│                       + the browser client at /play, and POST /local/token (local stage only)
 └── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
 """
 
@@ -26,6 +27,8 @@ from local.lambdas import FunctionPool
 
 log = logging.getLogger("local")
 ROOT = Path(__file__).resolve().parent.parent
+WEB_CLIENT = ROOT / "clients" / "web"
+WEB_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
 
 
 @dataclass
@@ -118,6 +121,13 @@ class LocalRuntime:
         self.http = HttpApi(self.service, self.pools, host=cfg.host, port=cfg.http_port)
         self.http.add_local_route("/local/health", self._health)
         self.http.add_local_route("/local/metrics", self._metrics)
+        if self.service.stage == "local":  # a dev token endpoint must never exist on a real stage
+            self.http.add_local_route("/local/token", self._dev_token)
+            for path in ("/play", "/play/"):
+                self.http.add_local_route(path, self._web_client)
+            for asset in sorted(WEB_CLIENT.glob("*")):
+                if asset.suffix in WEB_TYPES and asset.name != "index.html":
+                    self.http.add_local_route(f"/play/{asset.name}", self._web_client)
         await self.http.start()
         await self._start_pollers()
         log.info("local stack ready: ws=%s http=%s aws=%s", self.ws_url, self.http_url, self.aws_endpoint)
@@ -178,3 +188,34 @@ class LocalRuntime:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.json_response(self.metrics())
+
+    async def _web_client(self, request: web.Request) -> web.StreamResponse:
+        """clients/web/, read on every request (edit and reload)."""
+        if request.method not in ("GET", "HEAD"):
+            return web.json_response({"message": "Method Not Allowed"}, status=405)
+        name = request.path.removeprefix("/play").strip("/") or "index.html"
+        path = WEB_CLIENT / name
+        return web.Response(
+            body=path.read_bytes(),
+            content_type=WEB_TYPES[path.suffix],
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def _dev_token(self, request: web.Request) -> web.Response:
+        """POST {"player": "alice"} -> {"token": ...}: what `gamebackend token` mints, for the page."""
+        from backend.auth import mint
+
+        if request.method != "POST":
+            return web.json_response({"message": "Method Not Allowed"}, status=405)
+        try:
+            player = (await request.json())["player"]
+            settings = self.service.stage_settings()
+            token = mint(
+                str(player),
+                secret=settings["jwtSecret"],
+                issuer=settings["jwtIssuer"],
+                audience=settings["jwtAudience"],
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"message": f"bad request: {exc}"}, status=400)
+        return web.json_response({"player": player, "token": token})

@@ -33,6 +33,47 @@ def write_frame(stream: BinaryIO, payload: Any) -> None:
     stream.flush()
 
 
+class MetricTap:
+    """The handler's stdout: written through to stderr, and CloudWatch EMF lines (what powertools'
+    Metrics prints) are summed per metric, so the local runtime can show them (/local/metrics)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.pending = ""
+        self.totals: dict[str, float] = {}
+
+    def write(self, text: str) -> int:
+        self.target.write(text)
+        self.pending += text
+        while "\n" in self.pending:
+            line, self.pending = self.pending.split("\n", 1)
+            if '"_aws"' in line:
+                self._count(line)
+        return len(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def _count(self, line: str) -> None:
+        try:
+            doc = json.loads(line)
+            for directive in doc["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    name = metric["Name"]
+                    value = doc.get(name, 0)
+                    total = sum(value) if isinstance(value, list) else value
+                    self.totals[name] = self.totals.get(name, 0) + float(total)
+        except (ValueError, KeyError, TypeError):
+            return
+
+    def drain(self) -> dict[str, float]:
+        totals, self.totals = self.totals, {}
+        return totals
+
+
 class LambdaContext:
     """The context object Lambda passes to a handler (the attributes powertools reads)."""
 
@@ -55,7 +96,8 @@ def main() -> None:
     # Keep the real stdout for frames; everything the handler prints goes to stderr.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    sys.stdout = sys.stderr
+    tap = MetricTap(sys.stderr)
+    sys.stdout = tap
     inp = sys.stdin.buffer
     region = os.environ.get("AWS_REGION", "us-east-1")
 
@@ -94,6 +136,7 @@ def main() -> None:
                 "stackTrace": traceback.format_exc().splitlines(),
             }
         reply["durationMs"] = (time.perf_counter() - began) * 1000
+        reply["metrics"] = tap.drain()
         try:
             write_frame(out, reply)
         except (TypeError, ValueError) as exc:  # a result json cannot encode is a Runtime.MarshalError on AWS

@@ -16,7 +16,6 @@ Exactly once on at-least-once delivery:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,22 +30,36 @@ from backend.store.matches import MatchStore, Stored
 from streams.decode import Poison, Staged
 
 
+@dataclass(frozen=True)
+class Step:
+    """One conditional write of a match: the records of one UTC day. A batch spanning midnight writes
+    twice, so each day's leaderboard rows are credited with exactly that day's points, even when a
+    retry brings more records than the attempt that crashed."""
+
+    before: Stored
+    after: Stored
+    last_at: int  # receivedAt of the step's last record: picks the period rows, the same on every retry
+
+
 @dataclass
 class MatchResult:
     """What one batch did to one match."""
 
     match_id: str
     before: Stored
-    after: Stored | None = None
+    steps: list[Step] = field(default_factory=list)
     applied: list[tuple[int, GameEvent]] = field(default_factory=list)
     rejected: list[tuple[GameEvent, rules.Refused]] = field(default_factory=list)
     ranks: dict[str, tuple[int, int]] = field(default_factory=dict)  # player -> (score, rank) on global
     error: Exception | None = None
-    last_at: int | None = None
+
+    @property
+    def after(self) -> Stored | None:
+        return self.steps[-1].after if self.steps else None
 
     @property
     def changed(self) -> bool:
-        return self.after is not None
+        return bool(self.steps)
 
 
 @dataclass
@@ -63,23 +76,33 @@ def group(staged: Iterable[Staged]) -> dict[str, list[Staged]]:
     return by_match
 
 
+def _day(ms: int) -> int:
+    return ms // 86_400_000
+
+
 def advance(before: Stored, records: list[Staged], result: MatchResult) -> None:
-    """Applies the new records to the state (pure). Fills result.after when anything must be written."""
+    """Applies the new records to the state (pure), one Step per UTC day that changed something."""
+    current = before
     state = before.match
     high = before.seq
-    for s in records:
-        if s.sequence <= before.seq:
-            continue  # applied by an earlier delivery of this record
+    fresh = [s for s in records if s.sequence > before.seq]  # the others were applied by an earlier delivery
+    for i, s in enumerate(fresh):
         state, outcome = rules.apply(state, s.event)
         high = max(high, s.sequence)
-        result.last_at = s.event.receivedAt
         if isinstance(outcome, rules.Applied):
             result.applied.append((state.version, s.event))
         elif isinstance(outcome, rules.Refused):
             result.rejected.append((s.event, outcome))
-    totals = {p: pl.score for p, pl in state.players.items()}
-    if result.applied or totals != {p: before.credited.get(p, 0) for p in totals}:
-        result.after = Stored(state, seq=high, credited=totals)
+        last_of_day = i + 1 == len(fresh) or _day(fresh[i + 1].event.receivedAt) != _day(s.event.receivedAt)
+        if not last_of_day:
+            continue
+        totals = {p: pl.score for p, pl in state.players.items()}
+        if state.version != current.match.version or totals != {
+            p: current.credited.get(p, 0) for p in totals
+        }:
+            step = Step(current, Stored(state, seq=high, credited=totals), s.event.receivedAt)
+            result.steps.append(step)
+            current = step.after
 
 
 class Pipeline:
@@ -124,13 +147,23 @@ class Pipeline:
         return BatchOutcome(results, poison, failed)
 
     def _commit(self, r: MatchResult) -> None:
+        for step in r.steps:
+            self._commit_step(r, step)
+        if r.ranks and r.steps:
+            at = datetime.fromtimestamp(r.steps[-1].last_at / 1000, UTC)
+            key = board_key("global", "alltime", at, self.leaderboards.seasons(["global"])["global"])
+            for player in list(r.ranks):
+                found = self.leaderboards.rank_of(key, player)
+                if found is not None:
+                    r.ranks[player] = (found[1], found[0])
+
+    def _commit_step(self, r: MatchResult, step: Step) -> None:
         """Leaderboards first, then the state: a crash in between is repaired by the retry."""
-        assert r.after is not None
-        match = r.after.match
-        at = datetime.fromtimestamp((r.last_at or time.time() * 1000) / 1000, UTC)
+        match = step.after.match
+        at = datetime.fromtimestamp(step.last_at / 1000, UTC)
         season = self.leaderboards.seasons(["global", match.mode])
-        for player, total in r.after.credited.items():
-            believed = r.before.credited.get(player, 0)
+        for player, total in step.after.credited.items():
+            believed = step.before.credited.get(player, 0)
             if total == believed:
                 continue
             for board in ("global", match.mode):
@@ -145,12 +178,7 @@ class Pipeline:
                     )
                     if board == "global" and period == "alltime" and score is not None:
                         r.ranks[player] = (score, 0)
-        self.matches.save(r.after, expected_version=r.before.match.version)
-        at_key = board_key("global", "alltime", at, season["global"])
-        for player in list(r.ranks):
-            found = self.leaderboards.rank_of(at_key, player)
-            if found is not None:
-                r.ranks[player] = (found[1], found[0])
+        self.matches.save(step.after, expected_version=step.before.match.version)
 
 
 def state_frame(result: MatchResult) -> State:

@@ -10,7 +10,6 @@ import os
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
@@ -18,12 +17,12 @@ from backend import bootstrap
 from backend.aws import client
 from backend.config import settings
 from backend.ids import ConnectionId, MatchId
+from backend.telemetry import MetricUnit, logger, metrics, tracer
 from streams.deadletter import DeadLetters
 from streams.decode import Poison, Staged, decode
 from streams.pipeline import BatchOutcome, Pipeline, rank_frame, rejected_frame, state_frame
 from streams.push import Pusher
 
-logger = Logger()
 batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
 
 
@@ -43,6 +42,8 @@ def dead_letters() -> DeadLetters:
 
 
 @logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []
     decoded = [decode(r) for r in records]
@@ -61,18 +62,17 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 "match failed; its records will be retried", exc_info=r.error, extra={"matchId": r.match_id}
             )
     push(outcome)
-    logger.info(
-        "batch done",
-        extra={
-            "records": len(records),
-            "matches": len(outcome.matches),
-            "poison": len(poison),
-            "applied": sum(len(r.applied) for r in outcome.matches.values()),
-            "rejected": sum(len(r.rejected) for r in outcome.matches.values()),
-            "failedRecords": len(outcome.failed_sequences),
-        },
-    )
     failed = outcome.failed_sequences
+    counts = {
+        "BatchSize": len(records),
+        "ActionsApplied": sum(len(r.applied) for r in outcome.matches.values()),
+        "ActionsRejected": sum(len(r.rejected) for r in outcome.matches.values()),
+        "PoisonRecords": len(poison),
+        "FailedRecords": len(failed),
+    }
+    for name, value in counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    logger.info("batch done", extra={"matches": len(outcome.matches), **counts})
 
     def report(record: KinesisStreamRecord) -> None:
         if int(record.kinesis.sequence_number) in failed:
@@ -83,6 +83,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
 
 
+@tracer.capture_method
 def push(outcome: BatchOutcome) -> None:
     connections = bootstrap.connections()
     messages: list[tuple[str, str]] = []
@@ -106,6 +107,9 @@ def push(outcome: BatchOutcome) -> None:
                     (member.connection_id, rank_frame(member.player_id, score, rank).model_dump_json())
                 )
     report = pusher().send(messages)
+    metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=report.sent)
+    metrics.add_metric(name="PushFailures", unit=MetricUnit.Count, value=len(report.failed))
+    metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(report.gone))
     for gone in report.gone:
         connections.delete(ConnectionId(gone))
     if report.gone or report.failed:

@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from backend import auth, bootstrap
 from backend.admin import models as m
-from backend.config import settings
+from backend.config import jwt_secret, settings
 from backend.errors import BadRequest, GameError, NotFound, Unauthorized, Unavailable
 from backend.game.periods import PERIODS, board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
@@ -89,7 +89,10 @@ def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
         return _error(401, Unauthorized.code, "missing bearer token")
     s = settings()
     try:
-        claims = auth.verify(token, secret=s.jwt_secret or "", issuer=s.jwt_issuer, audience=s.jwt_audience)
+        secret = jwt_secret()
+        if not secret:
+            raise Unauthorized("no token secret configured")
+        claims = auth.verify(token, secret=secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
     except Unauthorized as exc:
         return _error(401, exc.code, exc.message)
     if claims.role != "admin":

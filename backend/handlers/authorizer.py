@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerResponseWebSocket,
 )
 
 from backend import auth
-from backend.config import settings
+from backend.config import jwt_secret, settings
 from backend.errors import Unauthorized
-
-logger = Logger()
+from backend.telemetry import MetricUnit, logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     s = settings()
     token = (event.get("queryStringParameters") or {}).get("token")
     try:
-        if not s.jwt_secret:
+        secret = jwt_secret()
+        if not secret:
             raise Unauthorized("no token secret configured")
-        claims = auth.verify(token, secret=s.jwt_secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
+        claims = auth.verify(token, secret=secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
     except Unauthorized as exc:
+        metrics.add_metric(name="ConnectionsRefused", unit=MetricUnit.Count, value=1)
         logger.info("connection refused", extra={"reason": exc.message})
         # API Gateway's contract: exactly this message makes it answer 401.
         raise Exception("Unauthorized") from None

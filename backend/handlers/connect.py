@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from backend import bootstrap
 from backend.ids import ConnectionId, PlayerId
 from backend.store.connections import Connection
-
-logger = Logger()
+from backend.telemetry import MetricUnit, logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
     player = (ctx.get("authorizer") or {}).get("playerId")
@@ -23,5 +22,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"statusCode": 401}
     conn = Connection(ConnectionId(ctx["connectionId"]), PlayerId(player), int(ctx["connectedAt"]))
     bootstrap.connections().put(conn)
+    metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
     logger.info("connected", extra={"playerId": player})
     return {"statusCode": 200}

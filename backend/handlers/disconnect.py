@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from backend import bootstrap
 from backend.ids import ConnectionId
-
-logger = Logger()
+from backend.telemetry import MetricUnit, logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
     old = bootstrap.connections().delete(ConnectionId(ctx["connectionId"]))
+    metrics.add_metric(name="Disconnections", unit=MetricUnit.Count, value=1)
     logger.info(
         "disconnected",
         extra={

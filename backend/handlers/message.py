@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
 from backend.service import Caller, handle_frame
-
-logger = Logger()
+from backend.telemetry import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     caller = Caller.from_event(event)
     answer = handle_frame(caller, event.get("body"), is_base64=bool(event.get("isBase64Encoded")))

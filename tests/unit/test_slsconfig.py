@@ -35,9 +35,20 @@ def test_stage_variables_resolve(service: Any) -> None:
     assert service.functions["authorizer"].environment["JWT_SECRET"].startswith("local-")
 
 
-def test_ssm_references_fall_back_to_their_default_offline() -> None:
+def test_deployed_stages_carry_no_secret_only_its_parameter_name() -> None:
     dev = slsconfig.load(Path(__file__).parents[2] / "serverless.yml", "dev")
-    assert dev.functions["authorizer"].environment["JWT_SECRET"] == "set-me-in-ssm"
+    env = dev.functions["authorizer"].environment
+    assert env["JWT_SECRET"] == ""
+    assert env["JWT_SECRET_PARAM"] == "/gamebackend/dev/jwt-secret"
+
+
+def test_ssm_references_fall_back_to_their_default_offline(tmp_path: Path) -> None:
+    doc = tmp_path / "serverless.yml"
+    doc.write_text(
+        "service: x\nprovider: {name: aws}\nfunctions:\n"
+        "  f: {handler: a.h, environment: {A: \"${ssm:/x/y, 'fallback'}\"}}\n"
+    )
+    assert slsconfig.load(doc).functions["f"].environment["A"] == "fallback"
 
 
 def test_intrinsics_resolve_to_local_endpoints(service: Any) -> None:

@@ -1,0 +1,142 @@
+"""What each function calls: the one list the deployed IAM roles are checked against.
+
+serverless.yml gives every function its own execution role (`role: <Function>Role`, defined under
+resources.Resources). test_template.py reads the CloudFormation template that osls generates and
+requires each role to grant exactly what `granted(function)` returns here: no action more, no action
+less, and each on exactly these resources. A new AWS call in a handler means a line here and a
+statement in serverless.yml, in the same change.
+
+Resource names, as test_template.render() writes a policy's Resource:
+  "ConnectionsTable"            a logical ID of the template (its ARN: Fn::GetAtt [X, Arn])
+  "ConnectionsTable/index/*"    that table's secondary indexes (Fn::Sub ${X.Arn}/index/*)
+  "kms:key/*"                   arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*
+                                (any key of the account and region; its statement must carry the
+                                Kinesis conditions test_template.py checks, which scope it to the stream)
+  "execute-api:WebsocketsApi/{stage}/POST/@connections/*"   likewise, with the stage filled in
+  "*"                           only for the actions in STAR_RESOURCE_ACTIONS
+"""
+
+from __future__ import annotations
+
+CONNECTIONS = "ConnectionsTable"
+MATCHES = "MatchesTable"
+LEADERBOARDS = "LeaderboardsTable"
+EVENTS = "EventsTable"
+STREAM = "ActionStream"
+DLQ = "ActionDeadLetterQueue"
+STREAM_KEY = "kms:key/*"
+PUSH = "execute-api:WebsocketsApi/{stage}/POST/@connections/*"
+JWT_SECRET = "ssm:parameter/gamebackend/{stage}/jwt-secret"
+DISCONNECT = "execute-api:WebsocketsApi/{stage}/DELETE/@connections/*"
+
+
+def index(table: str) -> str:
+    return f"{table}/index/*"
+
+
+# Actions that AWS authorizes only on Resource "*" (no resource-level permissions). Nothing else may
+# use "*".
+STAR_RESOURCE_ACTIONS = frozenset(
+    {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "kinesis:ListStreams",
+        "cloudwatch:GetMetricStatistics",
+    }
+)
+
+# function (serverless.yml key) -> IAM action -> the resources it is granted on.
+# Logging and tracing, which every function has, are added by granted().
+CALLS: dict[str, dict[str, set[str]]] = {
+    "authorizer": {
+        "ssm:GetParameter": {JWT_SECRET},  # backend/config.py jwt_secret(), once per cold start
+    },
+    "connect": {
+        "dynamodb:PutItem": {CONNECTIONS},
+    },
+    "disconnect": {
+        "dynamodb:DeleteItem": {CONNECTIONS},
+    },
+    "message": {
+        "dynamodb:GetItem": {CONNECTIONS, MATCHES, LEADERBOARDS},
+        "dynamodb:BatchGetItem": {LEADERBOARDS},  # the boards' current seasons
+        "dynamodb:PutItem": {CONNECTIONS, MATCHES},
+        "dynamodb:UpdateItem": {CONNECTIONS, MATCHES},
+        "dynamodb:Query": {
+            CONNECTIONS,
+            index(CONNECTIONS),
+            MATCHES,
+            index(MATCHES),
+            LEADERBOARDS,
+            index(LEADERBOARDS),
+        },
+        "kinesis:PutRecord": {STREAM},
+        "kms:GenerateDataKey": {STREAM_KEY},
+    },
+    "processor": {
+        # The Kinesis event-source mapping reads the stream with the function's role.
+        "kinesis:DescribeStream": {STREAM},
+        "kinesis:DescribeStreamSummary": {STREAM},
+        "kinesis:GetRecords": {STREAM},
+        "kinesis:GetShardIterator": {STREAM},
+        "kinesis:ListShards": {STREAM},
+        "kinesis:ListStreams": {"*"},
+        "kms:Decrypt": {STREAM_KEY},
+        "dynamodb:BatchGetItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
+        "dynamodb:BatchWriteItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
+        "dynamodb:GetItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
+        "dynamodb:PutItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
+        "dynamodb:UpdateItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
+        "dynamodb:Query": {
+            CONNECTIONS,
+            index(CONNECTIONS),
+            MATCHES,
+            index(MATCHES),
+            LEADERBOARDS,
+            index(LEADERBOARDS),
+            EVENTS,
+        },
+        "dynamodb:DeleteItem": {CONNECTIONS},  # connections found gone (410) while pushing
+        "execute-api:ManageConnections": {PUSH},
+        # The mapping's on-failure destination is written by Lambda with the function's role, and
+        # streams/deadletter.py sends poison records itself (GetQueueUrl, then SendMessageBatch).
+        "sqs:GetQueueUrl": {DLQ},
+        "sqs:SendMessage": {DLQ},
+    },
+    # backend/admin/app.py, route by route.
+    "admin": {
+        "ssm:GetParameter": {JWT_SECRET},  # verifying admin tokens
+        "dynamodb:DescribeTable": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},  # health
+        "kinesis:DescribeStreamSummary": {STREAM},  # health
+        "cloudwatch:GetMetricStatistics": {"*"},  # stats: stream throughput, processor iterator age
+        "dynamodb:BatchGetItem": {LEADERBOARDS},  # seasons
+        "dynamodb:GetItem": {LEADERBOARDS, MATCHES},
+        "dynamodb:UpdateItem": {LEADERBOARDS},  # season reset
+        "dynamodb:DeleteItem": {LEADERBOARDS, CONNECTIONS},  # player removal, kick
+        "dynamodb:PutItem": {EVENTS},  # audit records
+        "dynamodb:Scan": {CONNECTIONS},  # connection listing and count
+        "dynamodb:Query": {EVENTS, index(CONNECTIONS), index(MATCHES), index(LEADERBOARDS)},
+        "kinesis:PutRecord": {STREAM},  # ending a match
+        "kms:GenerateDataKey": {STREAM_KEY},
+        "execute-api:ManageConnections": {PUSH, DISCONNECT},  # broadcast, kick
+    },
+}
+
+
+def function_logical_id(function: str) -> str:
+    """The prefix osls gives a function's resources (`message` -> MessageLambdaFunction, MessageLogGroup)."""
+    return function[:1].upper() + function[1:].replace("-", "Dash").replace("_", "Underscore")
+
+
+def granted(function: str, stage: str) -> dict[str, set[str]]:
+    """Everything `function`'s role must grant, and on what: its calls plus its own logs and X-Ray."""
+    log_group = f"{function_logical_id(function)}LogGroup"
+    out: dict[str, set[str]] = {
+        "logs:CreateLogStream": {log_group},
+        "logs:PutLogEvents": {log_group},
+        "xray:PutTraceSegments": {"*"},
+        "xray:PutTelemetryRecords": {"*"},
+    }
+    for action, resources in CALLS[function].items():
+        out.setdefault(action, set()).update(r.format(stage=stage) for r in resources)
+    return out
