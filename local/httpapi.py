@@ -55,8 +55,11 @@ class HttpApi:
 
     async def start(self) -> None:
         app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)  # any path, control characters too
+        # API Gateway takes request lines and headers up to 10 KB; aiohttp's default stops at 8 KB.
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_args={"max_line_size": 10240, "max_field_size": 10240}
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         log.info("HTTP API on http://%s:%s", self.host, self.port)
@@ -103,6 +106,15 @@ class HttpApi:
         for k, v in request.query.items():
             query[k] = f"{query[k]},{v}" if k in query else v
         peer = request.transport.get_extra_info("peername") if request.transport else None
+        # Text goes as is; anything else, or "text" that is not UTF-8, base64-encoded, as API Gateway does.
+        body, encoded = None, False
+        if raw:
+            try:
+                body = raw.decode() if is_text else None
+            except UnicodeDecodeError:
+                body = None
+            if body is None:
+                body, encoded = base64.b64encode(raw).decode(), True
         return {
             "version": "2.0",
             "routeKey": route_key,
@@ -130,8 +142,8 @@ class HttpApi:
                 "time": datetime.fromtimestamp(now / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
                 "timeEpoch": now,
             },
-            "body": (raw.decode() if is_text else base64.b64encode(raw).decode()) if raw else None,
-            "isBase64Encoded": bool(raw) and not is_text,
+            "body": body,
+            "isBase64Encoded": encoded,
         }
 
 

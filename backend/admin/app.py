@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import traceback
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,7 +19,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from backend import auth, bootstrap
@@ -33,13 +38,36 @@ from backend.store.leaderboards import Row
 logger = Logger(child=True)
 app = APIGatewayHttpResolver(enable_validation=True)
 PUBLIC = {"/admin/health", "/admin/openapi.json"}
+_DESCRIPTIONS = {
+    400: "Bad request (an invalid cursor, a body that is not JSON)",
+    401: "Missing or invalid bearer token",
+    403: "The token is not an admin's",
+    404: "No such resource",
+    422: "A parameter or the body failed validation",
+    503: "A backend dependency failed; retry",
+}
+
+
+def errors(*extra: int, ok: Any = None, public: bool = False) -> dict[int, Any]:
+    """A route's responses for the OpenAPI document: its success model (as 200) and its errors, all with
+    the same JSON body. (powertools documents the return annotation only when `responses` is not given.)"""
+    codes = {422, 503, *extra} | (set() if public else {401, 403})
+    body = {"application/json": {"model": m.ErrorBody}}
+    documented = {code: {"description": _DESCRIPTIONS[code], "content": body} for code in sorted(codes)}
+    return {**success(200, ok, "OK"), **documented} if ok is not None else documented
+
+
+def success(status: int, model: Any, description: str) -> dict[int, Any]:
+    return {status: {"description": description, "content": {"application/json": {"model": model}}}}
+
 
 BoardPath = Annotated[Board, Path(description="global or a mode")]
 MatchIdPath = Annotated[str, Path(pattern=r"^m-[0-9a-f]{32}$")]
 PlayerIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 PeriodQuery = Annotated[Period, Query()]
 LimitQuery = Annotated[int, Query(ge=1, le=100)]
-CursorQuery = Annotated[str | None, Query(max_length=2000)]
+# Opaque: what a previous page returned as nextCursor (base64url).
+CursorQuery = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+={0,2}$")]
 
 
 # --- errors and auth -----------------------------------------------------------------------------
@@ -69,7 +97,33 @@ def _invalid(exc: RequestValidationError) -> Response[Any]:
 
 @app.not_found
 def _not_found(exc: NotFoundError) -> Response[Any]:
+    event = app.current_event
+    allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(event.path)})
+    if allowed:
+        response = _error(405, "method_not_allowed", f"{event.http_method} is not allowed here")
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
     return _error(404, "not_found", "no such route")
+
+
+@app.exception_handler([json.JSONDecodeError, UnicodeDecodeError])
+def _not_json(exc: ValueError) -> Response[Any]:
+    return _error(400, BadRequest.code, "the body is not valid JSON")
+
+
+@app.exception_handler(ValueError)
+def _unparsable(exc: ValueError) -> Response[Any]:
+    # powertools' request validation raises ValueError for a body it cannot parse (a multipart body
+    # without a boundary, say); a ValueError from anywhere else is a bug and stays a 500.
+    frames = traceback.extract_tb(exc.__traceback__)
+    if any("event_handler/middlewares/openapi_validation" in f.filename for f in frames):
+        return _error(400, BadRequest.code, f"the body cannot be parsed: {exc}")
+    return _unexpected(exc)
+
+
+@app.exception_handler(RequestUnsupportedContentType)
+def _wrong_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(415, "unsupported_media_type", "send the body as application/json")
 
 
 @app.exception_handler(Exception)
@@ -102,7 +156,17 @@ def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     return next_middleware(app)
 
 
-app.use([authenticate])
+def require_json(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
+    """A body is JSON or nothing: anything else is refused before a parser sees it."""
+    event = app.current_event
+    if event.body:
+        content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _error(415, "unsupported_media_type", "send the body as application/json")
+    return next_middleware(app)
+
+
+app.use([authenticate, require_json])
 
 
 def _admin() -> str:
@@ -132,7 +196,7 @@ def _season(board: str, season: int | None) -> int:
     return season
 
 
-@app.get("/admin/leaderboards/<board>")
+@app.get("/admin/leaderboards/<board>", responses=errors(400, 404, ok=m.LeaderboardPage))
 def leaderboard_page(
     board: BoardPath,
     period: PeriodQuery = "alltime",
@@ -162,7 +226,7 @@ def leaderboard_page(
     )
 
 
-@app.get("/admin/leaderboards/<board>/players/<playerId>")
+@app.get("/admin/leaderboards/<board>/players/<playerId>", responses=errors(404, ok=m.PlayerStanding))
 def player_standing(
     board: BoardPath, playerId: PlayerIdPath, period: PeriodQuery = "alltime"
 ) -> m.PlayerStanding:
@@ -189,7 +253,7 @@ def player_standing(
     )
 
 
-@app.delete("/admin/leaderboards/<board>/players/<playerId>")
+@app.delete("/admin/leaderboards/<board>/players/<playerId>", responses=errors(404, ok=m.Removed))
 def remove_player(board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
     season_no = _season(board, None)
     now = datetime.now(UTC)
@@ -204,7 +268,9 @@ def remove_player(board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
     return m.Removed(board=board, playerId=playerId, removed=removed)
 
 
-@app.post("/admin/leaderboards/<board>/reset")
+@app.post(
+    "/admin/leaderboards/<board>/reset", responses={**success(201, m.Season, "The new season"), **errors()}
+)
 def reset_board(board: BoardPath) -> Response[Any]:
     season_no = bootstrap.leaderboards().start_season(board)
     bootstrap.events().audit(_admin(), "leaderboard.reset", {"board": board, "season": season_no})
@@ -232,7 +298,7 @@ def _logged(version: int, e: GameEvent) -> m.LoggedEvent:
     )
 
 
-@app.get("/admin/matches")
+@app.get("/admin/matches", responses=errors(400, ok=m.MatchPage))
 def list_matches(
     status: Annotated[m.MatchStatusName, Query()] = "running",
     mode: Annotated[Mode | None, Query()] = None,
@@ -253,7 +319,7 @@ def list_matches(
     )
 
 
-@app.get("/admin/matches/<matchId>")
+@app.get("/admin/matches/<matchId>", responses=errors(404, ok=m.MatchDetail))
 def get_match(matchId: MatchIdPath) -> m.MatchDetail:
     store = bootstrap.matches()
     stored = store.load(matchId)
@@ -271,7 +337,7 @@ def get_match(matchId: MatchIdPath) -> m.MatchDetail:
     )
 
 
-@app.get("/admin/matches/<matchId>/events")
+@app.get("/admin/matches/<matchId>/events", responses=errors(400, 404, ok=m.EventPage))
 def match_events(matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQuery = None) -> m.EventPage:
     after = 0
     if cursor:
@@ -289,7 +355,10 @@ def match_events(matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQue
     )
 
 
-@app.post("/admin/matches/<matchId>/end")
+@app.post(
+    "/admin/matches/<matchId>/end",
+    responses={**success(202, m.Accepted, "Queued on the stream"), **errors(404)},
+)
 def end_match(matchId: MatchIdPath) -> Response[Any]:
     """Finishes the match through the stream, like a player action: ordered, applied exactly once."""
     bootstrap.matches().roster(matchId)
@@ -313,7 +382,7 @@ def end_match(matchId: MatchIdPath) -> Response[Any]:
 # --- connections ---------------------------------------------------------------------------------
 
 
-@app.get("/admin/connections")
+@app.get("/admin/connections", responses=errors(400, ok=m.ConnectionPage))
 def list_connections(
     playerId: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
     matchId: Annotated[str | None, Query(pattern=r"^m-[0-9a-f]{32}$")] = None,
@@ -348,7 +417,7 @@ def list_connections(
     )
 
 
-@app.delete("/admin/connections/<connectionId>")
+@app.delete("/admin/connections/<connectionId>", responses={204: {"description": "Closed"}, **errors(404)})
 def kick(connectionId: Annotated[str, Path(pattern=r"^[A-Za-z0-9_=+/-]{1,128}$")]) -> Response[Any]:
     from backend.aws import client
 
@@ -362,7 +431,7 @@ def kick(connectionId: Annotated[str, Path(pattern=r"^[A-Za-z0-9_=+/-]{1,128}$")
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
-@app.post("/admin/broadcast")
+@app.post("/admin/broadcast", responses=errors(400, 404, ok=m.BroadcastResult))
 def broadcast(body: m.Broadcast) -> m.BroadcastResult:
     from streams.push import Pusher
 
@@ -388,7 +457,15 @@ def broadcast(body: m.Broadcast) -> m.BroadcastResult:
 # --- operations ----------------------------------------------------------------------------------
 
 
-@app.get("/admin/health")
+@app.get(
+    "/admin/health",
+    security=[{}],  # public: an empty requirement means no credentials
+    responses={
+        **success(200, m.Health, "Every check passed"),
+        **success(503, m.Health, "A check failed"),
+        **errors(public=True),
+    },
+)
 def health() -> Response[Any]:
     from backend.aws import client
 
@@ -414,7 +491,7 @@ def health() -> Response[Any]:
     )
 
 
-@app.get("/admin/stats")
+@app.get("/admin/stats", responses=errors(ok=m.Stats))
 def stats() -> m.Stats:
     matches = bootstrap.matches()
     stream = bootstrap.stream_stats()
@@ -427,10 +504,15 @@ def stats() -> m.Stats:
     )
 
 
-@app.get("/admin/openapi.json")
+@app.get("/admin/openapi.json", include_in_schema=False)
 def openapi() -> Response[Any]:
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(title="gamebackend admin API", version="1.0.0"),
+        body=app.get_openapi_json_schema(
+            title="gamebackend admin API",
+            version="1.0.0",
+            security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
+            security=[{"bearer": []}],
+        ),
     )
