@@ -118,7 +118,7 @@ def _unparsable(exc: ValueError) -> Response[Any]:
     frames = traceback.extract_tb(exc.__traceback__)
     if any("event_handler/middlewares/openapi_validation" in f.filename for f in frames):
         return _error(400, BadRequest.code, f"the body cannot be parsed: {exc}")
-    return _unexpected(exc)
+    return _server_error(exc)
 
 
 @app.exception_handler(RequestUnsupportedContentType)
@@ -126,12 +126,16 @@ def _wrong_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
     return _error(415, "unsupported_media_type", "send the body as application/json")
 
 
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response[Any]:
+def _server_error(exc: Exception) -> Response[Any]:
     logger.exception("admin request failed")
     if type(exc).__module__.startswith("botocore"):
         return _error(503, Unavailable.code, "a backend dependency failed; retry")
     return _error(500, "internal", "internal error")
+
+
+@app.exception_handler(Exception)
+def _unexpected(exc: Exception) -> Response[Any]:
+    return _server_error(exc)
 
 
 def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:

@@ -257,3 +257,18 @@ async def test_stats_and_openapi(stack: LocalRuntime, connect_player: Any) -> No
     status, doc = await call(stack, "GET", "/admin/openapi.json", token=None)
     assert status == 200 and doc["openapi"].startswith("3.")
     assert "/admin/leaderboards/{board}" in doc["paths"]
+
+
+async def test_metrics_lines_are_counted_locally(stack: LocalRuntime, connect_player: Any) -> None:
+    solo = await connect_player(name("met"))
+    mid = (await join(solo, "practice"))["matchId"]
+    await score(solo, mid, "m1", 3)
+    await state_where(solo, lambda s: "m1" in s["applied"])
+    metrics = stack.metrics()["functions"]
+    assert metrics["message"]["metrics"]["ActionsAccepted"] >= 1
+    assert metrics["connect"]["metrics"]["Connections"] >= 1
+
+    async def applied() -> bool:
+        return stack.metrics()["functions"]["processor"]["metrics"].get("ActionsApplied", 0) >= 2
+
+    await eventually(applied)
