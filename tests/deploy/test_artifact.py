@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from tests.deploy.test_template import ROOT, template  # noqa: F401 - imported to be used as a fixture
+from tests.deploy.conftest import ROOT
 
 # A fresh template means a fresh package: the fixture fails (or skips) as it does for the template tests.
 pytestmark = pytest.mark.usefixtures("template")

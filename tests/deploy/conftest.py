@@ -1,0 +1,38 @@
+"""Fixtures of the deploy checks: the CloudFormation template `osls package` made of serverless.yml."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERLESS_YML = ROOT / "serverless.yml"
+TEMPLATE = ROOT / ".serverless" / "cloudformation-template-update-stack.json"
+
+Resources = dict[str, dict[str, Any]]  # the template's Resources: logical ID -> resource
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    # Under `make deploy-check` (DEPLOY_CHECK=1) the template was just made: its absence is a failure.
+    unusable = pytest.fail if os.environ.get("DEPLOY_CHECK") == "1" else pytest.skip
+    name = TEMPLATE.relative_to(ROOT)
+    if not TEMPLATE.exists():
+        unusable(f"{name} is absent: `make deploy-check` packages serverless.yml with osls, then runs these")
+    if TEMPLATE.stat().st_mtime < SERVERLESS_YML.stat().st_mtime:
+        unusable(f"{name} is older than serverless.yml: `make deploy-check` packages it again")
+    doc: dict[str, Any] = json.loads(TEMPLATE.read_text())
+    return doc
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> Resources:
+    res: Resources = template["Resources"]
+    return res
