@@ -20,6 +20,7 @@ class Settings:
     jwt_audience: str
     jwt_secret: str | None
     jwt_secret_param: str | None
+    jwt_jwks_url: str | None
     processor_function: str
 
     @classmethod
@@ -37,6 +38,7 @@ class Settings:
             jwt_audience=e.get("JWT_AUDIENCE", "gamebackend"),
             jwt_secret=e.get("JWT_SECRET") or None,
             jwt_secret_param=e.get("JWT_SECRET_PARAM") or None,
+            jwt_jwks_url=e.get("JWT_JWKS_URL") or None,
             processor_function=e.get("PROCESSOR_FUNCTION", "gamebackend-local-processor"),
         )
 

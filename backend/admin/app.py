@@ -28,7 +28,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from backend import auth, bootstrap
 from backend.admin import models as m
-from backend.config import jwt_secret, settings
+from backend.config import settings
 from backend.errors import BadRequest, GameError, NotFound, Unauthorized, Unavailable
 from backend.game.periods import PERIODS, board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
@@ -145,12 +145,8 @@ def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return _error(401, Unauthorized.code, "missing bearer token")
-    s = settings()
     try:
-        secret = jwt_secret()
-        if not secret:
-            raise Unauthorized("no token secret configured")
-        claims = auth.verify(token, secret=secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
+        claims = auth.verify_from_settings(token)
     except Unauthorized as exc:
         return _error(401, exc.code, exc.message)
     if claims.role != "admin":

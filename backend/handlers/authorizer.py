@@ -9,7 +9,6 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 
 from backend import auth
-from backend.config import jwt_secret, settings
 from backend.errors import Unauthorized
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 
@@ -18,13 +17,9 @@ from backend.telemetry import MetricUnit, logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    s = settings()
     token = (event.get("queryStringParameters") or {}).get("token")
     try:
-        secret = jwt_secret()
-        if not secret:
-            raise Unauthorized("no token secret configured")
-        claims = auth.verify(token, secret=secret, issuer=s.jwt_issuer, audience=s.jwt_audience)
+        claims = auth.verify_from_settings(token)
     except Unauthorized as exc:
         metrics.add_metric(name="ConnectionsRefused", unit=MetricUnit.Count, value=1)
         logger.info("connection refused", extra={"reason": exc.message})
