@@ -30,6 +30,7 @@ from backend.protocol import (
     Score,
 )
 from backend.service import Caller, register
+from backend.store.leaderboards import ranked
 from backend.store.matches import Roster
 
 MATCHMAKING_ATTEMPTS = 4
@@ -123,19 +124,17 @@ def leaderboard(caller: Caller, frame: LeaderboardQuery) -> BaseModel:
     season = store.seasons([frame.board])[frame.board]
     key = board_key(frame.board, frame.period, datetime.now(UTC), season)
     rows = store.top(key, frame.limit)
-    entries = [Entry(rank=i + 1, playerId=r.player_id, score=r.score) for i, r in enumerate(rows)]
+    entries = [Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in ranked(rows)]
     me = around = None
     if frame.around:
         found = store.rank_of(key, caller.player_id)
         if found is not None:
             rank, score = found
             me = Entry(rank=rank, playerId=caller.player_id, score=score)
-            near = store.around(key, caller.player_id, score)
-            at = next((i for i, r in enumerate(near) if r.player_id == caller.player_id), None)
-            if at is not None:
-                around = [
-                    Entry(rank=rank + i - at, playerId=r.player_id, score=r.score) for i, r in enumerate(near)
-                ]
+            around = [
+                Entry(rank=n, playerId=r.player_id, score=r.score)
+                for n, r in store.around(key, caller.player_id, score, rank)
+            ]
     return Leaderboard(
         board=frame.board, period=frame.period, entries=entries, me=me, around=around, ref=frame.id
     )

@@ -57,9 +57,7 @@ class HttpApi:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)  # any path, control characters too
         # API Gateway takes request lines and headers up to 10 KB; aiohttp's default stops at 8 KB.
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_args={"max_line_size": 10240, "max_field_size": 10240}
-        )
+        self._runner = web.AppRunner(app, access_log=None, max_line_size=10240, max_field_size=10240)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         log.info("HTTP API on http://%s:%s", self.host, self.port)

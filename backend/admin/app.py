@@ -33,7 +33,7 @@ from backend.errors import BadRequest, GameError, NotFound, Unauthorized, Unavai
 from backend.game.periods import PERIODS, board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
-from backend.store.leaderboards import Row
+from backend.store.leaderboards import Row, ranked
 
 logger = Logger(child=True)
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -206,21 +206,21 @@ def leaderboard_page(
 ) -> m.LeaderboardPage:
     season_no = _season(board, season)
     key = board_key(board, period, datetime.now(UTC), season_no)
-    after, rank = None, 0
+    after, previous, position = None, None, 0
     if cursor:
         raw = _decode(cursor)
         try:
-            after, rank = Row(str(raw[1]), int(raw[0])), int(raw[2])
+            after = Row(str(raw[1]), int(raw[0]))
+            previous, position = (int(raw[0]), int(raw[2])), int(raw[3])
         except (IndexError, TypeError, ValueError) as exc:
             raise BadRequest("invalid cursor") from exc
     rows = bootstrap.leaderboards().page(key, limit + 1, after)
-    entries = [
-        m.Entry(rank=rank + i + 1, playerId=r.player_id, score=r.score) for i, r in enumerate(rows[:limit])
-    ]
+    page = ranked(rows[:limit], position, previous)
+    entries = [m.Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in page]
     next_cursor = None
     if len(rows) > limit:
-        last = entries[-1]
-        next_cursor = _encode([last.score, last.playerId, last.rank])
+        last_rank, last = page[-1]
+        next_cursor = _encode([last.score, last.player_id, last_rank, position + limit])
     return m.LeaderboardPage(
         board=board, period=period, season=season_no, entries=entries, nextCursor=next_cursor
     )
@@ -237,10 +237,9 @@ def player_standing(
     if found is None:
         raise NotFound(f"{playerId} is not on {board}/{period}")
     rank, score = found
-    near = store.around(key, playerId, score)
-    at = next((i for i, r in enumerate(near) if r.player_id == playerId), 0)
     neighbours = [
-        m.Entry(rank=rank + i - at, playerId=r.player_id, score=r.score) for i, r in enumerate(near)
+        m.Entry(rank=n, playerId=r.player_id, score=r.score)
+        for n, r in store.around(key, playerId, score, rank)
     ]
     return m.PlayerStanding(
         board=board,

@@ -28,6 +28,23 @@ class Row:
     score: int
 
 
+def ranked(
+    rows: list[Row], position: int = 0, previous: tuple[int, int] | None = None
+) -> list[tuple[int, Row]]:
+    """Standard competition ranks ("1224") for rows in rank order that follow `position` rows, the last
+    of which had (score, rank) `previous`."""
+    out: list[tuple[int, Row]] = []
+    for i, row in enumerate(rows):
+        rank = previous[1] if previous is not None and row.score == previous[0] else position + i + 1
+        out.append((rank, row))
+        previous = (row.score, rank)
+    return out
+
+
+def _after(row: Row, cursor: Row) -> bool:
+    return (-row.score, row.player_id) > (-cursor.score, cursor.player_id)
+
+
 def shard_of(player_id: str) -> int:
     return zlib.crc32(player_id.encode()) % SHARDS
 
@@ -135,12 +152,8 @@ class LeaderboardStore:
         return int(item["score"]["N"]) if item else None
 
     def top(self, board_key: str, limit: int) -> list[Row]:
-        """The best `limit` rows, best first (ties by player id): one Query per index shard."""
-        rows: list[Row] = []
-        for shard in range(SHARDS):
-            rows += self._query(board_key, shard, limit, descending=True)
-        rows.sort(key=lambda r: (-r.score, r.player_id))
-        return rows[:limit]
+        """The best `limit` rows, best first, ties by player id."""
+        return self.page(board_key, limit)
 
     def rank_of(self, board_key: str, player_id: str) -> tuple[int, int] | None:
         """(rank, score) of a player: 1 + how many rows score strictly higher, counted per shard."""
@@ -164,33 +177,50 @@ class LeaderboardStore:
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
         return higher + 1, score
 
-    def around(self, board_key: str, player_id: str, score: int, width: int = 2) -> list[Row]:
-        """The `width` rows just above and just below a score, best first, the player included."""
-        above: list[Row] = []
-        below: list[Row] = []
+    def around(
+        self, board_key: str, player_id: str, score: int, rank: int, width: int = 2
+    ) -> list[tuple[int, Row]]:
+        """The player and the `width` rows on either side, each with its rank (ties share a rank), given
+        the player's own rank. Every row tied with the player is read, to place it exactly among them."""
+        rows: list[Row] = []
         for shard in range(SHARDS):
-            above += self._query(board_key, shard, width + 1, descending=False, bound=(">=", score))
-            below += self._query(board_key, shard, width + 1, descending=True, bound=("<=", score))
-        merged = {r.player_id: r for r in above + below}
-        ordered = sorted(merged.values(), key=lambda r: (-r.score, r.player_id))
-        at = next((i for i, r in enumerate(ordered) if r.player_id == player_id), 0)
-        return ordered[max(0, at - width) : at + width + 1]
+            rows += self._query(board_key, shard, width, descending=False, bound=(">", score))
+            rows += self._query_all(board_key, shard, ("=", score))
+            rows += self._query(board_key, shard, width, descending=True, bound=("<", score))
+        ordered = sorted({r.player_id: r for r in rows}.values(), key=lambda r: (-r.score, r.player_id))
+        at = next((i for i, r in enumerate(ordered) if r.player_id == player_id), None)
+        if at is None:
+            return []
+
+        def rank_of_row(row: Row) -> int:
+            # 1 + rows scoring higher, counted from the player's rank and the rows read in between.
+            if row.score >= score:
+                return rank - sum(1 for r in ordered if score < r.score <= row.score)
+            return rank + sum(1 for r in ordered if row.score < r.score <= score)
+
+        return [(rank_of_row(r), r) for r in ordered[max(0, at - width) : at + width + 1]]
 
     def page(self, board_key: str, limit: int, after: Row | None = None) -> list[Row]:
-        """Rows in rank order (score descending, then player id), strictly after `after`. Exact with
-        ties: every row scoring exactly the cursor's score is read, then the next lower scores."""
+        """Rows in rank order (score descending, then player id), strictly after `after`.
+
+        Exact with ties: every shard's rows tied at the cursor's score, and then at the page's last
+        score, are read in full, since an index returns equal scores in no particular order."""
         candidates: list[Row] = []
         for shard in range(SHARDS):
-            if after is None:
-                candidates += self._query(board_key, shard, limit, descending=True)
-                continue
-            candidates += [
-                r
-                for r in self._query_all(board_key, shard, ("=", after.score))
-                if r.player_id > after.player_id
-            ]
-            candidates += self._query(board_key, shard, limit, descending=True, bound=("<", after.score))
+            if after is not None:
+                candidates += [
+                    r
+                    for r in self._query_all(board_key, shard, ("=", after.score))
+                    if r.player_id > after.player_id
+                ]
+            bound = ("<", after.score) if after is not None else None
+            candidates += self._query(board_key, shard, limit, descending=True, bound=bound)
         candidates.sort(key=lambda r: (-r.score, r.player_id))
+        if len(candidates) >= limit and (after is None or candidates[limit - 1].score != after.score):
+            cutoff = candidates[limit - 1].score
+            ties = [r for shard in range(SHARDS) for r in self._query_all(board_key, shard, ("=", cutoff))]
+            merged = {r.player_id: r for r in candidates + ties if after is None or _after(r, after)}
+            candidates = sorted(merged.values(), key=lambda r: (-r.score, r.player_id))
         return candidates[:limit]
 
     def _query_all(self, board_key: str, shard: int, bound: tuple[str, int]) -> list[Row]:
