@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from backend.ids import ACTION_ID_PATTERN, MATCH_ID_PATTERN, PLAYER_ID_PATTERN
 
@@ -204,11 +204,20 @@ class GameEvent(BaseModel):
     connectionId: str | None = None
     receivedAt: int = Field(description="server receive time, epoch milliseconds")
     type: Literal["join", "leave", "score", "move", "end"]
-    actionId: str | None = None
-    points: int | None = None
-    x: int | None = None
-    y: int | None = None
+    actionId: Annotated[str, Field(pattern=ACTION_ID_PATTERN)] | None = None
+    points: Annotated[int, Field(ge=1, le=100)] | None = None
+    x: Coordinate | None = None
+    y: Coordinate | None = None
     mode: Mode | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_its_type(self) -> GameEvent:
+        # A record the rules could not apply must fail here, at decoding, where it is dead-lettered alone.
+        needed = {"score": ("actionId", "points"), "move": ("actionId", "x", "y")}.get(self.type, ())
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"a {self.type} event needs {', '.join(missing)}")
+        return self
 
 
 def dump(frame: BaseModel) -> str:

@@ -125,9 +125,18 @@ class Ops:
         moved = 0
         for message in self.dlq_messages(limit):
             body = json.loads(message["Body"])
-            if body.get("kind") == "poison":
+            if body.get("kind") == "poison" and "data" in body["record"]["kinesis"]:
                 k = body["record"]["kinesis"]
                 records = [(k["partitionKey"], base64.b64decode(k["data"]))]
+            elif body.get("kind") == "poison":  # too large for SQS: read it back from the stream
+                k = body["record"]["kinesis"]
+                shard = body["record"]["eventID"].split(":", 1)[0]
+                info = {
+                    "shardId": shard,
+                    "startSequenceNumber": k["sequenceNumber"],
+                    "endSequenceNumber": k["sequenceNumber"],
+                }
+                records = self._records_of_batch(info)
             else:
                 records = self._records_of_batch(body["KinesisBatchInfo"])
             for key, data in records:

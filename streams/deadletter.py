@@ -14,6 +14,39 @@ from typing import Any
 
 from streams.decode import Poison
 
+# SQS takes 256 KiB a message (and a batch), Kinesis 1 MiB a record: a larger record travels without its
+# data, which `gamebackend dlq redrive` then reads back from the stream by sequence number.
+MAX_BODY = 200 * 1024
+
+
+def _body(p: Poison, source_arn: str | None) -> str:
+    body: dict[str, Any] = {
+        "kind": "poison",
+        "reason": p.reason,
+        "eventSourceARN": source_arn,
+        "record": p.record,
+    }
+    text = json.dumps(body)
+    if len(text) > MAX_BODY:
+        kinesis = {k: v for k, v in p.record["kinesis"].items() if k != "data"}
+        body["record"] = {**p.record, "kinesis": {**kinesis, "dataOmitted": True}}
+        text = json.dumps(body)
+    return text
+
+
+def _batches(entries: list[dict[str, str]]) -> list[list[dict[str, str]]]:
+    """SendMessageBatch takes 10 messages and 256 KiB in all."""
+    batches: list[list[dict[str, str]]] = [[]]
+    size = 0
+    for entry in entries:
+        length = len(entry["MessageBody"].encode())
+        if len(batches[-1]) == 10 or (batches[-1] and size + length > 250 * 1024):
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += length
+    return [b for b in batches if b]
+
 
 class DeadLetters:
     def __init__(self, client: Any, queue_name: str) -> None:
@@ -27,21 +60,8 @@ class DeadLetters:
         return self._url
 
     def send_poison(self, poison: list[Poison], source_arn: str | None) -> None:
-        entries = [
-            {
-                "Id": str(i),
-                "MessageBody": json.dumps(
-                    {
-                        "kind": "poison",
-                        "reason": p.reason,
-                        "eventSourceARN": source_arn,
-                        "record": p.record,
-                    }
-                ),
-            }
-            for i, p in enumerate(poison)
-        ]
-        for start in range(0, len(entries), 10):
-            out = self._sqs.send_message_batch(QueueUrl=self.url(), Entries=entries[start : start + 10])
+        entries = [{"Id": str(i), "MessageBody": _body(p, source_arn)} for i, p in enumerate(poison)]
+        for batch in _batches(entries):
+            out = self._sqs.send_message_batch(QueueUrl=self.url(), Entries=batch)
             if out.get("Failed"):
                 raise RuntimeError(f"could not dead-letter {len(out['Failed'])} records: {out['Failed']}")

@@ -126,11 +126,14 @@ class Pipeline:
                 ]
             else:
                 result = MatchResult(match_id, before)
-                advance(before, records, result)
+                try:
+                    advance(before, records, result)
+                except Exception as exc:  # a bug in the rules must not stop the other matches
+                    result = MatchResult(match_id, before, error=exc)
             results[match_id] = result
 
         changed = [r for r in results.values() if r.changed]
-        failed: set[int] = set()
+        failed: set[int] = {s.sequence for r in results.values() if r.error for s in by_match[r.match_id]}
         try:
             self.events.append({r.match_id: r.applied for r in changed})
         except Exception as exc:

@@ -49,13 +49,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     decoded = [decode(r) for r in records]
     poison = [d for d in decoded if isinstance(d, Poison)]
     staged = [d for d in decoded if isinstance(d, Staged)]
-    if poison:
-        logger.error(
-            "dead-lettering records that can never succeed",
-            extra={"records": [(p.sequence, p.reason) for p in poison]},
-        )
-        dead_letters().send_poison(poison, records[0].get("eventSourceARN"))
     outcome = pipeline().run(staged, poison)
+    dead_letter(poison, outcome.failed_sequences, records[0].get("eventSourceARN") if records else None)
     for r in outcome.matches.values():
         if r.error is not None:
             logger.exception(
@@ -81,6 +76,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(
         process_partial_response(event=event, record_handler=report, processor=batch, context=context)
     )
+
+
+def dead_letter(poison: list[Poison], failed: set[int], source_arn: str | None) -> None:
+    """Sends the records that can never succeed to the DLQ, with their data. Only those before the first
+    failed record: Lambda redelivers from there, and would bring the rest back to be sent again."""
+    first_failure = min(failed, default=None)
+    now = [p for p in poison if first_failure is None or p.sequence < first_failure]
+    if now:
+        logger.error(
+            "dead-lettering records that can never succeed",
+            extra={"records": [(p.sequence, p.reason) for p in now]},
+        )
+        dead_letters().send_poison(now, source_arn)
 
 
 @tracer.capture_method

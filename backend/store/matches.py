@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from backend.errors import MatchFull, MatchNotFound, StaleState
+from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
 
@@ -92,10 +92,17 @@ class MatchStore:
         }
         if seats > 1:
             item["openMode"] = {"S": mode}
-        self._ddb.put_item(
-            TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(matchId)"
-        )
-        return Roster(match_id, mode, (player,), now_ms)
+        from botocore.exceptions import ClientError
+
+        try:
+            self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(matchId)"
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise Conflict(f"match {match_id} already exists") from exc
+            raise
+        return Roster(match_id, mode, (player,), now_ms, status="waiting")
 
     def claim_seat(self, roster: Roster, player: str) -> Roster:
         """Adds the player if the roster is still as read; raises StaleState or MatchFull otherwise."""

@@ -11,8 +11,9 @@ MATCH = "m-" + "c" * 32
 
 
 def ev(n: int) -> GameEvent:
-    return GameEvent(eventId=f"e{n}", matchId=MATCH, playerId="p", receivedAt=n, type="move", actionId=f"a{n}",
-                     x=n, y=n)
+    return GameEvent(
+        eventId=f"e{n}", matchId=MATCH, playerId="p", receivedAt=n, type="move", actionId=f"a{n}", x=n, y=n
+    )
 
 
 def test_a_cursor_inside_a_chunk_returns_the_rest_of_that_chunk(ddb: Any) -> None:

@@ -71,3 +71,12 @@ def test_error_messages_name_the_field() -> None:
     with pytest.raises(InvalidMessage) as err:
         frames.parse({"action": "act", "kind": "score", "matchId": "m-" + "0" * 32, "id": "a1", "points": 0})
     assert err.value.message.startswith("points:")
+
+
+def test_dead_letter_batches_respect_sqs_limits() -> None:
+    from streams.deadletter import _batches
+
+    small = [{"Id": str(i), "MessageBody": "x" * 100} for i in range(23)]
+    assert [len(b) for b in _batches(small)] == [10, 10, 3]
+    large = [{"Id": str(i), "MessageBody": "x" * 150_000} for i in range(3)]
+    assert [len(b) for b in _batches(large)] == [1, 1, 1]

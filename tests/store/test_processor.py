@@ -1,0 +1,766 @@
+"""The stream processor Lambda, in-process against moto: Kinesis batches in, state, boards and pushes out.
+
+Matches are created the way matchmaking creates them (MatchStore.create / claim_seat); records are
+built by tests.store.kinesis_events.Feed; pushes go to a fake Pusher that records what it was asked
+to send. Every expectation of state is computed by folding the same pure rules over the feed, and the
+important ones are also written out by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+from backend import aws as backend_aws
+from backend import bootstrap, config
+from backend.game import rules
+from backend.game.modes import MODES
+from backend.game.periods import PERIODS, board_key
+from backend.ids import ConnectionId, MatchId, PlayerId
+from backend.store.connections import Connection, ConnectionStore
+from backend.store.events import EventLog
+from backend.store.leaderboards import LeaderboardStore
+from backend.store.matches import MatchStore
+from streams import processor
+from streams.decode import Staged, decode
+from streams.push import PushReport
+from tests.store.kinesis_events import (
+    START,
+    STREAM_ARN,
+    Feed,
+    batch,
+    event_of,
+    from_sequence,
+    keep_resource_clients,
+    sequence_of,
+)
+
+PREFIX = "gamebackend-local"
+CONNECTIONS = f"{PREFIX}-connections"
+MATCHES = f"{PREFIX}-matches"
+LEADERBOARDS = f"{PREFIX}-leaderboards"
+EVENTS = f"{PREFIX}-events"
+DLQ = f"{PREFIX}-actions-dlq"
+ENV = {
+    "STAGE": "local",
+    "CONNECTIONS_TABLE": CONNECTIONS,
+    "MATCHES_TABLE": MATCHES,
+    "LEADERBOARDS_TABLE": LEADERBOARDS,
+    "EVENTS_TABLE": EVENTS,
+    "GAME_STREAM": f"{PREFIX}-actions",
+    "ACTION_DLQ": DLQ,
+    "WS_API_ENDPOINT": "http://127.0.0.1:9/local",
+    "AWS_REGION": "us-east-1",
+    "POWERTOOLS_SERVICE_NAME": "gamebackend",
+    "POWERTOOLS_METRICS_NAMESPACE": "GameBackend",
+}
+# The functions cached per execution environment; captured before any test replaces one of them.
+CACHED = (
+    config.settings,
+    backend_aws.client,
+    bootstrap.connections,
+    bootstrap.matches,
+    bootstrap.leaderboards,
+    bootstrap.events,
+    bootstrap.stream,
+    processor.pipeline,
+    processor.pusher,
+    processor.dead_letters,
+)
+CREATED_MS = int(START.timestamp() * 1000) - 60_000
+DAY = "2026-11-23"
+WEEK = "2026-W48"
+
+
+def keys(mode: str) -> list[str]:
+    """Every board key a score of a match of `mode` on START's day counts towards."""
+    return [board_key(b, p, START) for b in ("global", mode) for p in PERIODS]
+
+
+def mid(n: int) -> str:
+    return f"m-{n:032x}"
+
+
+class FakePusher:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.gone: set[str] = set()
+
+    def send(self, messages: list[tuple[str, str]]) -> PushReport:
+        self.sent.extend(messages)
+        report = PushReport()
+        for cid, _ in messages:
+            if cid in self.gone:
+                report.gone.append(cid)
+            else:
+                report.sent += 1
+        return report
+
+    def frames(self, connection_id: str) -> list[dict[str, Any]]:
+        return [json.loads(data) for cid, data in self.sent if cid == connection_id]
+
+    def of_type(self, kind: str) -> list[tuple[str, dict[str, Any]]]:
+        return [(cid, f) for cid, data in self.sent if (f := json.loads(data))["type"] == kind]
+
+
+class World:
+    def __init__(self, ddb: Any, pusher: FakePusher) -> None:
+        self.ddb = ddb
+        self.pusher = pusher
+        self.matches = MatchStore(ddb, MATCHES)
+        self.boards = LeaderboardStore(ddb, LEADERBOARDS)
+        self.log = EventLog(ddb, EVENTS)
+        self.connections = ConnectionStore(ddb, CONNECTIONS)
+        self.feed = Feed()
+        self.modes: dict[str, str] = {}
+        self._requests = 0
+
+    # --- setting up, as matchmaking and $connect do -------------------------------------------------
+
+    def seat(self, match_id: str, mode: str, players: list[str]) -> str:
+        roster = self.matches.create(match_id, mode, players[0], now_ms=CREATED_MS)
+        for p in players[1:]:
+            roster = self.matches.claim_seat(roster, p)
+        self.modes[match_id] = mode
+        return match_id
+
+    def start(self, match_id: str, mode: str, players: list[str]) -> str:
+        """Seats the players and publishes their joins."""
+        self.seat(match_id, mode, players)
+        for p in players:
+            self.feed.join(match_id, p, mode)
+        return match_id
+
+    def connect(self, player: str, match_id: str | None, cid: str | None = None) -> str:
+        cid = cid or f"c-{player}"
+        self.connections.put(Connection(ConnectionId(cid), PlayerId(player), CREATED_MS))
+        if match_id:
+            self.connections.attach_match(ConnectionId(cid), MatchId(match_id))
+        return cid
+
+    # --- the Lambda --------------------------------------------------------------------------------
+
+    def deliver(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        self._requests += 1
+        context = SimpleNamespace(
+            function_name=f"{PREFIX}-processor",
+            memory_limit_in_mb=512,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{PREFIX}-processor",
+            aws_request_id=f"req-{self._requests}",
+        )
+        response: dict[str, Any] = processor.handler(batch(records), context)
+        return response
+
+    @staticmethod
+    def failed(response: dict[str, Any]) -> list[int]:
+        return [int(f["itemIdentifier"]) for f in response["batchItemFailures"]]
+
+    # --- reading the outcome -----------------------------------------------------------------------
+
+    def scan(self, table: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
+        while True:
+            out = self.ddb.scan(**kwargs)
+            items += out["Items"]
+            if "LastEvaluatedKey" not in out:
+                return items
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def snapshot(self, *, chunks: bool = True) -> dict[str, Any]:
+        """Everything the processor persists, item for item. With chunks=False, what a different batching
+        of the same records may not change: the state, the boards, and the event log as read (how the
+        log is cut into chunks depends on the batches)."""
+        if chunks:
+            return {
+                t: sorted(self.scan(t), key=lambda i: json.dumps(i, sort_keys=True))
+                for t in (MATCHES, LEADERBOARDS, EVENTS)
+            }
+        stored = self.matches.load_many(list(self.modes))
+        return {
+            # The state and what it credited; not `seq`, which only says how far the records were read.
+            MATCHES: {m: (s.match, s.credited) for m, s in stored.items()},
+            LEADERBOARDS: sorted(self.scan(LEADERBOARDS), key=lambda i: json.dumps(i, sort_keys=True)),
+            EVENTS: {m: self.log.read(m) for m in self.modes},
+        }
+
+    def wipe(self) -> None:
+        key_of = {MATCHES: ("matchId",), LEADERBOARDS: ("entryId",), EVENTS: ("matchId", "version")}
+        for table, names in key_of.items():
+            for item in self.scan(table):
+                self.ddb.delete_item(TableName=table, Key={k: item[k] for k in names})
+
+    def scores(self) -> dict[str, int]:
+        """Every leaderboard row: entryId -> score."""
+        return {i["entryId"]["S"]: int(i["score"]["N"]) for i in self.scan(LEADERBOARDS)}
+
+    def expected_match(self, match_id: str) -> rules.Match:
+        """The match as one in-order application of every decodable record of the feed gives it."""
+        state = rules.new_match(match_id, self.modes[match_id])
+        for rec in self.feed.records:
+            staged = decode(rec)
+            if isinstance(staged, Staged) and staged.event.matchId == match_id:
+                state, _ = rules.apply(state, staged.event)
+        return state
+
+    def expected_scores(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for match_id, mode in self.modes.items():
+            for player, p in self.expected_match(match_id).players.items():
+                if p.score:
+                    for key in keys(mode):
+                        totals[f"{key}#{player}"] = totals.get(f"{key}#{player}", 0) + p.score
+        return totals
+
+    def replayed(self, match_id: str) -> rules.Match:
+        """The match rebuilt from its event log alone."""
+        state = rules.new_match(match_id, self.modes[match_id])
+        for version, event in self.log.read(match_id):
+            state, outcome = rules.apply(state, event)
+            assert isinstance(outcome, rules.Applied), (version, outcome)
+            assert state.version == version
+        return state
+
+    def assert_exact(self) -> None:
+        """Every match, board row and event log is what applying each record exactly once gives."""
+        for match_id in self.modes:
+            expected = self.expected_match(match_id)
+            stored = self.matches.load(match_id)
+            assert stored.match == expected, match_id
+            assert stored.credited == {p: s.score for p, s in expected.players.items()}
+            assert self.replayed(match_id) == expected
+        assert self.scores() == self.expected_scores()
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        import boto3
+
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.get_queue_url(QueueName=DLQ)["QueueUrl"]
+        bodies: list[dict[str, Any]] = []
+        while True:
+            out = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            if not out.get("Messages"):
+                return bodies
+            for m in out["Messages"]:
+                bodies.append(json.loads(m["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def clear_caches() -> None:
+    for fn in CACHED:
+        fn.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _quick_moto_setup(monkeypatch: pytest.MonkeyPatch) -> None:
+    keep_resource_clients(monkeypatch)
+
+
+@pytest.fixture
+def world(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    # Powertools' Metrics read their namespace when the module was imported, before this fixture ran.
+    metrics = getattr(processor, "metrics", None)
+    if metrics is not None:
+        monkeypatch.setattr(metrics.provider, "namespace", ENV["POWERTOOLS_METRICS_NAMESPACE"])
+    clear_caches()
+    fake = FakePusher()
+    monkeypatch.setattr(processor, "pusher", lambda: fake)
+    yield World(ddb, fake)
+    clear_caches()
+
+
+def fail_once(monkeypatch: pytest.MonkeyPatch, cls: type, name: str, when: Any) -> list[Any]:
+    """Makes cls.name raise once, on the first call for which when(*args) is true."""
+    original = getattr(cls, name)
+    fired: list[Any] = []
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not fired and when(*args, **kwargs):
+            fired.append(args)
+            raise RuntimeError(f"injected crash in {cls.__name__}.{name}")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, name, patched)
+    return fired
+
+
+def play_duel(w: World, match_id: str, a: str = "alice", b: str = "bob") -> None:
+    """A whole duel: a reaches exactly 200 and wins; b's late score is refused."""
+    f = w.feed
+    w.start(match_id, "duel", [a, b])
+    f.score(match_id, a, "a1", 80)
+    f.score(match_id, b, "b1", 50)
+    f.move(match_id, a, "a2", 10, 20)
+    f.score(match_id, a, "a3", 100)
+    f.score(match_id, b, "b2", 70)
+    f.score(match_id, a, "a4", 20)
+    f.score(match_id, b, "b3", 10)  # after the end
+
+
+# --- a match from start to finish ------------------------------------------------------------------
+
+
+def test_a_duel_played_to_the_end(world: World) -> None:
+    m = mid(1)
+    play_duel(world, m)
+    response = world.deliver(world.feed.records)
+    assert response == {"batchItemFailures": []}
+
+    stored = world.matches.load(m)
+    assert stored.match.status == "finished"
+    assert stored.match.winner == "alice"
+    assert stored.match.players == {
+        "alice": rules.Player(score=200, x=10, y=20),
+        "bob": rules.Player(score=120),
+    }
+    assert stored.match.version == 2 + 6  # two joins, six applied actions; the late score is not
+    assert stored.credited == {"alice": 200, "bob": 120}
+    assert stored.seq == sequence_of(world.feed.records[-1])
+    assert world.matches.open_matches("duel") == []
+    assert world.matches.roster(m).status == "finished"
+
+    expected_keys = [
+        "global#alltime#all",
+        f"global#daily#{DAY}",
+        f"global#weekly#{WEEK}",
+        "duel#alltime#all",
+        f"duel#daily#{DAY}",
+        f"duel#weekly#{WEEK}",
+    ]
+    assert sorted(keys("duel")) == sorted(expected_keys)
+    assert world.scores() == {
+        **{f"{k}#alice": 200 for k in expected_keys},
+        **{f"{k}#bob": 120 for k in expected_keys},
+    }
+    top = world.boards.top("duel#alltime#all", 10)
+    assert [(r.player_id, r.score) for r in top] == [("alice", 200), ("bob", 120)]
+    world.assert_exact()
+    # The late score is refused to its sender.
+    assert [f for f in world.pusher.frames("c-bob") if f["type"] == "rejected"] == [
+        {
+            "type": "rejected",
+            "id": "b3",
+            "code": "match_not_running",
+            "message": "the match is finished",
+            "matchId": m,
+        }
+    ]
+
+
+def test_scores_of_several_matches_add_up_on_the_global_board(world: World) -> None:
+    f = world.feed
+    duel = world.start(mid(1), "duel", ["alice", "bob"])
+    practice = world.start(mid(2), "practice", ["alice"])
+    f.score(duel, "alice", "a1", 30)
+    f.score(practice, "alice", "a1", 40)  # action ids are per match too
+    f.score(duel, "bob", "b1", 5)
+    f.score(practice, "alice", "a2", 2)
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+    scores = world.scores()
+    assert scores["global#alltime#all#alice"] == 72
+    assert scores[f"global#daily#{DAY}#alice"] == 72
+    assert scores["duel#alltime#all#alice"] == 30
+    assert scores[f"practice#weekly#{WEEK}#alice"] == 42
+    assert "practice#alltime#all#bob" not in scores
+    world.assert_exact()
+
+
+# --- redelivery ------------------------------------------------------------------------------------
+
+
+def test_the_same_batch_delivered_twice_changes_nothing(world: World) -> None:
+    play_duel(world, mid(1))
+    play_duel(world, mid(2), "carol", "dave")
+    world.connect("alice", mid(1))
+    world.connect("carol", mid(2))
+    first = world.deliver(world.feed.records)
+    assert first == {"batchItemFailures": []}
+    assert {cid for cid, _ in world.pusher.of_type("state")} == {"c-alice", "c-carol"}
+    once = world.snapshot()
+    world.pusher.sent.clear()
+    again = world.deliver(world.feed.records)
+    assert again == {"batchItemFailures": []}
+    assert world.snapshot() == once
+    assert world.pusher.sent == []  # nothing new: no state frame, no repeated rejection
+    world.assert_exact()
+
+
+def test_every_prefix_then_the_full_batch_is_the_same_as_one_delivery(world: World) -> None:
+    f = world.feed
+    a, b = mid(1), mid(2)
+    world.start(a, "duel", ["alice", "bob"])
+    world.start(b, "practice", ["carol"])
+    f.score(a, "alice", "a1", 60)
+    f.score(b, "carol", "c1", 100)  # carol wins the practice
+    f.move(a, "bob", "b1", 3, 4)
+    f.score(a, "alice", "a2", 70)
+    f.score(a, "alice", "a3", 70)  # alice wins
+    f.score(a, "bob", "b2", 1)  # refused
+    records = list(f.records)
+
+    world.deliver(records)
+    once = world.snapshot(chunks=False)
+    world.assert_exact()
+    for k in range(1, len(records)):
+        world.wipe()
+        world.seat(a, "duel", ["alice", "bob"])
+        world.seat(b, "practice", ["carol"])
+        assert world.deliver(records[:k]) == {"batchItemFailures": []}
+        assert world.deliver(records) == {"batchItemFailures": []}
+        assert world.snapshot(chunks=False) == once, f"prefix of {k} records"
+
+
+def test_a_duplicated_action_id_is_applied_once(world: World) -> None:
+    f = world.feed
+    m = world.start(mid(1), "duel", ["alice", "bob"])
+    world.connect("bob", m)
+    score = f.score(m, "alice", "a1", 10)
+    f.retry(score)  # in the same batch
+    move = f.move(m, "alice", "a2", 7, 8)
+    f.retry(move)
+    first = world.deliver(f.records)
+    assert first == {"batchItemFailures": []}
+    assert [s["applied"] for _, s in world.pusher.of_type("state")] == [["a1", "a2"]]
+
+    world.pusher.sent.clear()
+    later = [f.retry(score), f.retry(move), f.score(m, "alice", "a3", 5)]  # in a later batch
+    assert world.deliver(later) == {"batchItemFailures": []}
+    stored = world.matches.load(m)
+    assert stored.match.players["alice"] == rules.Player(score=15, x=7, y=8)
+    assert stored.match.version == 2 + 3
+    assert [e.actionId for _, e in world.log.read(m)] == [None, None, "a1", "a2", "a3"]
+    assert world.scores()["global#alltime#all#alice"] == 15
+    assert [s["applied"] for _, s in world.pusher.of_type("state")] == [["a3"]]
+    world.assert_exact()
+
+
+# --- records that can never succeed ----------------------------------------------------------------
+
+
+def test_poison_records_are_dead_lettered_and_the_rest_of_the_batch_is_applied(world: World) -> None:
+    f = world.feed
+    m = world.start(mid(1), "practice", ["alice"])
+    good = event_of(f.score(m, "alice", "a1", 10)).model_dump(exclude_none=True)
+    poison = [
+        ("undecodable", f.raw(m, "!!!not base64!!!")),
+        ("undecodable", f.raw(m, b"{not json")),
+        ("not a JSON object", f.raw(m, b"[1, 2]")),
+        ("unknown schema version 2", f.raw(m, {**good, "v": 2, "eventId": "e-v2", "actionId": "v2"})),
+        ("invalid event", f.raw(m, {**good, "points": "lots", "actionId": "bad"})),
+        (
+            "partition key is not the event's match",
+            f.raw(mid(2), {**good, "eventId": "e-k", "actionId": "k"}),
+        ),
+    ]
+    f.score(m, "alice", "a2", 5)
+
+    response = world.deliver(f.records)
+    assert response == {"batchItemFailures": []}
+    letters = world.dead_letters()
+    assert len(letters) == len(poison)
+    by_sequence = {sequence_of(letter["record"]): letter for letter in letters}
+    for reason, rec in poison:
+        letter = by_sequence[sequence_of(rec)]
+        assert letter["kind"] == "poison"
+        assert letter["reason"].startswith(reason), letter["reason"]
+        assert letter["eventSourceARN"] == STREAM_ARN
+        assert letter["record"] == rec  # the data travels with it, for a later redrive
+    stored = world.matches.load(m)
+    assert stored.match.players["alice"].score == 15
+    assert stored.seq == sequence_of(f.records[-1])
+    assert world.scores()["global#alltime#all#alice"] == 15
+
+
+def test_an_event_of_an_unknown_match_is_refused_to_its_sender(world: World) -> None:
+    f = world.feed
+    known = world.start(mid(1), "practice", ["alice"])
+    f.score(known, "alice", "a1", 10)
+    ghost = mid(9)
+    f.score(ghost, "mallory", "x1", 50)
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+    assert world.matches.load_many([ghost]) == {}  # never invented
+    assert world.log.read(ghost) == []
+    assert world.pusher.frames("c-mallory") == [
+        {
+            "type": "rejected",
+            "id": "x1",
+            "code": "match_not_found",
+            "message": "no such match",
+            "matchId": ghost,
+        }
+    ]
+    assert not any(k.endswith("#mallory") for k in world.scores())
+    world.assert_exact()
+
+
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_an_event_the_rules_cannot_apply_fails_at_most_its_own_match(world: World) -> None:
+    f = world.feed
+    a = world.start(mid(1), "practice", ["alice"])
+    b = world.start(mid(2), "practice", ["bob"])
+    good = event_of(f.score(a, "alice", "a1", 10)).model_dump(exclude_none=True)
+    # A score of nothing: refused at decoding (dead-lettered as poison), never handed to the rules.
+    f.raw(b, {**good, "eventId": "e-b1", "matchId": b, "playerId": "bob", "actionId": "b1", "points": None})
+    f.score(a, "alice", "a2", 5)
+    response = world.deliver(f.records)
+    b_sequences = {sequence_of(r) for r in f.records if r["kinesis"]["partitionKey"] == b}
+    assert set(world.failed(response)) <= b_sequences
+    assert world.matches.load(a).match.players["alice"].score == 15
+    assert world.scores()["global#alltime#all#alice"] == 15
+
+
+# --- crashes ---------------------------------------------------------------------------------------
+
+
+def test_a_crash_between_two_matches_fails_only_the_second_and_redelivery_completes_it(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = world.feed
+    a, b = mid(1), mid(2)
+    world.start(a, "duel", ["alice", "bob"])
+    world.start(b, "duel", ["carol", "bob"])  # bob plays both: his global rows take both
+    world.connect("alice", a)
+    world.connect("carol", b)
+    for i in range(3):
+        f.score(a, "alice", f"a{i}", 30 + i)
+        f.score(b, "bob", f"b{i}", 20 + i)
+        f.score(a, "bob", f"x{i}", 7)
+        f.move(b, "carol", f"c{i}", i, i)
+    records = list(f.records)
+    b_sequences = [sequence_of(r) for r in records if r["kinesis"]["partitionKey"] == b]
+    fired = fail_once(monkeypatch, MatchStore, "save", lambda stored, **_: stored.match.match_id == b)
+
+    response = world.deliver(records)
+    assert fired, "the crash was not injected"
+    assert sorted(world.failed(response)) == b_sequences
+    # The first match is done and pushed; the second is not saved (and nothing is pushed for it) ...
+    assert world.matches.load(a).match == world.expected_match(a)
+    assert world.matches.load(b).match == rules.new_match(b, "duel")
+    assert {(cid, s["matchId"]) for cid, s in world.pusher.of_type("state")} == {("c-alice", a)}
+    # ... but its leaderboard credits were written before the crash: bob has both matches' points.
+    assert world.scores()["global#alltime#all#bob"] == 21 + 63
+
+    world.pusher.sent.clear()
+    response = world.deliver(from_sequence(records, min(world.failed(response))))
+    assert response == {"batchItemFailures": []}
+    world.assert_exact()
+    assert {(cid, s["matchId"]) for cid, s in world.pusher.of_type("state")} == {("c-carol", b)}
+    assert world.scores()["global#alltime#all#bob"] == 21 + 63
+    assert world.scores()["duel#alltime#all#alice"] == 93
+
+
+def test_a_crash_after_the_credits_before_the_state_leaves_the_boards_exact_on_redelivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = world.feed
+    m = world.start(mid(1), "duel", ["alice", "bob"])
+    f.score(m, "alice", "a1", 40)
+    f.score(m, "bob", "b1", 25)
+    fail_once(monkeypatch, MatchStore, "save", lambda stored, **_: True)
+
+    # The only match of the batch fails, so every record fails: powertools raises, and Lambda retries
+    # the whole batch.
+    with pytest.raises(BatchProcessingError):
+        world.deliver(f.records)
+    assert world.matches.load(m).seq == 0
+    assert world.scores() == {
+        **{f"{k}#alice": 40 for k in keys("duel")},
+        **{f"{k}#bob": 25 for k in keys("duel")},
+    }
+    # The retry carries records that arrived since.
+    f.score(m, "alice", "a2", 15)
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+    assert world.scores() == {
+        **{f"{k}#alice": 55 for k in keys("duel")},
+        **{f"{k}#bob": 25 for k in keys("duel")},
+    }
+    world.assert_exact()
+
+
+def test_a_crash_in_the_middle_of_the_credits_is_repaired_by_redelivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = world.feed
+    a, b = mid(1), mid(2)
+    world.start(a, "practice", ["erin"])
+    world.start(b, "duel", ["alice", "bob"])
+    f.score(a, "erin", "e1", 9)
+    f.score(b, "alice", "a1", 40)
+    f.score(b, "bob", "b1", 25)
+
+    def when(board: str, player: str, *_: Any, **__: Any) -> bool:
+        return board.startswith("duel#") and player == "bob"  # alice's and bob's global rows are done
+
+    fail_once(monkeypatch, LeaderboardStore, "credit", when)
+    response = world.deliver(f.records)
+    assert sorted(world.failed(response)) == [
+        sequence_of(r) for r in f.records if r["kinesis"]["partitionKey"] == b
+    ]
+    partial = world.scores()
+    assert partial["global#alltime#all#bob"] == 25
+    assert "duel#alltime#all#bob" not in partial
+    assert world.deliver(from_sequence(f.records, min(world.failed(response)))) == {"batchItemFailures": []}
+    world.assert_exact()
+
+
+def test_points_count_on_the_day_they_were_scored_across_a_crash_and_a_redelivery(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash between the credits and the state write, then a redelivery whose newest record is
+    after midnight (and, here, in the next ISO week): every point counts once, on its own day."""
+    f = world.feed
+    a, b = mid(1), mid(2)
+    sunday, monday = (
+        datetime(2026, 11, 29, 23, 59, 0, tzinfo=UTC),
+        datetime(2026, 11, 30, 0, 0, 5, tzinfo=UTC),
+    )
+    f.at(sunday)
+    world.start(a, "practice", ["erin"])
+    world.start(b, "duel", ["alice", "bob"])
+    f.score(a, "erin", "e1", 9)
+    f.score(b, "alice", "a1", 30)
+    f.score(b, "bob", "b1", 20)
+    fail_once(monkeypatch, MatchStore, "save", lambda stored, **_: stored.match.match_id == b)
+    response = world.deliver(f.records)
+    assert world.failed(response)
+    # Lambda retries from the lowest failed record; by then, a record of after midnight is on the shard.
+    f.at(monday)
+    f.score(b, "alice", "a2", 10)
+    assert world.deliver(from_sequence(f.records, min(world.failed(response)))) == {"batchItemFailures": []}
+
+    def rows(board: str, period: str, when: datetime) -> dict[str, int]:
+        prefix = board_key(board, period, when) + "#"
+        return {k[len(prefix) :]: v for k, v in world.scores().items() if k.startswith(prefix)}
+
+    for board in ("global", "duel"):
+        erin = {"erin": 9} if board == "global" else {}  # her practice match counts on global only
+        assert rows(board, "alltime", sunday) == {"alice": 40, "bob": 20, **erin}
+        assert rows(board, "daily", sunday) == {"alice": 30, "bob": 20, **erin}
+        assert rows(board, "daily", monday) == {"alice": 10}
+        assert rows(board, "weekly", sunday) == {"alice": 30, "bob": 20, **erin}
+        assert rows(board, "weekly", monday) == {"alice": 10}
+    assert rows("global", "daily", sunday)["alice"] + rows("global", "daily", monday)["alice"] == 40
+    stored = world.matches.load(b)
+    assert stored.match == world.expected_match(b)
+    assert stored.credited == {"alice": 40, "bob": 20}
+    assert world.replayed(b) == stored.match
+
+
+# --- the event log ---------------------------------------------------------------------------------
+
+
+def test_the_event_log_replays_to_the_stored_state(world: World) -> None:
+    """Two messy arenas: strangers, retries, leaves, batches of random sizes, records delivered again."""
+    rnd = random.Random(7)
+    f = world.feed
+    seated = [f"p{i}" for i in range(MODES["arena"].seats)]
+    arenas = [world.seat(mid(n), "arena", seated) for n in (1, 2)]
+    for m in arenas:
+        for p in seated[:-1]:  # the last seat goes to whoever joins first, a stranger perhaps
+            f.join(m, p, "arena")
+    sent: list[dict[str, Any]] = []
+    for i in range(150):
+        roll = rnd.random()
+        m = rnd.choice(arenas)
+        player = rnd.choice([*seated, "stranger"])
+        if roll < 0.1 and sent:
+            f.retry(rnd.choice(sent))
+        elif roll < 0.25:
+            f.join(m, player, "arena", f"j{i}")
+        elif roll < 0.3:
+            f.leave(m, player, f"l{i}")
+        elif roll < 0.75:
+            sent.append(f.score(m, player, f"s{i}", rnd.randint(1, 12)))
+        else:
+            sent.append(f.move(m, player, f"m{i}", rnd.randint(0, 1000), rnd.randint(0, 1000)))
+    records = f.records
+    at = 0
+    while at < len(records):
+        end = min(len(records), at + rnd.randint(1, 25))
+        start = max(0, at - rnd.randint(0, 5))  # some records arrive again
+        assert world.deliver(records[start:end]) == {"batchItemFailures": []}
+        at = end
+    for m in arenas:
+        stored = world.matches.load(m)
+        assert stored.match.version > 10
+        assert world.replayed(m) == stored.match
+    world.assert_exact()
+
+
+# --- pushes ----------------------------------------------------------------------------------------
+
+
+def test_state_goes_to_the_match_and_a_rejection_to_its_sender(world: World) -> None:
+    f = world.feed
+    m, other = mid(1), mid(2)
+    world.start(m, "duel", ["alice", "bob"])
+    world.seat(other, "duel", ["carol"])
+    world.connect("alice", m)
+    world.connect("alice", m, "c-alice-2")  # a second device
+    world.connect("bob", m)
+    world.connect("carol", other)
+    world.connect("mallory", None)
+    f.score(m, "alice", "a1", 10)
+    f.publish(m, "mallory", "score", "x1", points=50)  # not a member
+
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+    state = {
+        "type": "state",
+        "matchId": m,
+        "mode": "duel",
+        "version": 3,
+        "status": "running",
+        "players": {
+            "alice": {"score": 10, "x": 0, "y": 0, "left": False},
+            "bob": {"score": 0, "x": 0, "y": 0, "left": False},
+        },
+        "applied": ["a1"],
+    }
+    rank = {
+        "type": "rank",
+        "board": "global",
+        "period": "alltime",
+        "playerId": "alice",
+        "score": 10,
+        "rank": 1,
+    }
+    assert world.pusher.frames("c-alice") == [state, rank]
+    assert world.pusher.frames("c-alice-2") == [state, rank]
+    assert world.pusher.frames("c-bob") == [state]
+    assert world.pusher.frames("c-carol") == []
+    assert world.pusher.frames("c-mallory") == [
+        {
+            "type": "rejected",
+            "id": "x1",
+            "code": "not_in_match",
+            "message": "the player is not in this match",
+            "matchId": m,
+        }
+    ]
+    assert len(world.pusher.sent) == 6
+
+
+def test_a_gone_connection_is_forgotten(world: World) -> None:
+    f = world.feed
+    m = world.start(mid(1), "duel", ["alice", "bob"])
+    world.connect("alice", m)
+    world.connect("bob", m)
+    world.pusher.gone.add("c-bob")
+    f.score(m, "alice", "a1", 10)
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+    assert world.connections.get(ConnectionId("c-bob")) is None
+    assert world.connections.get(ConnectionId("c-alice")) is not None
+
+    world.pusher.sent.clear()
+    f.score(m, "bob", "b1", 3)
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+    assert {cid for cid, _ in world.pusher.sent} == {"c-alice"}

@@ -1,0 +1,54 @@
+"""Which poison records the processor dead-letters itself: only those Lambda will not bring back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from streams import processor
+from streams.deadletter import MAX_BODY, _body
+from streams.decode import Poison
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    def send_poison(self, poison: list[Poison], source_arn: str | None) -> None:
+        self.sent += [p.sequence for p in poison]
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
+    rec = Recorder()
+    monkeypatch.setattr(processor, "dead_letters", lambda: rec)
+    return rec
+
+
+def poison(seq: int) -> Poison:
+    return Poison(seq, "m-1", "undecodable", {"kinesis": {"sequenceNumber": str(seq), "data": "AA=="}})
+
+
+def test_all_poison_goes_when_nothing_failed(recorder: Recorder) -> None:
+    processor.dead_letter([poison(3), poison(9)], set(), None)
+    assert recorder.sent == [3, 9]
+
+
+def test_poison_after_the_first_failure_waits_for_the_redelivery(recorder: Recorder) -> None:
+    processor.dead_letter([poison(3), poison(9)], {5, 7}, None)
+    assert recorder.sent == [3]
+
+
+def test_a_record_too_large_for_sqs_travels_without_its_data() -> None:
+    big = Poison(
+        1,
+        "m-1",
+        "undecodable",
+        {"eventID": "shardId-0:1", "kinesis": {"sequenceNumber": "1", "data": "A" * (MAX_BODY + 1)}},
+    )
+    body: dict[str, Any] = json.loads(_body(big, None))
+    assert body["record"]["kinesis"].get("dataOmitted") is True
+    assert "data" not in body["record"]["kinesis"]
+    assert len(_body(poison(2), None)) < MAX_BODY and "data" in _body(poison(2), None)
