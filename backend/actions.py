@@ -83,7 +83,10 @@ def join(caller: Caller, frame: Join) -> BaseModel:
     # Published on a re-join too: if the first join's record was lost, this one seats the player; if not,
     # the processor ignores it.
     bootstrap.stream().publish(_event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode))
-    status = roster.status or ("running" if roster.full else "waiting")
+    # The processor sets running/finished; until it has applied this join, a full roster is about to run.
+    status = (
+        roster.status if roster.status not in (None, "waiting") else ("running" if roster.full else "waiting")
+    )
     # Validated rather than constructed: mode and status come from the table as plain strings.
     return Joined.model_validate(
         {

@@ -1,4 +1,5 @@
-"""Player and admin tokens: HS256 JWTs with issuer, audience and expiry checked."""
+"""Player and admin tokens: JWTs with issuer, audience and expiry checked; HS256 with a shared secret
+(local, dev) or RS256/ES256 against an identity provider's JWKS (prod)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,10 @@
     ├── BadRequest                bad_request          400
     │   ├── MalformedFrame        malformed_frame      400  (not JSON, not an object)
     │   ├── UnknownAction         unknown_action       400
-    │   └── InvalidMessage        invalid_message      422  (fields fail validation)
+    │   ├── InvalidMessage        invalid_message      422  (a frame's fields fail validation)
+    │   ├── InvalidRequest        invalid_request      422  (an HTTP request's parameters or body do)
+    │   ├── MethodNotAllowed      method_not_allowed   405
+    │   └── UnsupportedMediaType  unsupported_media_type 415
     ├── Unauthorized              unauthorized         401  (no token, bad signature, expired, ...)
     ├── Forbidden                 forbidden            403
     │   └── NotInMatch            not_in_match         403
@@ -60,6 +63,27 @@ class InvalidMessage(BadRequest):
 
     code = "invalid_message"
     status = 422
+
+
+class InvalidRequest(BadRequest):
+    """A parameter or the body of an HTTP request fails validation."""
+
+    code = "invalid_request"
+    status = 422
+
+
+class MethodNotAllowed(BadRequest):
+    """The resource exists but does not take this method."""
+
+    code = "method_not_allowed"
+    status = 405
+
+
+class UnsupportedMediaType(BadRequest):
+    """The body must be application/json."""
+
+    code = "unsupported_media_type"
+    status = 415
 
 
 class Unauthorized(GameError):
@@ -141,14 +165,17 @@ __all__ = [
     "Forbidden",
     "GameError",
     "InvalidMessage",
+    "InvalidRequest",
     "MalformedFrame",
     "MatchFull",
     "MatchNotFound",
     "MatchNotRunning",
+    "MethodNotAllowed",
     "NotFound",
     "NotInMatch",
     "StaleState",
     "Unauthorized",
     "Unavailable",
     "UnknownAction",
+    "UnsupportedMediaType",
 ]

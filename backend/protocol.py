@@ -97,6 +97,7 @@ client_frame_adapter: TypeAdapter[Any] = TypeAdapter(ClientFrame)
 class Pong(_Frame):
     type: Literal["pong"] = "pong"
     ref: str | None = None
+    protocol: int = Field(default=PROTOCOL_VERSION, description="the server's protocol version")
 
 
 class ErrorFrame(_Frame):
@@ -113,6 +114,7 @@ class Joined(_Frame):
     players: list[str]
     status: MatchStatus
     ref: str | None = None
+    protocol: int = Field(default=PROTOCOL_VERSION, description="the server's protocol version")
 
 
 class Ack(_Frame):

@@ -1,7 +1,8 @@
 """The embedded AWS endpoint: moto's server as a child process, with the resources of serverless.yml.
 
-When `AWS_ENDPOINT_URL` is set (LocalStack, or a real account with its default endpoints unset),
-nothing is embedded: the same resources are created there if missing, and the same code runs against it.
+When `AWS_ENDPOINT_URL` is set (e.g. LocalStack, which serves every service on one endpoint), nothing is
+embedded: the same resources are created there if missing, and the same code runs against it. (A real
+account has one endpoint per service: deploy to it with serverless.yml instead, docs/deploy.md.)
 """
 
 from __future__ import annotations

@@ -65,7 +65,14 @@ def _token(args: argparse.Namespace) -> int:
     from local import slsconfig
 
     settings = slsconfig.load(args.config, args.stage).stage_settings()
-    secret = os.environ.get("JWT_SECRET") or settings["jwtSecret"]
+    secret = os.environ.get("JWT_SECRET") or settings.get("jwtSecret")
+    if not secret:
+        print(
+            f"gamebackend token: stage {args.stage!r} keeps its secret in SSM "
+            f"({settings.get('jwtSecretParam')}); set JWT_SECRET to it (see docs/deploy.md)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         mint(
             args.player,
@@ -80,11 +87,12 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from backend.protocol import client_frame_adapter, server_frame_adapter
+    from backend.protocol import GameEvent, client_frame_adapter, server_frame_adapter
 
     doc = {
         "client": client_frame_adapter.json_schema(),
         "server": server_frame_adapter.json_schema(),
+        "streamRecord": GameEvent.model_json_schema(),
     }
     print(json.dumps(doc, indent=2))
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from backend.protocol import GameEvent
+from backend.protocol import EVENT_SCHEMA_VERSION, GameEvent
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ def decode(record: dict[str, Any]) -> Staged | Poison:
         return Poison(seq, key, f"undecodable: {exc}", record)
     if not isinstance(raw, dict):
         return Poison(seq, key, "not a JSON object", record)
-    if raw.get("v") != 1:
+    if raw.get("v") != EVENT_SCHEMA_VERSION:
         return Poison(seq, key, f"unknown schema version {raw.get('v')!r}", record)
     try:
         event = GameEvent.model_validate(raw)

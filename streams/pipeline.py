@@ -152,6 +152,9 @@ class Pipeline:
     def _commit(self, r: MatchResult) -> None:
         for step in r.steps:
             self._commit_step(r, step)
+        final = r.steps[-1].after if r.steps else None
+        if final is not None and final.match.status == "finished" and r.before.match.status != "finished":
+            self._forget_credits(final)
         if r.ranks and r.steps:
             at = datetime.fromtimestamp(r.steps[-1].last_at / 1000, UTC)
             key = board_key("global", "alltime", at, self.leaderboards.seasons(["global"])["global"])
@@ -159,6 +162,18 @@ class Pipeline:
                 found = self.leaderboards.rank_of(key, player)
                 if found is not None:
                     r.ranks[player] = (found[1], found[0])
+
+    def _forget_credits(self, final: Stored) -> None:
+        """The match is finished and saved with its final totals: its credit attributes on the all-time
+        rows have done their job (daily and weekly rows expire with their period)."""
+        match = final.match
+        season = self.leaderboards.seasons(["global", match.mode])
+        at = datetime.now(UTC)  # the all-time key does not depend on the date
+        for player, total in final.credited.items():
+            if total:
+                for board in ("global", match.mode):
+                    key = board_key(board, "alltime", at, season[board])
+                    self.leaderboards.forget(key, player, match.match_id, total)
 
     def _commit_step(self, r: MatchResult, step: Step) -> None:
         """Leaderboards first, then the state: a crash in between is repaired by the retry."""

@@ -29,7 +29,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from backend import auth, bootstrap
 from backend.admin import models as m
 from backend.config import settings
-from backend.errors import BadRequest, GameError, NotFound, Unauthorized, Unavailable
+from backend.errors import (
+    BadRequest,
+    GameError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    UnsupportedMediaType,
+)
 from backend.game.periods import PERIODS, board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
@@ -92,7 +101,7 @@ def _invalid(exc: RequestValidationError) -> Response[Any]:
         f"{'.'.join(str(p) for p in e['loc'][1:]) or e['loc'][0]}: {e.get('msg', e['type'])}"
         for e in exc.errors()[:5]
     )
-    return _error(422, "invalid_request", problems or "invalid request")
+    return _error(InvalidRequest.status, InvalidRequest.code, problems or "invalid request")
 
 
 @app.not_found
@@ -100,7 +109,9 @@ def _not_found(exc: NotFoundError) -> Response[Any]:
     event = app.current_event
     allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(event.path)})
     if allowed:
-        response = _error(405, "method_not_allowed", f"{event.http_method} is not allowed here")
+        response = _error(
+            MethodNotAllowed.status, MethodNotAllowed.code, f"{event.http_method} is not allowed here"
+        )
         response.headers["Allow"] = ", ".join(allowed)
         return response
     return _error(404, "not_found", "no such route")
@@ -123,7 +134,7 @@ def _unparsable(exc: ValueError) -> Response[Any]:
 
 @app.exception_handler(RequestUnsupportedContentType)
 def _wrong_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
-    return _error(415, "unsupported_media_type", "send the body as application/json")
+    return _error(UnsupportedMediaType.status, UnsupportedMediaType.code, "send the body as application/json")
 
 
 def _server_error(exc: Exception) -> Response[Any]:
@@ -162,7 +173,9 @@ def require_json(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -
     if event.body:
         content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
         if content_type != "application/json":
-            return _error(415, "unsupported_media_type", "send the body as application/json")
+            return _error(
+                UnsupportedMediaType.status, UnsupportedMediaType.code, "send the body as application/json"
+            )
     return next_middleware(app)
 
 

@@ -64,7 +64,6 @@ class MatchSummary(_Body):
     matchId: str
     mode: Mode
     status: MatchStatusName
-    players: int
     createdAt: int
     winner: str | None = None
 

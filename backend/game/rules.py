@@ -88,7 +88,13 @@ def apply(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
 
 def _join(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
     pid = event.playerId
-    if pid in state.players:
+    player = state.players.get(pid)
+    if player is not None and player.left and state.status != "finished":
+        # Back after leaving (or after a dropped connection that the client turned into a leave).
+        return _bump(state, players={**state.players, pid: replace(player, left=False)}), Applied(
+            event.actionId
+        )
+    if player is not None:
         return state, Ignored("already in the match")
     if state.status != "waiting":
         return state, Refused(

@@ -14,6 +14,9 @@ from typing import Any
 
 from backend.protocol import GameEvent
 
+LOG_RETENTION = 30 * 24 * 3600
+AUDIT_RETENTION = 365 * 24 * 3600
+
 
 class EventLog:
     def __init__(self, client: Any, table: str) -> None:
@@ -31,6 +34,8 @@ class EventLog:
                         "events": {
                             "S": json.dumps([[v, e.model_dump(exclude_none=True)] for v, e in events])
                         },
+                        # From the records, not the clock: a retried batch writes the same bytes.
+                        "ttl": {"N": str(events[-1][1].receivedAt // 1000 + LOG_RETENTION)},
                     }
                 }
             }
@@ -100,17 +105,29 @@ class EventLog:
 
     def audit(self, actor: str, action: str, details: dict[str, Any]) -> None:
         """An operator's action, kept beside the game events (partition `audit#YYYY-MM-DD`)."""
+        from botocore.exceptions import ClientError
+
         now_ms = int(time.time() * 1000)
-        self._ddb.put_item(
-            TableName=self._table,
-            Item={
-                "matchId": {"S": "audit#" + time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))},
-                "version": {"N": str(now_ms * 1000 + uuid.uuid4().int % 1000)},
-                "actor": {"S": actor},
-                "action": {"S": action},
-                "details": {"S": json.dumps(details)},
-            },
-        )
+        for _ in range(5):
+            try:
+                self._ddb.put_item(
+                    TableName=self._table,
+                    Item={
+                        "matchId": {"S": "audit#" + time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))},
+                        # Microseconds of the day's partition; the condition makes a collision a retry.
+                        "version": {"N": str(now_ms * 1000 + uuid.uuid4().int % 1000)},
+                        "actor": {"S": actor},
+                        "action": {"S": action},
+                        "details": {"S": json.dumps(details)},
+                        "ttl": {"N": str(now_ms // 1000 + AUDIT_RETENTION)},
+                    },
+                    ConditionExpression="attribute_not_exists(version)",
+                )
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        raise RuntimeError("could not write an audit record")
 
     def audit_log(self, day: str) -> list[dict[str, Any]]:
         out = self._ddb.query(

@@ -135,6 +135,25 @@ class LeaderboardStore:
                 believed = int(old[attr]["N"]) if attr in old else 0
         raise RuntimeError(f"could not credit {player_id} on {board_key} for {match_id}")
 
+    def forget(self, board_key: str, player_id: str, match_id: str, total: int) -> None:
+        """Drops a finished match's credit attribute from a row, once the match itself records that
+        the row holds its final total (nothing can credit it again): rows stay small however many
+        matches a player plays. A row that no longer holds exactly that total is left alone."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+                UpdateExpression="REMOVE #c",
+                ConditionExpression="#c = :t",
+                ExpressionAttributeNames={"#c": _credit_attr(match_id)},
+                ExpressionAttributeValues={":t": {"N": str(total)}},
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise
+
     def _get_raw(self, board_key: str, player_id: str) -> dict[str, Any] | None:
         out = self._ddb.get_item(
             TableName=self._table, Key={"entryId": {"S": f"{board_key}#{player_id}"}}, ConsistentRead=True

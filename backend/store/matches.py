@@ -180,7 +180,10 @@ class MatchStore:
             ":seq": {"S": str(stored.seq)},
             ":old": {"N": str(expected_version)},
         }
-        expr = "SET #st = :st, #v = :v, #p = :p, #seen = :seen, #c = :c, #seq = :seq"
+        # Every state write pushes the expiry out again: a long match is not deleted while it is played.
+        values[":ttl"] = {"N": str(int(time.time()) + MATCH_TTL)}
+        names["#ttl"] = "ttl"
+        expr = "SET #st = :st, #v = :v, #p = :p, #seen = :seen, #c = :c, #seq = :seq, #ttl = :ttl"
         if m.winner:
             expr += ", winner = :w"
             values[":w"] = {"S": m.winner}
@@ -226,7 +229,6 @@ class MatchStore:
                 "matchId": i["matchId"]["S"],
                 "mode": i["mode"]["S"],
                 "status": i["status"]["S"],
-                "players": int(i.get("rosterCount", {"N": "0"})["N"]),
                 "createdAt": int(i["createdAt"]["N"]),
                 "winner": i["winner"]["S"] if "winner" in i else None,
             }

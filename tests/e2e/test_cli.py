@@ -45,7 +45,7 @@ def test_token_command_mints_a_token_the_authorizer_accepts() -> None:
 def test_schema_command_prints_both_directions() -> None:
     out = _cli("schema")
     doc = json.loads(out.stdout)
-    assert set(doc) == {"client", "server"}
+    assert set(doc) == {"client", "server", "streamRecord"}
     assert "Score" in json.dumps(doc["client"])
 
 
@@ -85,7 +85,7 @@ def test_local_starts_serves_and_stops_on_ctrl_c() -> None:
         token = _cli("token", "cli-user").stdout.strip()
         with connect(f"ws://127.0.0.1:{ws}/?token={token}", open_timeout=30) as sock:
             sock.send('{"action":"ping"}')
-            assert json.loads(sock.recv(timeout=10)) == {"type": "pong"}
+            assert json.loads(sock.recv(timeout=10)) == {"type": "pong", "protocol": 1}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         # Every port is free again: the Lambda workers and the embedded AWS endpoint went with it.

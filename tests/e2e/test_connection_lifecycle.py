@@ -90,7 +90,7 @@ async def test_connect_stores_the_player_and_disconnect_removes_it(
 async def test_ping_pong(connect_player: Any) -> None:
     client = await connect_player("bob")
     await client.send({"action": "ping", "id": "p-1"})
-    assert await client.recv() == {"type": "pong", "ref": "p-1"}
+    assert await client.recv() == {"type": "pong", "ref": "p-1", "protocol": 1}
 
 
 @pytest.mark.parametrize(

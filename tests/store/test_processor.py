@@ -764,3 +764,31 @@ def test_a_gone_connection_is_forgotten(world: World) -> None:
     f.score(m, "bob", "b1", 3)
     assert world.deliver(f.records) == {"batchItemFailures": []}
     assert {cid for cid, _ in world.pusher.sent} == {"c-alice"}
+
+
+# --- leaderboard rows stay small ------------------------------------------------------------------
+
+
+def test_a_finished_match_leaves_no_credit_attribute_on_all_time_rows(world: World) -> None:
+    m = mid(1)
+    play_duel(world, m)
+    assert world.deliver(world.feed.records) == {"batchItemFailures": []}
+    rows = {i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS)}
+    credit = "c_" + m.replace("-", "_")
+    alltime = [k for k in rows if "#alltime#" in k]
+    assert len(alltime) == 4  # global and duel, alice and bob
+    assert all(credit not in rows[k] for k in alltime)
+    assert all(credit in rows[k] for k in rows if "#alltime#" not in k)  # those expire with their period
+    world.assert_exact()
+    once = world.snapshot()
+    assert world.deliver(world.feed.records) == {"batchItemFailures": []}  # a replay credits nothing again
+    assert world.snapshot() == once
+
+
+def test_a_match_still_running_keeps_its_credit_attributes(world: World) -> None:
+    f = world.feed
+    m = world.start(mid(1), "duel", ["alice", "bob"])
+    f.score(m, "alice", "a1", 30)
+    world.deliver(f.records)
+    row = {i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS)}["global#alltime#all#alice"]
+    assert row["c_" + m.replace("-", "_")] == {"N": "30"}

@@ -352,3 +352,21 @@ def test_apply_does_not_modify_the_nested_dicts_of_its_input() -> None:
     assert state.players == players
     assert state.seen == seen
     assert state.version == 3
+
+
+def test_a_player_who_left_a_running_match_can_come_back() -> None:
+    state = play(running(), ev("score", "alice", "s1", points=10), ev("leave", "alice"))
+    assert state.players["alice"].left
+    back, outcome = apply(state, ev("join", "alice"))
+    assert isinstance(outcome, Applied)
+    assert not back.players["alice"].left and back.players["alice"].score == 10
+    assert back.version == state.version + 1
+    after, scored = apply(back, ev("score", "alice", "s2", points=5))
+    assert isinstance(scored, Applied) and after.players["alice"].score == 15
+
+
+def test_no_coming_back_to_a_finished_match() -> None:
+    state = play(running(), ev("leave", "alice"), ev("leave", "bob"))
+    assert state.status == "finished"
+    after, outcome = apply(state, ev("join", "alice"))
+    assert isinstance(outcome, Ignored) and after is state
