@@ -7,13 +7,15 @@ Kinesis record per action. Registered with `backend.service` on first use.
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from backend import bootstrap
-from backend.errors import MatchFull, NotInMatch, StaleState
+from backend.errors import MatchFull, MatchNotFound, NotInMatch, StaleState, Unavailable
+from backend.game.modes import MODES
 from backend.game.periods import board_key
 from backend.ids import MatchId
 from backend.protocol import (
@@ -33,7 +35,7 @@ from backend.service import Caller, register
 from backend.store.leaderboards import ranked
 from backend.store.matches import Roster
 
-MATCHMAKING_ATTEMPTS = 4
+MATCHMAKING_ATTEMPTS = 12
 
 
 def new_match_id() -> str:
@@ -55,21 +57,32 @@ def _event(caller: Caller, match_id: str, kind: str, **fields: object) -> GameEv
 
 
 def matchmake(mode: str, player: str) -> Roster:
-    """An open match of the mode with a free seat, or a new one. Seats are claimed with a conditional
-    write, so two players racing for the last seat cannot both get it."""
+    """A seat in the mode's filling match, or a new match. Every joiner of a mode goes through one lobby
+    item, so players who join at the same moment are paired instead of each opening a match; seats are
+    claimed with a conditional write, so a match is never overfilled."""
     store = bootstrap.matches()
-    for _ in range(MATCHMAKING_ATTEMPTS):
-        candidates = store.open_matches(mode)
-        if not candidates:
-            break
-        for roster in candidates:
+    if MODES[mode].seats == 1:
+        return store.create(new_match_id(), mode, player)
+    for attempt in range(MATCHMAKING_ATTEMPTS):
+        current = store.lobby(mode)
+        if current is not None:
+            try:
+                roster = store.roster(current, consistent=True)
+            except MatchNotFound:
+                # Its opener won the lobby an instant ago and is still creating it.
+                time.sleep(0.01 * (attempt + 1))
+                continue
             if player in roster.players:
                 return roster
-            try:
-                return store.claim_seat(roster, player)
-            except (StaleState, MatchFull):
-                continue
-    return store.create(new_match_id(), mode, player)
+            if not roster.full and roster.status in (None, "waiting"):
+                try:
+                    return store.claim_seat(roster, player)
+                except (StaleState, MatchFull):
+                    continue
+        candidate = new_match_id()
+        if store.replace_lobby(mode, current, candidate):
+            return store.create(candidate, mode, player)
+    raise Unavailable("matchmaking is busy; join again")
 
 
 def join(caller: Caller, frame: Join) -> BaseModel:

@@ -133,12 +133,46 @@ class MatchStore:
             raise
         return Roster(roster.match_id, roster.mode, (*roster.players, player), roster.created_at)
 
-    def roster(self, match_id: str) -> Roster:
+    # --- the lobby: one item per mode naming the match that is filling up -----------------------
+
+    def lobby(self, mode: str) -> str | None:
+        """The match of this mode that new players join, if any (a strongly consistent read)."""
+        out = self._ddb.get_item(
+            TableName=self._table, Key={"matchId": {"S": f"lobby#{mode}"}}, ConsistentRead=True
+        )
+        item = out.get("Item") or {}
+        return item["openMatch"]["S"] if "openMatch" in item else None
+
+    def replace_lobby(self, mode: str, current: str | None, new: str) -> bool:
+        """Makes `new` the mode's filling match, if the lobby still names `current`. Concurrent joiners
+        who all find the lobby full race here, and exactly one of them opens the next match."""
+        from botocore.exceptions import ClientError
+
+        condition = "attribute_not_exists(openMatch)" if current is None else "openMatch = :current"
+        values: dict[str, Any] = {":new": {"S": new}}
+        if current is not None:
+            values[":current"] = {"S": current}
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"matchId": {"S": f"lobby#{mode}"}},
+                UpdateExpression="SET openMatch = :new",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def roster(self, match_id: str, *, consistent: bool = False) -> Roster:
         out = self._ddb.get_item(
             TableName=self._table,
             Key={"matchId": {"S": match_id}},
             ProjectionExpression="matchId, #m, createdAt, roster, #s",
             ExpressionAttributeNames={"#m": "mode", "#s": "status"},
+            ConsistentRead=consistent,
         )
         if "Item" not in out:
             raise MatchNotFound()
