@@ -1,0 +1,88 @@
+"""The SDK's retry policy, without the stack: backoff with jitter, what is retried and what never is."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from backend import errors
+from clients.sdk import AuthError, ConnectionLost, GameClient, ServerError, backoff_delay, server_error
+
+
+def test_backoff_grows_exponentially_up_to_the_cap_with_full_jitter() -> None:
+    rng = random.Random(1)
+    for attempt in range(12):
+        ceiling = min(10.0, 0.2 * 2**attempt)
+        delays = [backoff_delay(attempt, base=0.2, cap=10.0, rng=rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.8 * ceiling, "the whole range is used"
+        assert len(set(delays)) > 150, "jittered, not fixed"
+    assert backoff_delay(10_000, base=0.2, cap=10.0, rng=rng) <= 10.0  # no overflow
+    with pytest.raises(ValueError):
+        backoff_delay(-1, base=0.2, cap=10.0)
+
+
+def test_error_frames_become_the_backends_error_classes() -> None:
+    e = server_error("match_full", "the match has no free seat", "j1")
+    assert isinstance(e, ServerError) and isinstance(e, errors.MatchFull) and isinstance(e, errors.Conflict)
+    assert (e.code, e.message, e.ref, e.status) == ("match_full", "the match has no free seat", "j1", 409)
+    unknown = server_error("brand_new_code", "from a newer server")
+    assert type(unknown) is ServerError and unknown.code == "brand_new_code"
+
+
+def test_heartbeat_must_beat_api_gateways_idle_timeout() -> None:
+    with pytest.raises(ValueError, match="600"):
+        GameClient("ws://127.0.0.1:1", "t", heartbeat_interval=600)
+
+
+@asynccontextmanager
+async def fake_gateway(status: int | None) -> AsyncIterator[tuple[str, list[str]]]:
+    """A server that refuses every upgrade with `status`, or (None) accepts and drops at once."""
+    attempts: list[str] = []
+
+    def on_request(conn: ServerConnection, request: Request) -> Response | None:
+        attempts.append(request.path)
+        return conn.respond(status, '{"message":"Unauthorized"}\n') if status else None
+
+    async def handler(conn: ServerConnection) -> None:
+        await conn.close(1001, "going away")
+
+    async with serve(handler, "127.0.0.1", 0, process_request=on_request) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}", attempts
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_a_refused_upgrade_raises_auth_error_once(status: int) -> None:
+    async with fake_gateway(status) as (url, attempts):
+        with pytest.raises(AuthError) as caught:
+            async with GameClient(url, "token"):
+                pass
+    assert caught.value.status == status
+    assert attempts == ["/?token=token"]
+
+
+async def test_reconnection_gives_up_after_its_attempts() -> None:
+    # Every socket is accepted, then dropped at once: a flapping server does not reset the backoff.
+    async with fake_gateway(None) as (url, attempts):
+        client = GameClient(
+            url, "token", max_reconnect_attempts=3, backoff_base=0.001, heartbeat_interval=None
+        )
+        await client.connect()
+        with pytest.raises(ConnectionLost, match="after 3 attempts"):
+            async for _ in client.events():
+                pass
+        await client.close()
+    assert len(attempts) == 4  # the first connection, then three more
+
+
+async def test_a_first_connection_that_fails_is_not_retried() -> None:
+    async with fake_gateway(500) as (url, attempts):
+        with pytest.raises(ConnectionLost, match="could not connect"):
+            await GameClient(url, "token").connect()
+    assert len(attempts) == 1
