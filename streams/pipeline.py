@@ -51,6 +51,7 @@ class MatchResult:
     applied: list[tuple[int, GameEvent]] = field(default_factory=list)
     rejected: list[tuple[GameEvent, rules.Refused]] = field(default_factory=list)
     ranks: dict[str, tuple[int, int]] = field(default_factory=dict)  # player -> (score, rank) on global
+    resync: list[str] = field(default_factory=list)  # connections of re-joined players
     error: Exception | None = None
 
     @property
@@ -93,6 +94,9 @@ def advance(before: Stored, records: list[Staged], result: MatchResult) -> None:
             result.applied.append((state.version, s.event))
         elif isinstance(outcome, rules.Refused):
             result.rejected.append((s.event, outcome))
+        elif s.event.type == "join" and s.event.connectionId:
+            # A player back on a new connection: it missed the pushes in between, so it gets the state.
+            result.resync.append(s.event.connectionId)
         last_of_day = i + 1 == len(fresh) or _day(fresh[i + 1].event.receivedAt) != _day(s.event.receivedAt)
         if not last_of_day:
             continue
@@ -200,8 +204,7 @@ class Pipeline:
 
 
 def state_frame(result: MatchResult) -> State:
-    assert result.after is not None
-    m = result.after.match
+    m = (result.after or result.before).match
     return State(
         matchId=m.match_id,
         mode=m.mode,  # type: ignore[arg-type]

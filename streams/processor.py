@@ -104,6 +104,9 @@ def push(outcome: BatchOutcome) -> None:
                     (event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
                 )
         if not r.changed:
+            if r.resync and r.before.exists:
+                state = state_frame(r).model_dump_json(exclude_none=True)
+                messages += [(connection_id, state) for connection_id in r.resync]
             continue
         state = state_frame(r).model_dump_json(exclude_none=True)
         members = connections.in_match(MatchId(r.match_id))  # one Query on the byMatch index

@@ -183,7 +183,9 @@ async def test_move_updates_position(connect_player: Any) -> None:
     assert (s["players"][solo.player]["x"], s["players"][solo.player]["y"]) == (7, 9)
 
 
-async def test_simultaneous_joins_pair_up_and_never_overfill(connect_player: Any, stack: LocalRuntime) -> None:
+async def test_simultaneous_joins_pair_up_and_never_overfill(
+    connect_player: Any, stack: LocalRuntime
+) -> None:
     players = [await connect_player(name("rush")) for _ in range(6)]
     answers = await asyncio.gather(*(join(p, "duel", f"j{i}") for i, p in enumerate(players)))
     seats: dict[str, list[str]] = {}
@@ -195,3 +197,19 @@ async def test_simultaneous_joins_pair_up_and_never_overfill(connect_player: Any
     for match_id, members in seats.items():
         roster = await asyncio.to_thread(ops.matches.roster, match_id)
         assert sorted(roster.players) == sorted(members)
+
+
+async def test_a_player_back_on_a_new_connection_gets_the_current_state(connect_player: Any) -> None:
+    player = name("resync")
+    first = await connect_player(player)
+    mid = (await join(first, "practice"))["matchId"]
+    await score(first, mid, "r1", 30)
+    await state_where(first, lambda s: "r1" in s["applied"])
+    await first.ws.close()
+    second = await connect_player(player)
+    assert (await second.request({"action": "join", "mode": "practice", "matchId": mid, "id": "back"}))[
+        "type"
+    ] == "joined"
+    # Nothing changed in the match, yet the new connection is told where it stands.
+    state = await state_where(second, lambda s: s["matchId"] == mid)
+    assert state["players"][player]["score"] == 30 and state["applied"] == []
