@@ -86,7 +86,10 @@ $(LAMBDA_DEPS_STAMP): pyproject.toml requirements/constraints.txt $(STAMP)
 lambda-deps: $(LAMBDA_DEPS_STAMP)
 
 deploy-check: $(STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
-	rm -rf .serverless
+	rm -rf .serverless .serverless-prod
+	# prod first: osls clears .serverless/ whatever --package says
+	$(OFFLINE_AWS) npx --no osls package --stage prod --package .serverless-prod
 	$(OFFLINE_AWS) npx --no osls package --stage dev
-	$(BIN)/cfn-lint --ignore-checks W3005 -- $(DEPLOY_TEMPLATE)  # W3005: osls' redundant DependsOn
+	$(BIN)/cfn-lint --ignore-checks W3005 -- $(DEPLOY_TEMPLATE) \
+		.serverless-prod/cloudformation-template-update-stack.json  # W3005: osls' redundant DependsOn
 	DEPLOY_CHECK=1 $(BIN)/python -m pytest tests/deploy
