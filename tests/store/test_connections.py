@@ -44,6 +44,7 @@ def test_fan_out_queries_the_match_index(store: ConnectionStore) -> None:
     m = MatchId("m-" + "1" * 32)
     store.attach_match(ConnectionId("c1"), m)
     store.attach_match(ConnectionId("c2"), m)
+
     def members() -> list[tuple[str, str, int]]:
         return sorted((c.connection_id, c.player_id, c.connected_at) for c in store.in_match(m))
 

@@ -8,16 +8,10 @@ import pytest
 
 from backend.protocol import GameEvent
 from backend.store.events import EventLog
-from tests.store.kinesis_events import keep_resource_clients
 
 TABLE = "gamebackend-local-events"
 M1 = "m-" + "1" * 32
 M2 = "m-" + "2" * 32
-
-
-@pytest.fixture(autouse=True)
-def _quick_moto_setup(monkeypatch: pytest.MonkeyPatch) -> None:
-    keep_resource_clients(monkeypatch)
 
 
 @pytest.fixture

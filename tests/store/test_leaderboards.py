@@ -8,18 +8,12 @@ from typing import Any
 import pytest
 
 from backend.store.leaderboards import SHARDS, LeaderboardStore, Row, shard_of
-from tests.store.kinesis_events import keep_resource_clients
 
 TABLE = "gamebackend-local-leaderboards"
 BOARD = "duel#daily#2026-11-23"
 OTHER = "duel#daily#2026-11-24"
 M1 = "m-" + "1" * 32
 M2 = "m-" + "2" * 32
-
-
-@pytest.fixture(autouse=True)
-def _quick_moto_setup(monkeypatch: pytest.MonkeyPatch) -> None:
-    keep_resource_clients(monkeypatch)
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
 from backend.store.matches import MATCH_TTL, MatchStore, Roster, Stored
-from tests.store.kinesis_events import keep_resource_clients
 
 TABLE = "gamebackend-local-matches"
 T0 = 1_700_000_000_000
@@ -18,11 +17,6 @@ T0 = 1_700_000_000_000
 
 def mid(n: int) -> str:
     return f"m-{n:032x}"
-
-
-@pytest.fixture(autouse=True)
-def _quick_moto_setup(monkeypatch: pytest.MonkeyPatch) -> None:
-    keep_resource_clients(monkeypatch)
 
 
 @pytest.fixture

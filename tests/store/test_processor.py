@@ -38,7 +38,6 @@ from tests.store.kinesis_events import (
     batch,
     event_of,
     from_sequence,
-    keep_resource_clients,
     sequence_of,
 )
 
@@ -256,11 +255,6 @@ class World:
 def clear_caches() -> None:
     for fn in CACHED:
         fn.cache_clear()
-
-
-@pytest.fixture(autouse=True)
-def _quick_moto_setup(monkeypatch: pytest.MonkeyPatch) -> None:
-    keep_resource_clients(monkeypatch)
 
 
 @pytest.fixture
