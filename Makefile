@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps
+.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench
 
 help:
 	@echo "make run    start the local stack (WebSocket :3001, HTTP :3000, AWS endpoint :4566)"
@@ -26,6 +26,19 @@ run: $(STAMP)
 # The offline deploy check (osls package + cfn-lint + tests/deploy) first, then everything else.
 test: $(STAMP) deploy-check
 	$(BIN)/python -m pytest --ignore=tests/deploy $(PYTEST_ARGS)
+
+# Headless Locust against the local stack (started if it does not answer), then the conservation check;
+# report, CSVs and plot under loadtest/reports/. SHAPE: smoke, steady, spike, ramp. More options
+# (a deployed stage, --peak, ...): LOADTEST_ARGS="..." or `python -m loadtest.run --help`.
+SHAPE ?= spike
+loadtest: $(STAMP)
+	$(BIN)/python -m loadtest.run --shape $(SHAPE) $(LOADTEST_ARGS)
+
+# Benchmarks (not tests): AWS calls and cost per action against a naive baseline, cold start, local
+# throughput, fan-out, processor CPU. Writes bench/results/latest.json and .md, and the table in
+# docs/performance.md. Under 10 minutes on 2 cores; run it on a quiet machine.
+bench: $(STAMP)
+	$(BIN)/python -m bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -108,7 +108,7 @@ class Gateway:
         self._server: Server | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.stats = {"connects": 0, "refused": 0, "messages": 0, "posts": 0, "gone": 0}
+        self.stats = {"connects": 0, "refused": 0, "messages": 0, "posts": 0, "gone": 0, "throttled": 0}
         # The last events handed to integrations, newest last: what a Lambda saw, for debugging and tests.
         self.recent_events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=500)
 
@@ -191,7 +191,13 @@ class Gateway:
 
     async def _invoke(self, fn: str, event: dict[str, Any]) -> Invocation:
         self.recent_events.append((fn, event))
-        return await self.pools[fn].invoke(event)
+        # API Gateway invokes synchronously: beyond a reserved concurrency (with the pool's throttling
+        # on) Lambda refuses with TooManyRequestsException, which API Gateway does not retry. The
+        # client gets what any failed integration gets: {"message": "Internal server error", ...}.
+        result = await self.pools[fn].invoke(event, synchronous=True)
+        if result.error_type == "TooManyRequestsException":
+            self.stats["throttled"] += 1
+        return result
 
     # --- $connect -------------------------------------------------------------------------------
 

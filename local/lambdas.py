@@ -5,6 +5,12 @@ and reused while warm. The pool scales out when invocations find no idle environ
 function's reserved concurrency from serverless.yml (or a local default), and scales in after an idle
 period. A handler that raises becomes an error result; one that exceeds its timeout is killed and
 replaced, as Lambda does.
+
+Beyond the limit, an invocation waits for a free environment, as the Kinesis event source mapping
+does (it retries a throttled batch). With throttling on (GAMEBACKEND_LOCAL_THROTTLE=1, or
+`throttle_sync=True`), a synchronous invocation (`invoke(..., synchronous=True)`: API Gateway's) of a
+function with a reservedConcurrency is refused at once instead, as Lambda refuses it: an error result
+`TooManyRequestsException` ("Rate Exceeded."), counted in `throttles` and not in `invocations`.
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ log = logging.getLogger("local.lambda")
 _HEADER = struct.Struct(">I")
 DEFAULT_CONCURRENCY = 4
 IDLE_SECONDS = 300.0
+THROTTLE_ENV = "GAMEBACKEND_LOCAL_THROTTLE"
+HISTORY_SECONDS = 900  # per-second concurrency kept in memory
+RECENT_SECONDS = 10  # ... and shown by snapshot() (pollers merge them by second)
+
+
+def throttling_from_env() -> bool:
+    return os.environ.get(THROTTLE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
 @dataclass
@@ -58,6 +71,30 @@ class FunctionStats:
     max_concurrent: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
     metrics: dict[str, float] = field(default_factory=dict)  # sums of the EMF metrics the handler emitted
+    # With GAMEBACKEND_COUNT_AWS_CALLS=1 (local.worker.AwsCallCounter): sums of the handler's AWS calls.
+    aws_calls: dict[str, float] = field(default_factory=dict)
+    busy: int = 0  # invocations running in an environment: Lambda's ConcurrentExecutions
+    environments: int = 0  # live execution environments (worker processes), busy, idle or starting
+    reserved_concurrency: int | None = None
+    throttle_sync: bool = False
+    # One row per wall-clock second: [epoch second, peak busy, peak environments, throttles, peak in flight].
+    per_second: deque[list[int]] = field(default_factory=lambda: deque(maxlen=HISTORY_SECONDS))
+
+    def track(self, throttled: int = 0) -> None:
+        """Records the current concurrency in this second's row (and carries it over idle seconds)."""
+        now = int(time.time())
+        rows = self.per_second
+        if rows and rows[-1][0] == now:
+            row = rows[-1]
+            row[1] = max(row[1], self.busy)
+            row[2] = max(row[2], self.environments)
+            row[3] += throttled
+            row[4] = max(row[4], self.concurrent)
+            return
+        if rows:
+            for sec in range(max(rows[-1][0] + 1, now - HISTORY_SECONDS), now):
+                rows.append([sec, self.busy, self.environments, 0, self.concurrent])
+        rows.append([now, self.busy, self.environments, throttled, self.concurrent])
 
     def snapshot(self) -> dict[str, Any]:
         ds = sorted(self.durations)
@@ -77,7 +114,18 @@ class FunctionStats:
             "p99Ms": pct(0.99),
             "meanMs": round(statistics.fmean(ds), 2) if ds else None,
             "metrics": dict(sorted(self.metrics.items())),
+            "awsCalls": dict(sorted(self.aws_calls.items())),
+            "busy": self.busy,
+            "environments": self.environments,
+            "reservedConcurrency": self.reserved_concurrency,
+            "throttleSync": self.throttle_sync,
+            "perSecond": self.recent(),
         }
+
+    def recent(self, seconds: int = RECENT_SECONDS) -> list[list[int]]:
+        """The last seconds' rows: [epoch second, peak busy, peak environments, throttles, peak in flight]."""
+        self.track()
+        return [list(row) for row in list(self.per_second)[-seconds:]]
 
 
 class WorkerDied(Exception):
@@ -132,6 +180,7 @@ class FunctionPool:
         max_concurrency: int | None = None,
         idle_seconds: float = IDLE_SECONDS,
         cwd: str | None = None,
+        throttle_sync: bool | None = None,
     ) -> None:
         self.name = name
         self.handler = handler
@@ -141,7 +190,10 @@ class FunctionPool:
         self.max_concurrency = max_concurrency or DEFAULT_CONCURRENCY
         self.idle_seconds = idle_seconds
         self.cwd = cwd
-        self.stats = FunctionStats()
+        self.stats = FunctionStats(reserved_concurrency=max_concurrency)
+        # Only a reserved concurrency throttles: DEFAULT_CONCURRENCY stands in for the account's pool,
+        # which the local stack never comes near.
+        self.throttle_sync = throttling_from_env() if throttle_sync is None else throttle_sync
         self._idle: list[_Worker] = []
         self._count = 0  # live workers, busy or idle or starting
         self._freed = asyncio.Condition()
@@ -173,7 +225,23 @@ class FunctionPool:
             raise
         return worker
 
-    async def _acquire(self) -> _Worker:
+    @property
+    def throttle_sync(self) -> bool:
+        return self.stats.throttle_sync
+
+    @throttle_sync.setter
+    def throttle_sync(self, on: bool) -> None:
+        self.stats.throttle_sync = on
+
+    def _set_count(self, count: int) -> None:
+        self._count = count
+        self.stats.environments = count
+        self.stats.track()
+
+    async def _acquire(self, wait: bool = True) -> _Worker | None:
+        """A warm environment, or a new one within the limit. At the limit: wait for one to be freed
+        (counted once as a throttle), or, with wait=False, None."""
+        waited = False
         async with self._freed:
             while True:
                 if self._closed:
@@ -181,22 +249,27 @@ class FunctionPool:
                 if self._idle:
                     return self._idle.pop()
                 if self._count < self.max_concurrency:
-                    self._count += 1
+                    self._set_count(self._count + 1)
                     break
-                self.stats.throttles += 1
+                if not wait:
+                    return None
+                if not waited:
+                    waited = True
+                    self.stats.throttles += 1
+                    self.stats.track(throttled=1)
                 await self._freed.wait()
         try:
             return await self._spawn()
         except BaseException:
             async with self._freed:
-                self._count -= 1
+                self._set_count(self._count - 1)
                 self._freed.notify()
             raise
 
     async def _release(self, worker: _Worker, dead: bool) -> None:
         async with self._freed:
             if dead or self._closed:
-                self._count -= 1
+                self._set_count(self._count - 1)
                 worker.kill()
                 self._all.discard(worker)
             else:
@@ -204,26 +277,44 @@ class FunctionPool:
                 self._idle.append(worker)
             self._freed.notify()
 
-    async def invoke(self, event: Any) -> Invocation:
+    async def invoke(self, event: Any, *, synchronous: bool = False) -> Invocation:
+        """Runs the event in an environment. `synchronous` is a RequestResponse invocation (API
+        Gateway's): with throttling on and the reserved concurrency in use, it is refused at once."""
         if self._reaper is None:
             self._reaper = asyncio.create_task(self._reap())
         request_id = str(uuid.uuid4())
-        self.stats.invocations += 1
-        self.stats.concurrent += 1
-        self.stats.max_concurrent = max(self.stats.max_concurrent, self.stats.concurrent)
+        refuse = synchronous and self.throttle_sync and self.stats.reserved_concurrency is not None
         worker: _Worker | None = None
         acquired = False
         dead = False
+        self.stats.concurrent += 1  # in flight, waiting for an environment included
+        if not refuse:
+            self.stats.max_concurrent = max(self.stats.max_concurrent, self.stats.concurrent)
         try:
             try:
-                worker = await self._acquire()
-                acquired = True
+                worker = await self._acquire(wait=not refuse)
             except WorkerDied as exc:
+                self.stats.invocations += 1
                 self.stats.errors += 1
                 log.error("%s: init failed: %s", self.name, exc)
                 return Invocation(
                     ok=False, error_type="Runtime.InitError", error_message=str(exc), request_id=request_id
                 )
+            if worker is None:  # throttled: never ran, so not an invocation
+                self.stats.throttles += 1
+                self.stats.track(throttled=1)
+                log.warning("%s: throttled (reserved concurrency %d in use)", self.name, self.max_concurrency)
+                return Invocation(
+                    ok=False,
+                    error_type="TooManyRequestsException",
+                    error_message="Rate Exceeded.",
+                    request_id=request_id,
+                )
+            acquired = True
+            self.stats.invocations += 1
+            self.stats.max_concurrent = max(self.stats.max_concurrent, self.stats.concurrent)
+            self.stats.busy += 1
+            self.stats.track()
             init_ms = worker.init_ms if worker.fresh else None
             worker.fresh = False
             if init_ms is not None:
@@ -266,6 +357,8 @@ class FunctionPool:
             duration = float(reply.get("durationMs", 0.0))
             for name, value in (reply.get("metrics") or {}).items():
                 self.stats.metrics[name] = self.stats.metrics.get(name, 0) + value
+            for name, value in (reply.get("awsCalls") or {}).items():
+                self.stats.aws_calls[name] = self.stats.aws_calls.get(name, 0) + value
             self.stats.durations.append(duration)
             inv = Invocation(
                 ok=bool(reply["ok"]),
@@ -289,6 +382,9 @@ class FunctionPool:
             return inv
         finally:
             self.stats.concurrent -= 1
+            if acquired:
+                self.stats.busy -= 1
+            self.stats.track()
             if acquired and worker is not None:
                 await self._release(worker, dead)
 
@@ -302,7 +398,7 @@ class FunctionPool:
                 for w in stale:
                     self._idle.remove(w)
                     self._all.discard(w)
-                    self._count -= 1
+                    self._set_count(self._count - 1)
                     w.kill()
 
     async def close(self) -> None:

@@ -74,6 +74,61 @@ class MetricTap:
         return totals
 
 
+COUNT_AWS_CALLS_ENV = "GAMEBACKEND_COUNT_AWS_CALLS"
+_DYNAMODB_WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"})
+
+
+class AwsCallCounter:
+    """Opt-in (GAMEBACKEND_COUNT_AWS_CALLS=1, for the benchmarks in bench/): counts every botocore call
+    of the handler (boto3 and aiobotocore) as `service.Operation`, `@table` appended for DynamoDB, and
+    `error:<call>:<code>` for the failed ones. Every DynamoDB request asks for ReturnConsumedCapacity,
+    summed per table as `rcu@<table>` and `wcu@<table>`. Returned with each reply as `awsCalls`."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+
+    def install(self) -> None:
+        """Registers the handlers on every botocore session created from now on."""
+        import botocore.session
+
+        original = botocore.session.Session.__init__
+        counter = self
+
+        def init(session: Any, *args: Any, **kwargs: Any) -> None:
+            original(session, *args, **kwargs)
+            session.register("before-parameter-build.dynamodb", counter.ask_capacity)
+            session.register("after-call", counter.record)
+
+        botocore.session.Session.__init__ = init
+
+    def ask_capacity(self, params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        shape = model.input_shape
+        if shape is not None and "ReturnConsumedCapacity" in shape.members:
+            params.setdefault("ReturnConsumedCapacity", "TOTAL")
+        tables = params.get("TableName") or ",".join(sorted(params.get("RequestItems") or ()))
+        if tables:
+            context["countedTables"] = tables
+
+    def record(self, http_response: Any, parsed: dict[str, Any], model: Any, context: Any, **_: Any) -> None:
+        call = f"{model.service_model.service_name}.{model.name}"
+        if context and context.get("countedTables"):
+            call += "@" + context["countedTables"]
+        self._add(call, 1)
+        if http_response is not None and http_response.status_code >= 300:
+            self._add(f"error:{call}:{parsed.get('Error', {}).get('Code', http_response.status_code)}", 1)
+        consumed = parsed.get("ConsumedCapacity")
+        kind = "wcu" if model.name in _DYNAMODB_WRITES else "rcu"
+        for c in consumed if isinstance(consumed, list) else [consumed] if consumed else []:
+            self._add(f"{kind}@{c.get('TableName', '?')}", float(c.get("CapacityUnits") or 0))
+
+    def _add(self, key: str, value: float) -> None:
+        self.totals[key] = self.totals.get(key, 0) + value
+
+    def drain(self) -> dict[str, float]:
+        totals, self.totals = self.totals, {}
+        return totals
+
+
 class LambdaContext:
     """The context object Lambda passes to a handler (the attributes powertools reads)."""
 
@@ -100,6 +155,9 @@ def main() -> None:
     sys.stdout = tap
     inp = sys.stdin.buffer
     region = os.environ.get("AWS_REGION", "us-east-1")
+    counter = AwsCallCounter() if os.environ.get(COUNT_AWS_CALLS_ENV) == "1" else None
+    if counter is not None:
+        counter.install()
 
     started = time.perf_counter()
     try:
@@ -137,6 +195,8 @@ def main() -> None:
             }
         reply["durationMs"] = (time.perf_counter() - began) * 1000
         reply["metrics"] = tap.drain()
+        if counter is not None:
+            reply["awsCalls"] = counter.drain()
         try:
             write_frame(out, reply)
         except (TypeError, ValueError) as exc:  # a result json cannot encode is a Runtime.MarshalError on AWS
