@@ -1,0 +1,156 @@
+"""The naive baseline processor: the same features as streams/processor.py, written the obvious way.
+
+Every record is handled on its own, in order, with no batching anywhere:
+
+    per record:  GetItem the match (strongly consistent)  ->  rules.apply (the same pure rules)
+      applied:   PutItem one event-log item
+                 the credits of every player whose total changed (the same 2 boards x 3 periods rows)
+                 UpdateItem the match (conditional on version): the one state write per record
+                 the rank of a player whose all-time global row changed (GetItem + 4 COUNT queries)
+      pushes:    Scan the connections table for the match's connections (as AWS's WebSocket chat
+                 sample finds its recipients), then PostToConnection to each of them, one after the
+                 other, with boto3: `state`, `rank` to the scorer, `rejected` to a refused sender
+
+It writes the same items and pushes the same frames as the real processor, so the two can be compared
+call for call on one workload (bench/run.py swaps it in as the `processor` function's handler). It is
+not exactly-once under retries (it does skip records at or below the match's `seq`): it is a yardstick,
+not an alternative.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from backend import bootstrap
+from backend.aws import client
+from backend.config import settings
+from backend.errors import MatchNotFound
+from backend.game import rules
+from backend.game.periods import PERIODS, board_key, expires_at
+from backend.ids import ConnectionId
+from backend.protocol import GameEvent
+from backend.store.matches import Stored
+from backend.telemetry import MetricUnit, logger, metrics
+from streams.decode import Staged, decode
+from streams.pipeline import MatchResult, Step, rank_frame, rejected_frame, state_frame
+
+
+@cache
+def _management() -> Any:
+    return client("apigatewaymanagementapi", settings().ws_api_endpoint)
+
+
+def _post(connection_id: str, data: str) -> bool:
+    api = _management()
+    try:
+        api.post_to_connection(ConnectionId=connection_id, Data=data.encode())
+        return True
+    except api.exceptions.GoneException:
+        bootstrap.connections().delete(ConnectionId(connection_id))
+        return False
+
+
+def _members(match_id: str) -> list[tuple[str, str]]:
+    """(connection id, player id) of every connection attached to the match: a Scan with a filter."""
+    s = settings()
+    ddb = client("dynamodb")
+    kwargs: dict[str, Any] = {
+        "TableName": s.connections_table,
+        "FilterExpression": "matchId = :m",
+        "ExpressionAttributeValues": {":m": {"S": match_id}},
+    }
+    found: list[tuple[str, str]] = []
+    while True:
+        out = ddb.scan(**kwargs)
+        found += [(i["connectionId"]["S"], i["playerId"]["S"]) for i in out["Items"]]
+        if "LastEvaluatedKey" not in out:
+            return found
+        kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+
+def _log_event(match_id: str, version: int, event: GameEvent) -> None:
+    client("dynamodb").put_item(
+        TableName=settings().events_table,
+        Item={
+            "matchId": {"S": match_id},
+            "version": {"N": str(version)},
+            "events": {"S": json.dumps([[version, event.model_dump(exclude_none=True)]])},
+        },
+    )
+
+
+def process(staged: Staged) -> str:
+    """Applies one record; returns what happened to it (applied, rejected, ignored, skipped)."""
+    event = staged.event
+    try:
+        before = bootstrap.matches().load(event.matchId)
+    except MatchNotFound:
+        refusal = rules.Refused(event.actionId, "match_not_found", "no such match")
+        if event.connectionId:
+            _post(event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
+        return "rejected"
+    if staged.sequence <= before.seq:
+        return "skipped"
+    state, outcome = rules.apply(before.match, event)
+    if isinstance(outcome, rules.Refused):
+        if event.connectionId:
+            _post(event.connectionId, rejected_frame(event, outcome).model_dump_json(exclude_none=True))
+        return "rejected"
+    if not isinstance(outcome, rules.Applied):
+        return "ignored"
+
+    _log_event(event.matchId, state.version, event)
+    totals = {p: pl.score for p, pl in state.players.items()}
+    at = datetime.fromtimestamp(event.receivedAt / 1000, UTC)
+    boards = bootstrap.leaderboards()
+    season = boards.seasons(["global", state.mode])
+    ranks: dict[str, tuple[int, int]] = {}
+    for player, total in totals.items():
+        believed = before.credited.get(player, 0)
+        if total == believed:
+            continue
+        for board in ("global", state.mode):
+            for period in PERIODS:
+                score = boards.credit(
+                    board_key(board, period, at, season[board]),
+                    player,
+                    event.matchId,
+                    believed=believed,
+                    total=total,
+                    expires=expires_at(period, at),
+                )
+                if board == "global" and period == "alltime" and score is not None:
+                    ranks[player] = (score, 0)
+    after = Stored(state, seq=staged.sequence, credited=totals)
+    bootstrap.matches().save(after, expected_version=before.match.version)
+    for player in list(ranks):
+        found = boards.rank_of(board_key("global", "alltime", at, season["global"]), player)
+        if found is not None:
+            ranks[player] = (found[1], found[0])
+
+    result = MatchResult(event.matchId, before, steps=[Step(before, after, event.receivedAt)])
+    result.applied = [(state.version, event)]
+    frame = state_frame(result).model_dump_json(exclude_none=True)
+    for connection_id, player in _members(event.matchId):
+        _post(connection_id, frame)
+        if player in ranks:
+            score, rank = ranks[player]
+            _post(connection_id, rank_frame(player, score, rank).model_dump_json())
+    return "applied"
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    records = event.get("Records") or []
+    outcomes: dict[str, int] = {}
+    for record in records:
+        decoded = decode(record)
+        kind = process(decoded) if isinstance(decoded, Staged) else "poison"
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+    metrics.add_metric(name="BatchSize", unit=MetricUnit.Count, value=len(records))
+    logger.info("batch done (baseline)", extra=outcomes)
+    return {"batchItemFailures": []}

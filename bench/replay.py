@@ -1,0 +1,211 @@
+"""Replays one deterministic workload (bench.workload) through a processor handler, in batches of a
+chosen size, in this process: the AWS calls it makes (counted as the Lambda workers count them), and its
+CPU time per record.
+
+CPU is `time.process_time()` around the handler: the handler's own work, botocore's serialisation and
+parsing included (Lambda bills those too), waits on the network excluded. The AWS endpoint (bench.meter)
+and the Management API stand-in (bench.standin) are other processes, so their work is not counted.
+
+Run by bench/run.py in a fresh interpreter (environment, cached clients and log handlers all start
+clean): `python -m bench.replay SPEC.json OUT.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.workload import START_MS, Workload, generate
+
+HANDLERS = {
+    "current": "streams.processor",
+    "baseline": "bench.baseline",
+    "message": "backend.handlers.message",
+}
+
+
+class LogTap:
+    """stdout, counted: what a function writes there is what CloudWatch Logs ingests."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def environment(aws_url: str, management_url: str) -> dict[str, str]:
+    """The processor's environment as serverless.yml declares it (stage `local`), log level INFO."""
+    from local import aws, slsconfig
+    from local.runtime import ROOT
+
+    service = slsconfig.load(ROOT / "serverless.yml", "local")
+    fn = service.functions["processor"]
+    endpoints = slsconfig.LocalEndpoints(service.region, management_url, "http://127.0.0.1:9")
+    env = {k: slsconfig.resolve_intrinsic(service, v, endpoints) for k, v in fn.environment.items()}
+    env.update(
+        {
+            "AWS_REGION": service.region,
+            "AWS_DEFAULT_REGION": service.region,
+            "AWS_ENDPOINT_URL": aws_url,
+            "AWS_LAMBDA_FUNCTION_NAME": f"{service.name}-{service.stage}-processor",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+            **aws.FAKE_CREDENTIALS,
+        }
+    )
+    return env
+
+
+def reset_tables(aws_url: str) -> None:
+    import boto3
+
+    from local import aws, slsconfig
+    from local.runtime import ROOT
+
+    service = slsconfig.load(ROOT / "serverless.yml", "local")
+    ddb = boto3.session.Session().client("dynamodb", endpoint_url=aws_url, region_name=service.region)
+    for props in service.resources_of_type("AWS::DynamoDB::Table").values():
+        if props["TableName"] in ddb.list_tables()["TableNames"]:
+            ddb.delete_table(TableName=props["TableName"])
+    aws.create_resources(service, aws_url)
+
+
+def seed(work: Workload, upto: int) -> None:
+    """What matchmaking and `$connect` would have written for the matches of the first `upto` records."""
+    from backend import bootstrap
+    from backend.ids import ConnectionId, MatchId, PlayerId
+    from backend.store.connections import Connection
+
+    named = {e["matchId"] for e in work.events[:upto]}
+    matches, connections = bootstrap.matches(), bootstrap.connections()
+    for planned in work.matches:
+        if planned.match_id not in named:
+            continue
+        first, *others = planned.seats
+        roster = matches.create(planned.match_id, planned.mode, first.player_id, now_ms=START_MS)
+        for seat in others:
+            roster = matches.claim_seat(roster, seat.player_id)
+        for seat in planned.seats:
+            cid = ConnectionId(seat.connection_id)
+            connections.put(Connection(cid, PlayerId(seat.player_id), START_MS))
+            connections.attach_match(cid, MatchId(planned.match_id))
+
+
+def _frame_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The API Gateway event of the frame a client sent to produce this record (an `act`)."""
+    frame: dict[str, Any] = {
+        "action": "act",
+        "kind": event["type"],
+        "matchId": event["matchId"],
+        "id": event["actionId"],
+    }
+    frame.update({k: event[k] for k in ("points", "x", "y") if k in event})
+    return {
+        "requestContext": {
+            "routeKey": "act",
+            "eventType": "MESSAGE",
+            "connectionId": event["connectionId"],
+            "connectedAt": START_MS,
+            "requestTimeEpoch": event["receivedAt"],
+            "requestId": event["eventId"],
+            "messageId": event["eventId"],
+            "stage": "local",
+            "apiId": "localws",
+            "authorizer": {"playerId": event["playerId"], "role": "player", "principalId": event["playerId"]},
+        },
+        "body": json.dumps(frame),
+        "isBase64Encoded": False,
+    }
+
+
+def _context(start: int) -> Any:
+    from local.worker import LambdaContext
+
+    name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    return LambdaContext(name, 512, f"bench-{start}", time.time() * 1000 + 60_000, "us-east-1")
+
+
+def run(spec: dict[str, Any]) -> dict[str, Any]:
+    import importlib
+
+    from local.worker import AwsCallCounter
+
+    counter = AwsCallCounter()
+    counter.install()
+    tap = LogTap()
+    sys.stdout = tap  # before the handlers create their loggers
+    handlers = {name: importlib.import_module(module).handler for name, module in HANDLERS.items()}
+    results = []
+    for case in spec["cases"]:
+        skip, count, batch = case.get("skip", 0), case["records"], case["batch"]
+        work = generate(case["mode"], case["concurrent"], skip + count, seed=case.get("seed", 1))
+        reset_tables(spec["aws"])
+        seed(work, skip + count)
+        handler = handlers[case["variant"]]
+        if case["variant"] == "message":  # one invocation per act the clients sent
+            events = [
+                _frame_event(e) for e in work.events[skip : skip + count] if e["type"] in ("score", "move")
+            ]
+        else:
+            # The first `skip` records (the opening joins) bring the matches into play, uncounted.
+            for start in range(0, skip, 100):
+                handler({"Records": work.records(start, min(start + 100, skip))}, _context(start))
+            events = [
+                {"Records": work.records(start, min(start + batch, skip + count))}
+                for start in range(skip, skip + count, batch)
+            ]
+        counter.drain()
+        cpu: list[float] = []
+        wall: list[float] = []
+        logged = tap.bytes
+        for i, event in enumerate(events):
+            context = _context(i)
+            c0, w0 = time.process_time(), time.perf_counter()
+            out = handler(event, context)
+            cpu.append((time.process_time() - c0) * 1000)
+            wall.append((time.perf_counter() - w0) * 1000)
+            if out.get("batchItemFailures") or '"type":"error"' in str(out.get("body", "")):
+                raise RuntimeError(f"{case}: invocation {i} failed: {out}")
+        measured = work.events[skip : skip + count]
+        kinds: dict[str, int] = {}
+        for e in measured:
+            kinds[e["type"]] = kinds.get(e["type"], 0) + 1
+        results.append(
+            {
+                **case,
+                "kinds": kinds,
+                "matches": len({e["matchId"] for e in measured}),
+                "record_bytes": sum(len(json.dumps(e)) for e in measured) / max(1, len(measured)),
+                "invocations": len(cpu),
+                "cpu_ms": [round(c, 3) for c in cpu],
+                "wall_ms": [round(w, 3) for w in wall],
+                "log_bytes": tap.bytes - logged,
+                "calls": {k: round(v, 3) for k, v in counter.drain().items()},
+            }
+        )
+    sys.modules["streams.processor"].pusher().close()
+    return {"cases": results}
+
+
+def main(argv: list[str]) -> None:
+    spec = json.loads(Path(argv[0]).read_text())
+    os.environ.update(environment(spec["aws"], spec["management"]))
+    out = run(spec)
+    Path(argv[1]).write_text(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

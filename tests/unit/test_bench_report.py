@@ -1,0 +1,59 @@
+"""How the bench judges its targets (bench/report.py), on made-up figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench import report
+
+
+def _row(variant: str, mode: str, batch: int, requests: float, writes: float) -> dict[str, Any]:
+    return {
+        "variant": variant,
+        "mode": mode,
+        "batch": batch,
+        "per_action": {"dynamodb_requests": requests, "dynamodb_writes": writes},
+    }
+
+
+def _results(fan_ratio: float, worst_cold: float) -> dict[str, Any]:
+    cold = {
+        "boto3 (alone)": {"median_ms": 100.0, "vs_boto3": 1.0},
+        "message": {"median_ms": 100 * worst_cold, "vs_boto3": worst_cold},
+        "connect": {"median_ms": 110.0, "vs_boto3": 1.1},
+    }
+    return {
+        "cold_start": {"cached": cold, "source": cold},
+        "fanout": {
+            "gateway": {"connections": 1000, "ratio": fan_ratio},
+            "standin": {"delay_ms": 10.0, "ratio": 30.0},
+        },
+    }
+
+
+def test_targets_are_met_only_when_every_case_meets_them() -> None:
+    rows = [
+        _row("current", "duel", 100, 1.0, 0.08),
+        _row("current", "arena", 1000, 0.5, 0.12),
+        _row("current", "duel", 10, 9.0, 5.0),  # below batch 100: not judged
+        _row("current", "practice", 100, 9.0, 5.0),  # one player: not judged
+        _row("baseline", "duel", 100, 12.0, 6.0),
+        _row("baseline", "arena", 100, 12.0, 6.0),
+    ]
+    got = report.targets({"replay": rows}, _results(fan_ratio=12.0, worst_cold=1.4))
+    met = {t["target"].split(" (")[0]: t["met"] for t in got}
+    assert met == {
+        "<= 0.1 DynamoDB write requests per action": False,  # arena B=1000 writes 0.12
+        ">= 10x fewer DynamoDB requests than the baseline": True,  # 12x and 24x
+        "cold start: no handler over 1.5x boto3's import time": True,
+        "fan-out to 1000 connections: concurrent >= 10x faster than sequential": True,
+    }
+    assert "duel B=100: 0.080, arena B=1000: 0.120" in got[0]["measured"]
+    slow = report.targets({"replay": rows}, _results(fan_ratio=1.1, worst_cold=2.5))
+    assert [t["met"] for t in slow[2:]] == [False, False, False]
+    assert "worst message 2.50x" in slow[2]["measured"]
+
+
+def test_the_docs_get_the_results_one_heading_level_down() -> None:
+    markdown = "# Benchmark results\n\nRun ...\n\n## Targets\n\n| a |\n"
+    assert report.for_docs(markdown) == "Run ...\n\n### Targets\n\n| a |"
