@@ -18,19 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from clients.bots import percentile  # one definition for the bots' report and this one
 from loadtest.shapes import Shape
 
 KNEE_MS = 250.0
 WINDOW = 5  # seconds, for p99 over time
 ENTRIES = ("connect", "join", "ack", "push")
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """Nearest-rank percentile; None without values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 @dataclass

@@ -24,17 +24,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest_asyncio.fixture(scope="session")
-async def stack(monkeypatch_session: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
-    monkeypatch_session.delenv("AWS_ENDPOINT_URL", raising=False)
-    config = RuntimeConfig(
+def own_stack_config() -> RuntimeConfig:
+    """A whole local stack of its own (embedded AWS endpoint included) on free ports."""
+    return RuntimeConfig(
         ws_port=free_port(),
         http_port=free_port(),
         aws_port=free_port(),
         endpoint_url=None,
         poll_interval=0.05,
     )
-    async with LocalRuntime(config) as runtime:
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(monkeypatch_session: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
+    monkeypatch_session.delenv("AWS_ENDPOINT_URL", raising=False)
+    async with LocalRuntime(own_stack_config()) as runtime:
         yield runtime
 
 

@@ -15,9 +15,9 @@ from websockets.asyncio.client import connect
 
 from local.aws import create_resources
 from local.ops import Ops
-from local.runtime import LocalRuntime, RuntimeConfig
+from local.runtime import LocalRuntime
 from tests.conftest import token_for
-from tests.e2e.conftest import Client, eventually, free_port
+from tests.e2e.conftest import Client, eventually, own_stack_config
 from tests.e2e.test_game import join, score, state_where
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +25,7 @@ pytestmark = pytest.mark.e2e
 
 @pytest_asyncio.fixture(scope="module")
 async def isolated() -> AsyncIterator[LocalRuntime]:
-    config = RuntimeConfig(
-        ws_port=free_port(),
-        http_port=free_port(),
-        aws_port=free_port(),
-        endpoint_url=None,
-        poll_interval=0.05,
-    )
-    async with LocalRuntime(config) as runtime:
+    async with LocalRuntime(own_stack_config()) as runtime:
         yield runtime
 
 
