@@ -51,7 +51,9 @@ class MatchResult:
     applied: list[tuple[int, GameEvent]] = field(default_factory=list)
     rejected: list[tuple[GameEvent, rules.Refused]] = field(default_factory=list)
     ranks: dict[str, tuple[int, int]] = field(default_factory=dict)  # player -> (score, rank) on global
-    resync: list[str] = field(default_factory=list)  # connections of re-joined players
+    # Connections to tell where the match stands: re-joined players (they missed pushes), and senders of
+    # an action applied before (a retry), with those action ids, so the retry is confirmed too.
+    resync: dict[str, list[str]] = field(default_factory=dict)
     error: Exception | None = None
 
     @property
@@ -94,9 +96,10 @@ def advance(before: Stored, records: list[Staged], result: MatchResult) -> None:
             result.applied.append((state.version, s.event))
         elif isinstance(outcome, rules.Refused):
             result.rejected.append((s.event, outcome))
-        elif s.event.type == "join" and s.event.connectionId:
-            # A player back on a new connection: it missed the pushes in between, so it gets the state.
-            result.resync.append(s.event.connectionId)
+        elif s.event.connectionId and (s.event.type == "join" or outcome.duplicate):
+            confirmed = result.resync.setdefault(s.event.connectionId, [])
+            if outcome.duplicate and s.event.actionId:
+                confirmed.append(s.event.actionId)
         last_of_day = i + 1 == len(fresh) or _day(fresh[i + 1].event.receivedAt) != _day(s.event.receivedAt)
         if not last_of_day:
             continue
@@ -203,7 +206,8 @@ class Pipeline:
         self.matches.save(step.after, expected_version=step.before.match.version)
 
 
-def state_frame(result: MatchResult) -> State:
+def state_frame(result: MatchResult, applied: list[str] | None = None) -> State:
+    """The match as it stands after the batch; `applied` defaults to the batch's applied action ids."""
     m = (result.after or result.before).match
     return State(
         matchId=m.match_id,
@@ -212,7 +216,7 @@ def state_frame(result: MatchResult) -> State:
         status=m.status,
         players={p: PlayerState(score=s.score, x=s.x, y=s.y, left=s.left) for p, s in m.players.items()},
         winner=m.winner,
-        applied=[e.actionId for _, e in result.applied if e.actionId],
+        applied=[e.actionId for _, e in result.applied if e.actionId] if applied is None else applied,
     )
 
 

@@ -103,10 +103,11 @@ def push(outcome: BatchOutcome) -> None:
                 messages.append(
                     (event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
                 )
+        if r.before.exists:
+            for connection_id, confirmed in r.resync.items():
+                resync = state_frame(r, applied=confirmed).model_dump_json(exclude_none=True)
+                messages.append((connection_id, resync))
         if not r.changed:
-            if r.resync and r.before.exists:
-                state = state_frame(r).model_dump_json(exclude_none=True)
-                messages += [(connection_id, state) for connection_id in r.resync]
             continue
         state = state_frame(r).model_dump_json(exclude_none=True)
         members = connections.in_match(MatchId(r.match_id))  # one Query on the byMatch index

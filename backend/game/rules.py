@@ -52,6 +52,7 @@ class Ignored:
     """Nothing to do, and nothing wrong: a duplicate, or a join of a player already in."""
 
     reason: str
+    duplicate: bool = False  # an action id the player already had applied
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def _playable(state: Match, event: GameEvent) -> Refused | Ignored | None:
     if player is None or player.left:
         return Refused(event.actionId, "not_in_match", "the player is not in this match")
     if event.actionId is not None and event.actionId in state.seen.get(event.playerId, ()):
-        return Ignored("duplicate action id")
+        return Ignored("duplicate action id", duplicate=True)
     if state.status != "running":
         return Refused(event.actionId, "match_not_running", f"the match is {state.status}")
     return None

@@ -423,7 +423,11 @@ def test_a_duplicated_action_id_is_applied_once(world: World) -> None:
     f.retry(move)
     first = world.deliver(f.records)
     assert first == {"batchItemFailures": []}
-    assert [s["applied"] for _, s in world.pusher.of_type("state")] == [["a1", "a2"]]
+    states = world.pusher.of_type("state")
+    assert [s["applied"] for cid, s in states if cid == "c-bob"] == [["a1", "a2"]]
+    # The retries' sender is told they are applied (its first sends may have been answered while it was
+    # away), with the state as it stands.
+    assert [s["applied"] for cid, s in states if cid == "c-alice"] == [["a1", "a2"]]
 
     world.pusher.sent.clear()
     later = [f.retry(score), f.retry(move), f.score(m, "alice", "a3", 5)]  # in a later batch
@@ -433,7 +437,10 @@ def test_a_duplicated_action_id_is_applied_once(world: World) -> None:
     assert stored.match.version == 2 + 3
     assert [e.actionId for _, e in world.log.read(m)] == [None, None, "a1", "a2", "a3"]
     assert world.scores()["global#alltime#all#alice"] == 15
-    assert [s["applied"] for _, s in world.pusher.of_type("state")] == [["a3"]]
+    states = world.pusher.of_type("state")
+    assert [s["applied"] for cid, s in states if cid == "c-bob"] == [["a3"]]
+    assert [s["applied"] for cid, s in states if cid == "c-alice"] == [["a1", "a2"]]
+    assert all(s["version"] == 5 for _, s in states)
     world.assert_exact()
 
 

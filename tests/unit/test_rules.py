@@ -370,3 +370,12 @@ def test_no_coming_back_to_a_finished_match() -> None:
     assert state.status == "finished"
     after, outcome = apply(state, ev("join", "alice"))
     assert isinstance(outcome, Ignored) and after is state
+
+
+def test_a_repeated_action_id_is_ignored_and_marked_as_a_duplicate() -> None:
+    state = play(running(), ev("score", "alice", "once", points=5))
+    after, outcome = apply(state, ev("score", "alice", "once", points=5))
+    assert isinstance(outcome, Ignored) and outcome.duplicate
+    assert after is state
+    _, rejoin = apply(state, ev("join", "alice"))
+    assert isinstance(rejoin, Ignored) and not rejoin.duplicate
