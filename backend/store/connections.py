@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.ids import ConnectionId, MatchId, PlayerId
+from backend.store import condition_failed
 
 MAX_CONNECTION_AGE = 2 * 3600
 TTL_MARGIN = 600
@@ -80,7 +81,7 @@ class ConnectionStore:
                 ExpressionAttributeValues={":m": {"S": match_id}},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
             from backend.errors import ConnectionGone
 
@@ -98,7 +99,7 @@ class ConnectionStore:
                 ExpressionAttributeValues={":m": {"S": match_id}},
             )
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     def in_match(self, match_id: MatchId) -> list[Connection]:

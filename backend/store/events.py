@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from backend.protocol import GameEvent
+from backend.store import condition_failed
 
 LOG_RETENTION = 30 * 24 * 3600
 AUDIT_RETENTION = 365 * 24 * 3600
@@ -125,7 +126,7 @@ class EventLog:
                 )
                 return
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
         raise RuntimeError("could not write an audit record")
 

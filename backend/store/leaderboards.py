@@ -18,6 +18,8 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from backend.store import condition_failed
+
 SHARDS = 4
 SEASON_CACHE_SECONDS = 5.0
 
@@ -51,10 +53,6 @@ def shard_of(player_id: str) -> int:
 
 def _credit_attr(match_id: str) -> str:
     return "c_" + match_id.replace("-", "_")
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class LeaderboardStore:
@@ -129,7 +127,7 @@ class LeaderboardStore:
                 )
                 return int(out["Attributes"]["score"]["N"])
             except ClientError as exc:
-                if _code(exc) != "ConditionalCheckFailedException":
+                if not condition_failed(exc):
                     raise
                 old = exc.response.get("Item") or self._get_raw(board_key, player_id) or {}
                 believed = int(old[attr]["N"]) if attr in old else 0
@@ -151,7 +149,7 @@ class LeaderboardStore:
                 ExpressionAttributeValues={":t": {"N": str(total)}},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if not condition_failed(exc):
                 raise
 
     def _get_raw(self, board_key: str, player_id: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from typing import Any
 from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
+from backend.store import condition_failed
 
 MATCH_TTL = 7 * 24 * 3600
 
@@ -53,10 +54,6 @@ def _roster(item: dict[str, Any]) -> Roster:
         created_at=int(item["createdAt"]["N"]),
         status=item["status"]["S"] if "status" in item else None,
     )
-
-
-def _code(exc: Exception) -> str:
-    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class MatchStore:
@@ -99,7 +96,7 @@ class MatchStore:
                 TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(matchId)"
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise Conflict(f"match {match_id} already exists") from exc
             raise
         return Roster(match_id, mode, (player,), now_ms, status="waiting")
@@ -128,7 +125,7 @@ class MatchStore:
                 },
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise StaleState("the match changed while joining") from exc
             raise
         return Roster(roster.match_id, roster.mode, (*roster.players, player), roster.created_at)
@@ -161,7 +158,7 @@ class MatchStore:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -234,7 +231,7 @@ class MatchStore:
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise StaleState(f"match {m.match_id} moved past version {expected_version}") from exc
             raise
 
@@ -242,15 +239,8 @@ class MatchStore:
         self, status: str, *, mode: str | None = None, limit: int = 50, cursor: dict[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """Newest first, from the byStatus index (for the admin API). Returns (summaries, next key)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "byStatus",
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": status}},
-            "ScanIndexForward": False,
-            "Limit": limit,
-        }
+        kwargs = self._status_query(status)
+        kwargs.update(ScanIndexForward=False, Limit=limit)
         if mode is not None:
             kwargs["FilterExpression"] = "#m = :m"
             kwargs["ExpressionAttributeNames"]["#m"] = "mode"
@@ -271,14 +261,8 @@ class MatchStore:
         return summaries, out.get("LastEvaluatedKey")
 
     def count_by_status(self, status: str) -> int:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "byStatus",
-            "KeyConditionExpression": "#s = :s",
-            "ExpressionAttributeNames": {"#s": "status"},
-            "ExpressionAttributeValues": {":s": {"S": status}},
-            "Select": "COUNT",
-        }
+        kwargs = self._status_query(status)
+        kwargs["Select"] = "COUNT"
         total = 0
         while True:
             out = self._ddb.query(**kwargs)
@@ -286,6 +270,15 @@ class MatchStore:
             if "LastEvaluatedKey" not in out:
                 return total
             kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def _status_query(self, status: str) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "IndexName": "byStatus",
+            "KeyConditionExpression": "#s = :s",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": {":s": {"S": status}},
+        }
 
     def load(self, match_id: str) -> Stored:
         out = self._ddb.get_item(TableName=self._table, Key={"matchId": {"S": match_id}}, ConsistentRead=True)
