@@ -20,7 +20,6 @@ not an alternative.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -29,13 +28,12 @@ from backend.aws import client
 from backend.config import settings
 from backend.errors import MatchNotFound
 from backend.game import rules
-from backend.game.periods import PERIODS, board_key, expires_at
 from backend.ids import ConnectionId
 from backend.protocol import GameEvent
 from backend.store.matches import Stored
 from backend.telemetry import MetricUnit, logger, metrics
 from streams.decode import Staged, decode
-from streams.pipeline import MatchResult, Step, rank_frame, rejected_frame, state_frame
+from streams.pipeline import MatchResult, Pipeline, Step, rank_frame, rejected_frame, state_frame
 
 
 @cache
@@ -103,36 +101,14 @@ def process(staged: Staged) -> str:
         return "ignored"
 
     _log_event(event.matchId, state.version, event)
-    totals = {p: pl.score for p, pl in state.players.items()}
-    at = datetime.fromtimestamp(event.receivedAt / 1000, UTC)
-    boards = bootstrap.leaderboards()
-    season = boards.seasons(["global", state.mode])
-    ranks: dict[str, tuple[int, int]] = {}
-    for player, total in totals.items():
-        believed = before.credited.get(player, 0)
-        if total == believed:
-            continue
-        for board in ("global", state.mode):
-            for period in PERIODS:
-                score = boards.credit(
-                    board_key(board, period, at, season[board]),
-                    player,
-                    event.matchId,
-                    believed=believed,
-                    total=total,
-                    expires=expires_at(period, at),
-                )
-                if board == "global" and period == "alltime" and score is not None:
-                    ranks[player] = (score, 0)
-    after = Stored(state, seq=staged.sequence, credited=totals)
-    bootstrap.matches().save(after, expected_version=before.match.version)
-    for player in list(ranks):
-        found = boards.rank_of(board_key("global", "alltime", at, season["global"]), player)
-        if found is not None:
-            ranks[player] = (found[1], found[0])
-
-    result = MatchResult(event.matchId, before, steps=[Step(before, after, event.receivedAt)])
-    result.applied = [(state.version, event)]
+    # The same credits, state write and rank reads as the real processor, for this one record.
+    after = Stored(state, seq=staged.sequence, credited={p: pl.score for p, pl in state.players.items()})
+    step = Step(before, after, event.receivedAt)
+    result = MatchResult(event.matchId, before, steps=[step], applied=[(state.version, event)])
+    pipeline = Pipeline(bootstrap.matches(), bootstrap.leaderboards(), bootstrap.events())
+    pipeline.commit_step(result, step)
+    pipeline.fill_ranks(result)
+    ranks = result.ranks
     frame = state_frame(result).model_dump_json(exclude_none=True)
     for connection_id, player in _members(event.matchId):
         _post(connection_id, frame)

@@ -158,10 +158,14 @@ class Pipeline:
 
     def _commit(self, r: MatchResult) -> None:
         for step in r.steps:
-            self._commit_step(r, step)
+            self.commit_step(r, step)
         final = r.steps[-1].after if r.steps else None
         if final is not None and final.match.status == "finished" and r.before.match.status != "finished":
             self._forget_credits(final)
+        self.fill_ranks(r)
+
+    def fill_ranks(self, r: MatchResult) -> None:
+        """Turns the scores the credits returned into (score, rank) on the global all-time board."""
         if r.ranks and r.steps:
             at = datetime.fromtimestamp(r.steps[-1].last_at / 1000, UTC)
             key = board_key("global", "alltime", at, self.leaderboards.seasons(["global"])["global"])
@@ -182,7 +186,7 @@ class Pipeline:
                     key = board_key(board, "alltime", at, season[board])
                     self.leaderboards.forget(key, player, match.match_id, total)
 
-    def _commit_step(self, r: MatchResult, step: Step) -> None:
+    def commit_step(self, r: MatchResult, step: Step) -> None:
         """Leaderboards first, then the state: a crash in between is repaired by the retry."""
         match = step.after.match
         at = datetime.fromtimestamp(step.last_at / 1000, UTC)
