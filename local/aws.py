@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from local.slsconfig import Service
@@ -40,7 +41,8 @@ def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[b
 
 
 class EmbeddedMoto:
-    """moto's server in a child process, so its work does not share the gateway's interpreter."""
+    """moto in a child process (local.awsserver: one request at a time, with change feeds), so its work
+    does not share the gateway's interpreter."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
         self.host = host
@@ -60,10 +62,11 @@ class EmbeddedMoto:
                 )
         env = {**os.environ, **FAKE_CREDENTIALS, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", "local.awsserver", "-H", self.host, "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
+            cwd=Path(__file__).resolve().parent.parent,
         )
         wait_for_port(self.host, self.port, 30, self.proc)
         log.info("embedded AWS endpoint (moto) on %s", self.url)

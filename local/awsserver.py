@@ -1,0 +1,214 @@
+"""The embedded AWS endpoint's own process: moto's WSGI app, one request at a time, with change feeds.
+
+    python -m local.awsserver -H 127.0.0.1 -p 4566
+
+moto's models are not thread-safe (its Kinesis `put_record` says so of itself, and two concurrent
+conditional updates can both pass their condition), while its server answers each request on a thread
+of its own. Here every AWS request runs under one lock, so the embedded endpoint applies requests one
+at a time, as DynamoDB and Kinesis do per item and per shard: an acknowledged write is never lost,
+never doubled, and a condition is never passed twice.
+
+Change feeds, which AWS has no equivalent of and nothing in backend/ or streams/ knows about:
+
+    GET /_local/changes?key=K&since=N&wait=S  ->  {"key": K, "version": V}
+
+answers as soon as the version of K is above N, or after S seconds (at most 30) with the version
+unchanged. K is `kinesis/<stream>/<shardId>` (bumped by every PutRecord and PutRecords that wrote to
+that shard) or `dynamodb/<table>` (bumped by every successful write to the table). The local event
+source pollers wait on them instead of sleeping between empty reads, so a record is handed to its
+function as soon as it is written, as an enhanced fan-out consumer is pushed its records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+CHANGES_PATH = "/_local/changes"
+MAX_WAIT = 30.0
+# Iterators of DynamoDB Streams that moto keeps forever; AWS expires them after 15 minutes. Past this
+# many, the oldest half is forgotten (a poller only ever uses its newest one).
+MAX_STREAM_ITERATORS = 20_000
+
+_DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+
+StartResponse = Callable[..., Any]
+
+
+class ChangeFeeds:
+    """A version counter per key, and waiters woken when one moves."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, int] = {}
+        self._changed = threading.Condition()
+
+    def bump(self, keys: Iterable[str]) -> None:
+        with self._changed:
+            for key in keys:
+                self._versions[key] = self._versions.get(key, 0) + 1
+            self._changed.notify_all()
+
+    def version(self, key: str) -> int:
+        with self._changed:
+            return self._versions.get(key, 0)
+
+    def wait(self, key: str, since: int, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                current = self._versions.get(key, 0)
+                remaining = deadline - time.monotonic()
+                if current > since or remaining <= 0:
+                    return current
+                self._changed.wait(remaining)
+
+
+def _target(environ: dict[str, Any]) -> tuple[str, str]:
+    """("Kinesis_20131202", "PutRecord") from the X-Amz-Target header, or ("", "")."""
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    service, _, operation = target.partition(".")
+    return service, operation
+
+
+def _stream_name(request: dict[str, Any]) -> str:
+    name = request.get("StreamName")
+    if name:
+        return str(name)
+    arn = str(request.get("StreamARN", ""))
+    return arn.rsplit("/", 1)[-1]
+
+
+def _tables_written(operation: str, request: dict[str, Any]) -> set[str]:
+    if operation == "BatchWriteItem":
+        return set(request.get("RequestItems") or {})
+    if operation == "TransactWriteItems":
+        return {
+            part["TableName"]
+            for item in request.get("TransactItems") or []
+            for kind, part in item.items()
+            if kind != "ConditionCheck" and isinstance(part, dict) and "TableName" in part
+        }
+    if operation == "ExecuteStatement":
+        return set()  # PartiQL is not used here; its table is inside the statement
+    return {str(request["TableName"])} if "TableName" in request else set()
+
+
+def changed_keys(service: str, operation: str, request: dict[str, Any], response: dict[str, Any]) -> set[str]:
+    """The change-feed keys that a successful request moved."""
+    if service.startswith("Kinesis_") and operation in ("PutRecord", "PutRecords"):
+        stream = _stream_name(request)
+        records = response.get("Records") if operation == "PutRecords" else [response]
+        return {f"kinesis/{stream}/{r['ShardId']}" for r in records or [] if r.get("ShardId")}
+    if service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES:
+        return {f"dynamodb/{table}" for table in _tables_written(operation, request)}
+    return set()
+
+
+class SerializedAws:
+    """WSGI middleware: every request to moto under one lock; change feeds bumped after writes."""
+
+    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.feeds = ChangeFeeds()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == CHANGES_PATH:
+            return self._changes(environ, start_response)
+        service, operation = _target(environ)
+        watched = (service.startswith("Kinesis_") and operation in ("PutRecord", "PutRecords")) or (
+            service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES
+        )
+        request_body = b""
+        if watched:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            request_body = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(request_body)
+        status: list[str] = []
+
+        def capture(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status.append(code)
+            return start_response(code, headers, exc_info)
+
+        with self.lock:
+            # The whole body is produced under the lock: moto builds it from its models.
+            body = b"".join(self.app(environ, capture))
+            if service.startswith("DynamoDBStreams"):
+                _forget_old_stream_iterators()
+        if watched and status and status[0].startswith("2"):
+            self._bump(service, operation, request_body, body)
+        return [body]
+
+    def _bump(self, service: str, operation: str, request_body: bytes, body: bytes) -> None:
+        try:
+            keys = changed_keys(
+                service, operation, json.loads(request_body or b"{}"), json.loads(body or b"{}")
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # not JSON (another protocol): nobody waits on it
+        if keys:
+            self.feeds.bump(keys)
+
+    def _changes(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        query = parse_qs(str(environ.get("QUERY_STRING", "")))
+        key = (query.get("key") or [""])[0]
+        try:
+            since = int((query.get("since") or ["0"])[0])
+            wait = min(MAX_WAIT, max(0.0, float((query.get("wait") or ["0"])[0])))
+        except ValueError:
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [b'{"message": "since and wait must be numbers"}']
+        if not key:
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [b'{"message": "key is required"}']
+        version = self.feeds.wait(key, since, wait)
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"key": key, "version": version}).encode()]
+
+
+def _forget_old_stream_iterators() -> None:
+    from moto.dynamodbstreams.models import dynamodbstreams_backends
+
+    for regions in dynamodbstreams_backends.values():
+        for backend in regions.values():
+            iterators = backend.shard_iterators
+            if len(iterators) > MAX_STREAM_ITERATORS:
+                for arn in list(iterators)[: len(iterators) // 2]:
+                    del iterators[arn]
+
+
+def build_app() -> SerializedAws:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    return SerializedAws(DomainDispatcherApplication(create_backend_app))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import run_simple
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own server does: URLs it hands out
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
+    # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
+    run_simple(args.host, args.port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

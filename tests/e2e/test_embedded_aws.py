@@ -1,0 +1,259 @@
+"""The embedded AWS endpoint under concurrency: nothing acknowledged is lost, doubled or passed twice.
+
+moto's own server runs each request on a thread over models that are not thread-safe: 8 threads x 250
+PutRecord to one shard once returned 2,000 acknowledgements for 1,999 records, and two writers could
+both pass one condition. These tests hammer the endpoint the local stack embeds and count.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from local.aws import FAKE_CREDENTIALS, EmbeddedMoto
+from local.awsserver import SerializedAws, changed_keys
+from tests.e2e.conftest import free_port
+
+THREADS = 8
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    moto = EmbeddedMoto("127.0.0.1", free_port())
+    moto.start()
+    try:
+        yield moto.url
+    finally:
+        moto.stop()
+
+
+def _client(service: str, url: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        # No client retries: a retried request could hide a lost or doubled one.
+        config=Config(max_pool_connections=THREADS * 2, retries={"max_attempts": 1}),
+    )
+
+
+def _read_all(kinesis: Any, stream: str) -> list[dict[str, Any]]:
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON")[
+        "ShardIterator"
+    ]
+    records: list[dict[str, Any]] = []
+    while True:
+        out = kinesis.get_records(ShardIterator=iterator, Limit=10000)
+        if not out["Records"]:
+            return records
+        records += out["Records"]
+        iterator = out["NextShardIterator"]
+
+
+def test_concurrent_put_record_keeps_every_acknowledged_record_once(endpoint: str) -> None:
+    kinesis = _client("kinesis", endpoint)
+    stream = f"hammer-{time.time_ns()}"
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    per_thread = 250
+
+    def put(thread: int) -> list[str]:
+        return [
+            kinesis.put_record(StreamName=stream, PartitionKey="one-shard", Data=f"{thread}:{i}".encode())[
+                "SequenceNumber"
+            ]
+            for i in range(per_thread)
+        ]
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        acknowledged = [seq for seqs in pool.map(put, range(THREADS)) for seq in seqs]
+    records = _read_all(kinesis, stream)
+
+    assert len(acknowledged) == THREADS * per_thread
+    assert len(set(acknowledged)) == len(acknowledged), "two acknowledgements share a sequence number"
+    assert sorted(r["SequenceNumber"] for r in records) == sorted(acknowledged)
+    assert {r["Data"] for r in records} == {
+        f"{t}:{i}".encode() for t in range(THREADS) for i in range(per_thread)
+    }
+    sequences = [int(r["SequenceNumber"]) for r in records]
+    assert sequences == sorted(sequences), "a shard's records come back in sequence order"
+
+
+def test_concurrent_conditional_writes_let_exactly_one_writer_pass(endpoint: str) -> None:
+    ddb = _client("dynamodb", endpoint)
+    table = f"hammer-{time.time_ns()}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    rounds = 100
+    for r in range(rounds):
+        key = {"k": {"S": f"round-{r}"}}
+        ddb.put_item(TableName=table, Item={**key, "version": {"N": "0"}})
+        winners: list[int] = []
+        start = threading.Barrier(THREADS)
+
+        def write(
+            writer: int,
+            key: dict[str, Any] = key,
+            winners: list[int] = winners,
+            start: threading.Barrier = start,
+        ) -> None:
+            start.wait()
+            try:
+                ddb.update_item(
+                    TableName=table,
+                    Key=key,
+                    UpdateExpression="SET version = :next, writer = :w",
+                    ConditionExpression="version = :read",
+                    ExpressionAttributeValues={
+                        ":next": {"N": "1"},
+                        ":read": {"N": "0"},
+                        ":w": {"N": str(writer)},
+                    },
+                )
+                winners.append(writer)
+            except ddb.exceptions.ConditionalCheckFailedException:
+                pass
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in range(THREADS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        item = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+        assert len(winners) == 1, f"round {r}: {len(winners)} writers passed one condition"
+        assert item["writer"]["N"] == str(winners[0]), f"round {r}: the stored write is not the winner's"
+
+
+def _changes(endpoint: str, key: str, since: int, wait: float) -> int:
+    url = f"{endpoint}/_local/changes?key={key}&since={since}&wait={wait}"
+    with urllib.request.urlopen(url, timeout=wait + 10) as answer:
+        body = json.loads(answer.read())
+    assert body["key"] == key
+    return int(body["version"])
+
+
+def test_change_feed_wakes_a_waiter_on_the_shard_that_was_written(endpoint: str) -> None:
+    kinesis = _client("kinesis", endpoint)
+    stream = f"feed-{time.time_ns()}"
+    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    shards = [s["ShardId"] for s in kinesis.list_shards(StreamName=stream)["Shards"]]
+    put = kinesis.put_record(StreamName=stream, PartitionKey="k", Data=b"x")
+    written, other = put["ShardId"], next(s for s in shards if s != put["ShardId"])
+
+    assert _changes(endpoint, f"kinesis/{stream}/{written}", since=0, wait=5) == 1
+    assert _changes(endpoint, f"kinesis/{stream}/{other}", since=0, wait=0.2) == 0  # timed out unchanged
+
+    woken: list[int] = []
+    waiter = threading.Thread(
+        target=lambda: woken.append(_changes(endpoint, f"kinesis/{stream}/{written}", since=1, wait=20))
+    )
+    waiter.start()
+    kinesis.put_records(StreamName=stream, Records=[{"PartitionKey": "k", "Data": b"y"}])
+    waiter.join(30)
+    assert woken == [2]
+
+
+def test_change_feed_counts_table_writes_but_not_reads_or_failures(endpoint: str) -> None:
+    ddb = _client("dynamodb", endpoint)
+    table = f"feed-{time.time_ns()}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    key = f"dynamodb/{table}"
+    ddb.put_item(TableName=table, Item={"k": {"S": "a"}})
+    ddb.get_item(TableName=table, Key={"k": {"S": "a"}})
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        ddb.put_item(TableName=table, Item={"k": {"S": "a"}}, ConditionExpression="attribute_not_exists(k)")
+    ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"k": {"S": "b"}}}}]})
+    assert _changes(endpoint, key, since=0, wait=0) == 2
+
+
+def test_change_feed_refuses_a_request_without_a_key(endpoint: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{endpoint}/_local/changes?since=0", timeout=10)
+    assert refused.value.code == 400
+
+
+def test_the_middleware_never_lets_two_requests_into_moto_at_once() -> None:
+    """The deterministic form of the tests above: moto's race needs luck to show, this does not."""
+    inside = 0
+    most = 0
+    count = threading.Lock()
+
+    def slow_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        nonlocal inside, most
+        with count:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.002)
+        with count:
+            inside -= 1
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    app = SerializedAws(slow_app)
+
+    def call(_: int) -> bytes:
+        environ = {"PATH_INFO": "/", "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.GetItem"}
+        return b"".join(app(environ, lambda *a: None))
+
+    with ThreadPoolExecutor(THREADS) as pool:
+        answers = list(pool.map(call, range(THREADS * 10)))
+    assert answers == [b"{}"] * THREADS * 10
+    assert most == 1
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "request_body", "response", "keys"),
+    [
+        ("Kinesis_20131202", "PutRecord", {"StreamName": "s"}, {"ShardId": "shard-1"}, {"kinesis/s/shard-1"}),
+        (
+            "Kinesis_20131202",
+            "PutRecords",
+            {"StreamARN": "arn:aws:kinesis:us-east-1:1:stream/s"},
+            {"Records": [{"ShardId": "a"}, {"ShardId": "b"}, {"ShardId": "a"}, {"ErrorCode": "x"}]},
+            {"kinesis/s/a", "kinesis/s/b"},
+        ),
+        ("Kinesis_20131202", "GetRecords", {"ShardIterator": "i"}, {"Records": []}, set()),
+        ("DynamoDB_20120810", "UpdateItem", {"TableName": "t"}, {}, {"dynamodb/t"}),
+        (
+            "DynamoDB_20120810",
+            "BatchWriteItem",
+            {"RequestItems": {"t": [], "u": []}},
+            {},
+            {"dynamodb/t", "dynamodb/u"},
+        ),
+        (
+            "DynamoDB_20120810",
+            "TransactWriteItems",
+            {"TransactItems": [{"Put": {"TableName": "t"}}, {"ConditionCheck": {"TableName": "u"}}]},
+            {},
+            {"dynamodb/t"},
+        ),
+        ("DynamoDB_20120810", "Query", {"TableName": "t"}, {}, set()),
+    ],
+)
+def test_changed_keys(
+    service: str, operation: str, request_body: dict[str, Any], response: dict[str, Any], keys: set[str]
+) -> None:
+    assert changed_keys(service, operation, request_body, response) == keys
