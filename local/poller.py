@@ -172,6 +172,7 @@ class StreamPoller:
         s = self.stats
         return {
             "function": self.function,
+            "source": "kinesis",
             "stream": self.stream_name,
             "batches": s.batches,
             "records": s.records,

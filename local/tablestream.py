@@ -172,6 +172,7 @@ class TableStreamPoller:
         s = self.stats
         return {
             "function": self.function,
+            "source": "dynamodb",
             "stream": f"{self.table} (table stream)",
             "batches": s.batches,
             "records": s.records,
