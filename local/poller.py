@@ -386,25 +386,28 @@ class StreamPoller:
             await self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
 
 
+WAIT_SECONDS = 20.0
+
+
 class ChangeFeeds:
     """The embedded AWS endpoint's change feeds (local.awsserver): wait until a shard or table has been
     written to. Unavailable at any other endpoint, where the pollers poll instead."""
 
-    WAIT_SECONDS = 20.0
+    WAIT_SECONDS = WAIT_SECONDS
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.available = True
         self._session: Any = None
 
-    async def wait(self, key: str, since: int) -> int:
-        """The key's version once it is above `since` (or after WAIT_SECONDS, unchanged)."""
+    async def wait(self, key: str, since: int, timeout: float = WAIT_SECONDS) -> int:
+        """The key's version once it is above `since` (or after `timeout`, unchanged)."""
         import aiohttp
 
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.WAIT_SECONDS + 10))
         url = f"{self.endpoint}/_local/changes"
-        params = {"key": key, "since": str(since), "wait": str(self.WAIT_SECONDS)}
+        params = {"key": key, "since": str(since), "wait": str(timeout)}
         try:
             async with self._session.get(url, params=params) as answer:
                 if answer.status != 200:
