@@ -40,7 +40,14 @@ from backend.errors import (
     UnsupportedMediaType,
 )
 from backend.game.periods import PERIODS, board_key
-from backend.ids import ConnectionId, MatchId, PlayerId
+from backend.ids import (
+    CONNECTION_ID_PATTERN,
+    MATCH_ID_PATTERN,
+    PLAYER_ID_PATTERN,
+    ConnectionId,
+    MatchId,
+    PlayerId,
+)
 from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
 from backend.store.leaderboards import Row, ranked
 
@@ -71,8 +78,8 @@ def success(status: int, model: Any, description: str) -> dict[int, Any]:
 
 
 BoardPath = Annotated[Board, Path(description="global or a mode")]
-MatchIdPath = Annotated[str, Path(pattern=r"^m-[0-9a-f]{32}$")]
-PlayerIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MatchIdPath = Annotated[str, Path(pattern=MATCH_ID_PATTERN)]
+PlayerIdPath = Annotated[str, Path(pattern=PLAYER_ID_PATTERN)]
 PeriodQuery = Annotated[Period, Query()]
 LimitQuery = Annotated[int, Query(ge=1, le=100)]
 # Opaque: what a previous page returned as nextCursor (base64url).
@@ -396,8 +403,8 @@ def end_match(matchId: MatchIdPath) -> Response[Any]:
 
 @app.get("/admin/connections", responses=errors(400, ok=m.ConnectionPage))
 def list_connections(
-    playerId: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
-    matchId: Annotated[str | None, Query(pattern=r"^m-[0-9a-f]{32}$")] = None,
+    playerId: Annotated[str | None, Query(pattern=PLAYER_ID_PATTERN)] = None,
+    matchId: Annotated[str | None, Query(pattern=MATCH_ID_PATTERN)] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> m.ConnectionPage:
@@ -430,7 +437,7 @@ def list_connections(
 
 
 @app.delete("/admin/connections/<connectionId>", responses={204: {"description": "Closed"}, **errors(404)})
-def kick(connectionId: Annotated[str, Path(pattern=r"^[A-Za-z0-9_=+/-]{1,128}$")]) -> Response[Any]:
+def kick(connectionId: Annotated[str, Path(pattern=CONNECTION_ID_PATTERN)]) -> Response[Any]:
     from backend.aws import client
 
     mgmt = client("apigatewaymanagementapi", settings().ws_api_endpoint)

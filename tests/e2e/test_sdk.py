@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -164,7 +165,8 @@ async def test_refused_token_raises_auth_error_and_is_not_retried(stack: LocalRu
 async def test_token_refused_on_reconnect_stops_the_client(stack: LocalRuntime) -> None:
     assert stack.gateway is not None
     player = name("expire")
-    tokens = iter([token_for(player), token_for(player, ttl=-60)])  # the second one is already expired
+    expired = token_for(player, now=time.time() - 3600, ttl=60)
+    tokens = iter([token_for(player), expired])
     client = GameClient(stack.ws_url, lambda: next(tokens), backoff_base=0.01)
     await client.connect()
     try:
