@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from backend import wirejson
 from backend.errors import InvalidMessage, MalformedFrame, UnknownAction
 from backend.protocol import CLIENT_ACTIONS, client_frame_adapter
 
@@ -24,9 +24,9 @@ def decode(body: str | None) -> Any:
     if body is None or body == "":
         raise MalformedFrame("empty frame; send a JSON object with an `action`")
     try:
-        raw = json.loads(body)
-    except ValueError:
-        raise MalformedFrame("frame is not valid JSON") from None
+        raw = wirejson.loads(body)
+    except wirejson.NotJson as exc:
+        raise MalformedFrame(f"frame is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MalformedFrame("frame must be a JSON object with an `action`")
     return raw

@@ -345,7 +345,7 @@ class Gateway:
             return "$default"
         try:
             frame = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
             return "$default"
         action = frame.get("action") if isinstance(frame, dict) else None
         if isinstance(action, str) and action in self.routes and not action.startswith("$"):
