@@ -12,12 +12,21 @@ from backend.protocol import CLIENT_ACTIONS, client_frame_adapter
 
 
 def request_ref(raw: Any) -> str | None:
-    """The client's `id`, echoed as `ref` in an error, when it sent a usable one."""
+    """The client's `id`, echoed as `ref` in an error, when it sent a usable one: a short string that can
+    be written back as JSON text (a lone surrogate such as "\\ud800" parses, but cannot be encoded)."""
     if isinstance(raw, dict):
         ref = raw.get("id")
-        if isinstance(ref, str) and 0 < len(ref) <= 64:
+        if isinstance(ref, str) and 0 < len(ref) <= 64 and _encodable(ref):
             return ref
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode(body: str | None) -> Any:

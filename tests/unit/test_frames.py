@@ -64,6 +64,9 @@ def test_request_ref_only_echoes_sane_ids() -> None:
     assert frames.request_ref({"id": "abc"}) == "abc"
     assert frames.request_ref({"id": 5}) is None
     assert frames.request_ref({"id": "x" * 65}) is None
+    assert (
+        frames.request_ref(json.loads('{"id": "\\ud800"}')) is None
+    )  # found by tests/store/test_fuzz_handlers.py
     assert frames.request_ref(json.loads("[1]")) is None
 
 
@@ -115,6 +118,9 @@ def test_hostile_frames_get_their_error_frame_from_the_handler() -> None:
     for body in ("[" * 1000 + "]" * 1000, '{"action":"ping","id":' + "{" * 1000):
         answer = json.loads(handle_frame(caller, body))
         assert (answer["type"], answer["code"]) == ("error", "malformed_frame"), answer
+    # A lone surrogate parses, then could not be written back in the error's `ref`: the frame failed.
+    answer = json.loads(handle_frame(caller, '{"action":"ping","id":"\\ud800"}'))
+    assert (answer["type"], answer["code"], answer.get("ref")) == ("error", "invalid_message", None), answer
 
 
 def test_the_gateway_routes_hostile_json_to_default(service: object) -> None:
