@@ -43,7 +43,9 @@ def _ws(props: dict[str, Any]) -> bool:
 def test_websocket_tokens_are_read_on_connect_from_the_token_query_parameter_only(
     stage_resources: Resources,
 ) -> None:
-    authorizers = {n: p for n, p in _of_type(stage_resources, "AWS::ApiGatewayV2::Authorizer").items() if _ws(p)}
+    authorizers = {
+        n: p for n, p in _of_type(stage_resources, "AWS::ApiGatewayV2::Authorizer").items() if _ws(p)
+    }
     assert list(authorizers) == ["AuthorizerWebsocketsAuthorizer"]
     (props,) = authorizers.values()
     assert props["AuthorizerType"] == "REQUEST"

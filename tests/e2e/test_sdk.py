@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from clients.sdk import ActionRejected, AuthError, GameClient, ServerError
 from local.ops import Ops
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import eventually, management_api
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +37,8 @@ def connection_ids(stack: LocalRuntime, player: str) -> list[str]:
 
 def delete_connection(stack: LocalRuntime, connection_id: str) -> int:
     """What a backend does to kick a client: DELETE @connections/{id} on the Management API."""
-    request = urllib.request.Request(f"{stack.management_url}/@connections/{connection_id}", method="DELETE")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return int(response.status)
+    answer = management_api(stack).delete_connection(ConnectionId=connection_id)
+    return int(answer["ResponseMetadata"]["HTTPStatusCode"])
 
 
 async def test_practice_match_played_to_the_end(stack: LocalRuntime) -> None:
