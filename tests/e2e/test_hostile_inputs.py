@@ -1,5 +1,7 @@
-"""Inputs that used to get a 5xx or no answer at all from the running local stack, each now refused
-with a 4xx (or an error frame) that carries a code. One test per defect of issue 16."""
+"""Inputs that used to get a 5xx, a plain-text answer or no answer at all from the running local stack
+(issue 16), each now refused with a 4xx, or an error frame, that carries a code. The same defects are
+pinned in process by tests/unit/test_frames.py, tests/unit/test_auth.py and
+tests/store/test_admin_inputs.py."""
 
 from __future__ import annotations
 
