@@ -138,7 +138,7 @@ def _put_fuzzed_records(endpoint: str) -> int:
 
 
 async def test_fuzzed_stream_records_never_fail_a_batch(stack: LocalRuntime, connect_player: Any) -> None:
-    (poller,) = stack.pollers
+    (poller,) = [p for p in stack.pollers if p.snapshot()["source"] == "kinesis"]
     processor = stack.pools["processor"].stats
     before = poller.snapshot()
     errors = processor.errors

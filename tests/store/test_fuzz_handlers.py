@@ -19,7 +19,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.protocol import server_frame_adapter
-from streams.push import PushReport
 from tests import fuzz
 from tests.conftest import token_for
 from tests.store.harness import ADMIN_TOKEN, Backend, context, http_event
@@ -70,20 +69,16 @@ def test_any_admin_request_gets_a_json_answer_and_no_5xx(backend: Backend, req: 
         assert backend.snapshot() == before, (status, body)
 
 
-class _NoPush:
-    def send(self, messages: list[tuple[str, str]]) -> PushReport:
-        return PushReport(sent=len(messages))
-
-
 @pytest.fixture
-def processor(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def processor(backend: Backend) -> Iterator[Any]:
+    """The stream processor's handler; its pushes go to the harness's Management API, where every
+    connection is gone."""
     from streams import processor as module
 
-    for fn in (module.pipeline, module.dead_letters):
+    for fn in (module.pusher, module.dead_letters):
         fn.cache_clear()
-    monkeypatch.setattr(module, "pusher", _NoPush)
     yield module.handler
-    for fn in (module.pipeline, module.dead_letters):
+    for fn in (module.pusher, module.dead_letters):
         fn.cache_clear()
 
 
