@@ -4,8 +4,9 @@ After the load, once the stream has drained:
 - totals: for each load-test player, the score of the global all-time board (admin API,
   `GET /admin/leaderboards/global/players/{playerId}`) equals the points of that player's
   acknowledged score actions, minus those the processor rejected (a `rejected` push: an action that
-  raced the end of its match). A score below that is a lost action, above it an action applied twice
-  (or an unacknowledged one applied: the client re-sends those until acknowledged, so none should remain);
+  raced the end of its match), plus those never answered (a timeout, a throttle's error, the player
+  stopped first) that the match's event log shows applied (`GET /admin/matches/{id}/events`). A score
+  below that is a lost action, above it an action applied twice;
 - no double apply: no state push listed an action id twice, across frames of different versions;
 - the dead-letter queue got nothing during the run (`local.ops.Ops.dlq_messages`), and locally the
   stream poller dead-lettered nothing either;
@@ -119,6 +120,38 @@ def board_score(endpoints: Endpoints, player: str) -> int:
     raise RuntimeError(f"cannot read {player}'s standing: {last}")
 
 
+def applied_ids(endpoints: Endpoints, match_id: str) -> dict[str, str]:
+    """actionId -> playerId of every event the match's log holds (the admin API, a page at a time)."""
+    base = f"{endpoints.admin_url.rstrip('/')}/admin/matches/{quote(match_id)}/events?limit=100"
+    found: dict[str, str] = {}
+    cursor: str | None = None
+    while True:
+        status, body = http_json(base + (f"&cursor={quote(cursor)}" if cursor else ""), endpoints.admin_token)
+        if status != 200:
+            raise RuntimeError(f"cannot read the event log of {match_id}: HTTP {status}: {body}")
+        for e in body["events"]:
+            if e.get("actionId"):
+                found[str(e["actionId"])] = str(e["playerId"])
+        cursor = body.get("nextCursor")
+        if not cursor:
+            return found
+
+
+def settle_ambiguous(endpoints: Endpoints, ledgers: list[PlayerLedger]) -> dict[str, int]:
+    """player -> points of the score actions that may or may not have reached the stream (never
+    acknowledged, nor seen applied or rejected) and that their matches' event logs show applied."""
+    out: dict[str, int] = {}
+    for ledger in ledgers:
+        ambiguous = ledger.ambiguous()
+        if not ambiguous:
+            continue
+        applied: dict[str, str] = {}
+        for match_id in ledger.matches:
+            applied.update(applied_ids(endpoints, match_id))
+        out[ledger.player] = sum(a.points for a in ambiguous if applied.get(a.id) == ledger.player)
+    return out
+
+
 def board_scores(endpoints: Endpoints, players: list[str], workers: int = 4) -> dict[str, int]:
     with ThreadPoolExecutor(workers) as pool:
         return dict(zip(players, pool.map(lambda p: board_score(endpoints, p), players), strict=True))
@@ -142,6 +175,7 @@ class PlayerRow:
     board: int | None = None
     unresolved: int = 0  # acknowledged score actions whose outcome never arrived
     ambiguous: int = 0  # points of score actions never acknowledged that may be on the stream
+    ambiguous_applied: int = 0  # ... of those, the points their matches' event logs show applied
 
     @property
     def diff(self) -> int | None:
@@ -208,6 +242,15 @@ def check(
         for p in ledgers
     }
     verdict.players = sorted(rows.values(), key=lambda r: r.player)
+    # An action sent but never answered (a timeout, a throttle's error, the player stopped first) may
+    # be on the stream: the event log says whether it was applied, and then it counts.
+    try:
+        for name, points in settle_ambiguous(endpoints, ledgers).items():
+            rows[name].ambiguous_applied = points
+            rows[name].expected += points
+    except RuntimeError as exc:
+        verdict.add("totals", False, str(exc))
+        return verdict
     scored = [name for name, r in rows.items() if r.acked or r.ambiguous]
     acked_actions = sum(1 for p in ledgers for a in p.actions.values() if a.kind == "score" and a.acked)
     verdict.add(
@@ -245,8 +288,10 @@ def check(
         )
     else:
         parts = [
-            f"{r.player}: board {r.board}, expected {r.expected} (acked {r.acked} - rejected {r.rejected}), "
-            f"{r.diff:+d}" + (f", {r.unresolved} without outcome" if r.unresolved else "")
+            f"{r.player}: board {r.board}, expected {r.expected} (acked {r.acked} - rejected {r.rejected}"
+            + (f" + {r.ambiguous_applied} unanswered but logged as applied" if r.ambiguous_applied else "")
+            + f"), {r.diff:+d}"
+            + (f", {r.unresolved} without outcome" if r.unresolved else "")
             for r in sorted(lost + extra, key=lambda r: r.player)
         ]
         verdict.add(

@@ -344,6 +344,9 @@ class Player(User):
                 self.resend.append((action, frame))
                 return
             action.attempts += 1
+            # In flight, it may be on the stream: if the player is stopped before the answer, the
+            # drain waits for its outcome, and the check reads it from the event log.
+            settled_before, action.maybe = action.maybe, True
             try:
                 answer, ms = self.sock.request(frame, self.timeout)
             except RequestTimeout as exc:
@@ -362,8 +365,8 @@ class Player(User):
                     return
                 fire(self.environment, "ack", ms, ErrorFrame(error))
                 if not (error.startswith("gateway:") or error == "unavailable"):
-                    return  # refused by the message route: not on the stream
-                action.maybe = True
+                    action.maybe = settled_before  # refused by the message route: not on the stream
+                    return
             gevent.sleep(min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.5))
 
     def on_stop(self) -> None:

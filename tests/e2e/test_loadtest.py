@@ -129,6 +129,32 @@ async def test_the_check_names_a_player_whose_points_are_missing(stack: LocalRun
     assert checks["dead letters"]["ok"] is None
 
 
+async def test_an_unanswered_action_counts_if_its_match_logged_it(
+    stack: LocalRuntime, connect_player: Any
+) -> None:
+    """A score sent but never answered (the player stopped while it was in flight) is looked up in
+    its match's event log: counted when the stream had it, not when it never left the client."""
+    player = f"lt-unans{uuid.uuid4().hex[:6]}-1"
+    client = await connect_player(player)
+    joined = await client.request({"action": "join", "mode": "practice", "id": "j"})
+    match_id = joined["matchId"]
+    ack = await client.request(
+        {"action": "act", "kind": "score", "matchId": match_id, "id": "sent", "points": 7}
+    )
+    assert ack == {"type": "ack", "id": "sent"}
+    ledger = PlayerLedger(player, matches=[match_id])
+    # The ledger as a player stopped mid-request leaves it: neither action was answered.
+    ledger.actions["sent"] = Action("sent", "score", points=7, attempts=1, maybe=True)
+    ledger.actions["lost"] = Action("lost", "score", points=11, attempts=1, maybe=True)
+    verdict = await asyncio.to_thread(
+        conservation.check, [ledger], endpoints(stack), drain_timeout=30, settle=0.5, dlq_before=None
+    )
+    checks = {c["name"]: c for c in verdict.checks}
+    assert checks["totals"]["ok"] is True, checks["totals"]
+    (row,) = verdict.players
+    assert (row.board, row.expected, row.ambiguous_applied) == (7, 7, 7)
+
+
 async def test_a_throttled_message_gets_api_gateways_error(stack: LocalRuntime, connect_player: Any) -> None:
     """Beyond the message function's reserved concurrency (4 locally), a frame is refused at once:
     Lambda's TooManyRequestsException, which API Gateway answers as any failed integration."""
