@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend import bootstrap
+from backend import bootstrap, snapstart
 from backend.ids import ConnectionId
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+
+snapstart.warm("backend.store.connections")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
