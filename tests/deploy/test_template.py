@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import SERVERLESS_YML, Resources
+from tests.deploy.conftest import SERVERLESS_YML, Resources, invoked
 from tests.deploy.permissions import CALLS, STAR_RESOURCE_ACTIONS, STREAM, function_logical_id, granted
 
 
@@ -262,7 +262,7 @@ def test_stream_event_source_mapping_is_the_one_serverless_yml_declares(
     expected = [(fn, s) for fn, f in declared.functions.items() for s in f.streams]
     assert len(mappings) == len(expected) == 1
     (fn, s), props = expected[0], mappings[0]["Properties"]
-    assert props["FunctionName"] == {"Fn::GetAtt": [f"{function_logical_id(fn)}LambdaFunction", "Arn"]}
+    assert props["FunctionName"] == invoked(function_logical_id(fn), resources)
     assert props["EventSourceArn"] == {"Fn::GetAtt": [s.stream_resource, "Arn"]}
     assert props["StartingPosition"] == s.starting_position
     assert props["BatchSize"] == s.batch_size
