@@ -19,6 +19,9 @@ from backend import aws, bootstrap, telemetry
 from backend.handlers import message
 from local.runtime import ROOT
 
+# A ping and the OpenAPI document emit no metric; powertools says so.
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
+
 
 def run_hooks(hooks: list[Any]) -> None:
     for fn, args, kwargs in hooks:
@@ -55,7 +58,6 @@ def test_hooks_are_registered_for_the_runtime() -> None:
     assert snapshot_restore_py.get_before_snapshot()  # the handler modules' warm()
 
 
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")  # a ping emits none
 def test_a_handler_answers_after_the_snapshot_and_the_restore() -> None:
     run_hooks(snapshot_restore_py.get_before_snapshot())
     run_hooks(snapshot_restore_py.get_after_restore())
@@ -155,3 +157,28 @@ def test_where_downstream_tracing_is_on_the_first_invocation_loads_the_sdk(
     assert result["before"] is False
     assert result["answer"] == {"value": 7, "sdk": traced}
     assert result["loaded"] is traced
+
+
+def test_the_admin_api_answers_after_its_routes_were_prepared_before_the_snapshot() -> None:
+    from backend.handlers import admin
+
+    run_hooks(snapshot_restore_py.get_before_snapshot())
+    run_hooks(snapshot_restore_py.get_after_restore())
+    event = {
+        "version": "2.0",
+        "routeKey": "GET /admin/openapi.json",
+        "rawPath": "/admin/openapi.json",
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {
+            "http": {"method": "GET", "path": "/admin/openapi.json", "sourceIp": "127.0.0.1"},
+            "requestId": "r-1",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+    answer = admin.handler(event, Context())
+    assert answer["statusCode"] == 200
+    document = json.loads(answer["body"])
+    assert "/admin/leaderboards/{board}" in document["paths"]
+    assert "LeaderboardPage" in document["components"]["schemas"]
