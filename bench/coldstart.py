@@ -103,7 +103,7 @@ _COMPILE = (
 )
 
 
-def deployed_bytecode(modules: dict[str, str], prefix: str) -> int:
+def deployed_bytecode(modules: dict[str, tuple[str, dict[str, str]]], prefix: str) -> int:
     """Compiles, into `prefix` (a PYTHONPYCACHEPREFIX), every source module that importing each of
     `modules` (name -> (module, env)) loads: checked-hash as tools/bytecode.cjs does for the package and
     the layer, timestamp for the standard library as the runtime ships it. Returns the count."""
