@@ -108,7 +108,10 @@ def create_resources(service: Service, endpoint: str | None) -> None:
         name = props["TableName"]
         if name in existing:
             continue
-        ddb.create_table(**{k: props[k] for k in _TABLE_KEYS if k in props})
+        spec = {k: props[k] for k in _TABLE_KEYS if k in props}
+        if "StreamSpecification" in spec:  # CloudFormation's has only the view type; the API's says so
+            spec["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
+        ddb.create_table(**spec)
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):

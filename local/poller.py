@@ -2,7 +2,12 @@
 
 Honoured from serverless.yml: batchSize, batchWindow, parallelizationFactor, bisectBatchOnFunctionError,
 maximumRetryAttempts, maximumRecordAgeInSeconds, functionResponseType (ReportBatchItemFailures),
-destinations.onFailure (SQS) and startingPosition.
+destinations.onFailure (SQS), startingPosition, and consumer (enhanced fan-out).
+
+Delivery: a standard consumer reads each shard again `poll_interval` after an empty read. An enhanced
+fan-out consumer (`consumer:`) is pushed its records as they arrive on AWS; here its shard reader waits
+on the embedded AWS endpoint's change feed of the shard (local.awsserver) instead, so a record reaches
+the function as soon as PutRecord has stored it. At another endpoint (no change feeds), it polls.
 
     shard reader ──► lane 0 ─► batches, in order ─► invoke ─► checkpoint | retry | bisect | DLQ
                 └──► lane 1 ...        (parallelizationFactor lanes; a partition key always maps to
@@ -116,6 +121,7 @@ class StreamPoller:
         self.function_name = f"{service.name}-{service.stage}-{function}"
         self._dlq_url: str | None = None
         self._inflight = 0
+        self._feeds = ChangeFeeds(endpoint) if event.consumer else None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -154,6 +160,8 @@ class StreamPoller:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._feeds is not None:
+            await self._feeds.close()
         await self._stack.aclose()
 
     def idle(self) -> bool:
@@ -164,6 +172,7 @@ class StreamPoller:
         s = self.stats
         return {
             "function": self.function,
+            "source": "kinesis",
             "stream": self.stream_name,
             "batches": s.batches,
             "records": s.records,
@@ -190,6 +199,8 @@ class StreamPoller:
                 StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=kind
             )
         )["ShardIterator"]
+        feed = f"kinesis/{self.stream_name}/{shard_id}"
+        seen = 0  # the feed's version before the read below: anything written since wakes the wait
         while it:
             try:
                 out = await self._kinesis.get_records(ShardIterator=it, Limit=10000)
@@ -219,6 +230,8 @@ class StreamPoller:
                     len(out["Records"]),
                     "Count",
                 )
+            elif self._feeds is not None and self._feeds.available:
+                seen = await self._feeds.wait(feed, seen)
             else:
                 await asyncio.sleep(self.poll_interval)
 
@@ -371,6 +384,41 @@ class StreamPoller:
         )
         if self._sqs is not None and self._dlq_url:
             await self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
+
+
+class ChangeFeeds:
+    """The embedded AWS endpoint's change feeds (local.awsserver): wait until a shard or table has been
+    written to. Unavailable at any other endpoint, where the pollers poll instead."""
+
+    WAIT_SECONDS = 20.0
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.available = True
+        self._session: Any = None
+
+    async def wait(self, key: str, since: int) -> int:
+        """The key's version once it is above `since` (or after WAIT_SECONDS, unchanged)."""
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.WAIT_SECONDS + 10))
+        url = f"{self.endpoint}/_local/changes"
+        params = {"key": key, "since": str(since), "wait": str(self.WAIT_SECONDS)}
+        try:
+            async with self._session.get(url, params=params) as answer:
+                if answer.status != 200:
+                    raise RuntimeError(f"HTTP {answer.status}")
+                return int((await answer.json())["version"])
+        except (aiohttp.ClientError, RuntimeError, ValueError, KeyError, TimeoutError) as exc:
+            self.available = False
+            log.info("no change feeds at %s (%s): polling instead", self.endpoint, exc)
+            return since
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _iso(epoch: float) -> str:

@@ -6,7 +6,8 @@ LocalRuntime
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
 │                       + the browser client at /play, and POST /local/token (local stage only)
-└── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
+├── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
+└── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
 """
 
 from __future__ import annotations
@@ -137,9 +138,11 @@ class LocalRuntime:
         if not streams:
             return
         from local.poller import StreamPoller
+        from local.tablestream import TableStreamPoller
 
         for fn, ev in streams:
-            poller = StreamPoller(
+            kind = TableStreamPoller if ev.source == "dynamodb" else StreamPoller
+            poller = kind(
                 self.service,
                 fn.name,
                 ev,

@@ -49,11 +49,29 @@ def aws(service: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    serialize_aws_calls(monkeypatch)
     with mock_aws():
         from local.aws import create_resources
 
         create_resources(service, None)
         yield
+
+
+def serialize_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One botocore call at a time, as the embedded AWS endpoint (local.awsserver) takes them: moto's
+    models are not thread-safe, and the processor and the projector call AWS from threads."""
+    import threading
+
+    import botocore.client
+
+    lock = threading.RLock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def serialized(self: Any, operation: str, params: Any) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", serialized)
 
 
 @pytest.fixture

@@ -1,14 +1,17 @@
-"""`$disconnect`: forgets the connection. Idempotent: a record already gone is fine."""
+"""`$disconnect`: forgets the connection, and tells its match, through the stream, to stop pushing there.
+Idempotent: a record already gone is fine. (API Gateway's `$disconnect` is best effort: a push that
+finds the connection gone (410) does the same, streams.processor.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from backend import bootstrap, snapstart
+from backend import bootstrap, protocol, snapstart
 from backend.ids import ConnectionId
+from backend.store.stream import disconnect_event
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 
-snapstart.warm("backend.store.connections")
+snapstart.warm("backend.store.connections", models=lambda: [protocol.GameEvent])
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")
@@ -17,6 +20,8 @@ snapstart.warm("backend.store.connections")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
     old = bootstrap.connections().delete(ConnectionId(ctx["connectionId"]))
+    if old is not None and old.match_id is not None:
+        bootstrap.stream().publish(disconnect_event(old.match_id, old.player_id, old.connection_id))
     metrics.add_metric(name="Disconnections", unit=MetricUnit.Count, value=1)
     logger.info(
         "disconnected",

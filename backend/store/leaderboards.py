@@ -6,9 +6,18 @@ The GSI `byScore` (shardKey, score) spreads one hot board over SHARDS index part
 every shard's top N and merges them.
 
 Exactly-once credits: a row carries, per match that ever credited it, `c_{matchId}` = the match total
-it already includes. A credit moves the row from what the match item believes is credited to the
-match's current total, on the condition that the row still holds that belief; if it does not (a
-retry after a crash), the row's own value says what is missing, and only that is added.
+it already includes. A credit moves the row from what the projector believes is credited (the match's
+total before the window) to the match's total after it, on the condition that the row still holds that
+belief; if it does not (a retry after a crash, a replayed window), the row's own value says what is
+missing, and only that is added. A credit never moves a row back: a total at or below what the row
+already holds from that match (an old write delivered again) is a no-op.
+
+Settlement: once a finished match's final totals are on every row, `settled#{matchId}` records it and
+the match's credit attributes are dropped from the all-time rows; a settled match credits nothing
+again, even when an old window of it is delivered again.
+
+`toldRank` on a global row is the rank its player was last pushed, so a `rank` frame is pushed only
+when the rank changed.
 """
 
 from __future__ import annotations
@@ -24,10 +33,20 @@ SHARDS = 4
 SEASON_CACHE_SECONDS = 5.0
 
 
+SETTLED_TTL = 8 * 24 * 3600  # past the stream's 24 h retention and the match's own 7-day expiry
+
+
 @dataclass(frozen=True)
 class Row:
     player_id: str
     score: int
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int
+    score: int
+    told: int | None  # the rank last pushed to the player, if any
 
 
 def ranked(
@@ -100,7 +119,7 @@ class LeaderboardStore:
         attr = _credit_attr(match_id)
         for _ in range(5):
             delta = total - believed
-            if delta == 0:
+            if delta <= 0:
                 return None
             values: dict[str, Any] = {
                 ":d": {"N": str(delta)},
@@ -152,6 +171,63 @@ class LeaderboardStore:
             if not condition_failed(exc):
                 raise
 
+    # --- settlement of finished matches: `settled#{matchId}` ---------------------------------------
+
+    def settled(self, match_ids: list[str]) -> set[str]:
+        """Which of these matches are settled: one BatchGetItem per 100."""
+        found: set[str] = set()
+        for start in range(0, len(match_ids), 100):
+            keys = [{"entryId": {"S": f"settled#{m}"}} for m in match_ids[start : start + 100]]
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "entryId"}
+            }
+            while request:
+                out = self._ddb.batch_get_item(RequestItems=request)
+                found |= {i["entryId"]["S"][8:] for i in out["Responses"].get(self._table, [])}
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def settle(self, match_id: str, last_at: int) -> None:
+        """Marks a finished match settled; `last_at` (epoch ms of its last record) sets the expiry, so a
+        settlement written again is the same item."""
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={"entryId": {"S": f"settled#{match_id}"}, "ttl": {"N": str(last_at // 1000 + SETTLED_TTL)}},
+        )
+
+    # --- ranks --------------------------------------------------------------------------------------
+
+    def standing(self, board_key: str, player_id: str) -> Standing | None:
+        """The player's rank (1 + rows scoring strictly higher, counted per shard), score, and the rank
+        last told to them."""
+        out = self._ddb.get_item(
+            TableName=self._table,
+            Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+            ProjectionExpression="score, toldRank",
+            ConsistentRead=True,
+        )
+        item = out.get("Item")
+        if not item or "score" not in item:
+            return None
+        score = int(item["score"]["N"])
+        told = int(item["toldRank"]["N"]) if "toldRank" in item else None
+        return Standing(self._higher(board_key, score) + 1, score, told)
+
+    def tell_rank(self, board_key: str, player_id: str, rank: int) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+                UpdateExpression="SET toldRank = :r",
+                ConditionExpression="attribute_exists(entryId)",  # never recreate a removed row
+                ExpressionAttributeValues={":r": {"N": str(rank)}},
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+
     def _get_raw(self, board_key: str, player_id: str) -> dict[str, Any] | None:
         out = self._ddb.get_item(
             TableName=self._table, Key={"entryId": {"S": f"{board_key}#{player_id}"}}, ConsistentRead=True
@@ -177,6 +253,10 @@ class LeaderboardStore:
         score = self.score_of(board_key, player_id)
         if score is None:
             return None
+        return self._higher(board_key, score) + 1, score
+
+    def _higher(self, board_key: str, score: int) -> int:
+        """How many rows of the board score strictly higher: one COUNT Query per shard."""
         higher = 0
         for shard in range(SHARDS):
             kwargs: dict[str, Any] = {
@@ -192,7 +272,7 @@ class LeaderboardStore:
                 if "LastEvaluatedKey" not in out:
                     break
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        return higher + 1, score
+        return higher
 
     def around(
         self, board_key: str, player_id: str, score: int, rank: int, width: int = 2

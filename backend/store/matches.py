@@ -3,22 +3,27 @@
 - matchmaking (the message Lambda) owns the roster: `roster`, `rosterCount`, `openMode` (sparse GSI
   `open`, present while seats are free). Seats are claimed with a conditional update on
   `rosterCount`, so concurrent joins can never overfill a match.
-- the stream processor owns the game state: `status`, `version`, `players`, `winner`, `seen`,
-  `credited` and `seq` (the highest Kinesis sequence number applied). It writes them with a condition
-  on `version`, after every leaderboard credit of the batch.
+- the stream processor owns the game state: `status`, `version`, `players`, `winner`, `seen`, `conns`
+  (where each player's pushes go) and `seq` (the highest Kinesis sequence number applied), in one
+  UpdateItem per batch with a condition on `version`. The same write carries `tail`, the events it
+  applied, and `lastAt`, the receive time of its last record: the table's stream (NEW_AND_OLD_IMAGES)
+  hands both to the leaderboard projector (streams.projector), which writes the event log and the
+  boards from them, off the players' path.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
+from backend.protocol import GameEvent
 from backend.store import condition_failed
+from backend.store.events import dump_events
 
 MATCH_TTL = 7 * 24 * 3600
 
@@ -42,7 +47,9 @@ class Stored:
 
     match: Match
     seq: int  # highest applied sequence number, 0 for none
-    credited: dict[str, int]  # per player, the match score already added to the leaderboards
+    # Where each seated player's pushes go: the connection they last joined from (not game state, so
+    # not in Match; kept by streams.pipeline.route).
+    connections: dict[str, str] = field(default_factory=dict)
     exists: bool = True
 
 
@@ -62,17 +69,6 @@ class MatchStore:
         self._table = table
 
     # --- matchmaking ---------------------------------------------------------------------------
-
-    def open_matches(self, mode: str, limit: int = 5) -> list[Roster]:
-        """Oldest matches of a mode with a free seat (the `open` index is sparse, so this is cheap)."""
-        out = self._ddb.query(
-            TableName=self._table,
-            IndexName="open",
-            KeyConditionExpression="openMode = :m",
-            ExpressionAttributeValues={":m": {"S": mode}},
-            Limit=limit,
-        )
-        return [_roster(i) for i in out["Items"]]
 
     def create(self, match_id: str, mode: str, player: str, now_ms: int | None = None) -> Roster:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -190,7 +186,16 @@ class MatchStore:
                 request = out.get("UnprocessedKeys") or {}
         return found
 
-    def save(self, stored: Stored, expected_version: int) -> None:
+    def save(
+        self,
+        stored: Stored,
+        expected_version: int,
+        *,
+        events: list[tuple[int, GameEvent]],
+        last_at: int,
+    ) -> None:
+        """Writes the state, if the stored version is still `expected_version` (else StaleState), with
+        the events it applied and the receive time of its last record, for the table's stream."""
         from botocore.exceptions import ClientError
 
         m = stored.match
@@ -199,22 +204,29 @@ class MatchStore:
             "#v": "version",
             "#p": "players",
             "#seen": "seen",
-            "#c": "credited",
+            "#conns": "conns",
             "#seq": "seq",
+            "#tail": "tail",
+            "#at": "lastAt",
+            "#ttl": "ttl",
         }
         values: dict[str, Any] = {
             ":st": {"S": m.status},
             ":v": {"N": str(m.version)},
-            ":p": {"S": json.dumps({k: [p.score, p.x, p.y, p.left] for k, p in m.players.items()})},
-            ":seen": {"S": json.dumps({k: list(v) for k, v in m.seen.items()})},
-            ":c": {"S": json.dumps(stored.credited)},
+            ":p": {"S": _compact({k: [p.score, p.x, p.y, p.left] for k, p in m.players.items()})},
+            ":seen": {"S": _compact({k: list(v) for k, v in m.seen.items()})},
+            ":conns": {"S": _compact(stored.connections)},
             ":seq": {"S": str(stored.seq)},
+            ":tail": {"S": dump_events(events)},
+            ":at": {"N": str(last_at)},
+            # Every state write pushes the expiry out again: a long match is not deleted while it is played.
+            ":ttl": {"N": str(int(time.time()) + MATCH_TTL)},
             ":old": {"N": str(expected_version)},
         }
-        # Every state write pushes the expiry out again: a long match is not deleted while it is played.
-        values[":ttl"] = {"N": str(int(time.time()) + MATCH_TTL)}
-        names["#ttl"] = "ttl"
-        expr = "SET #st = :st, #v = :v, #p = :p, #seen = :seen, #c = :c, #seq = :seq, #ttl = :ttl"
+        expr = (
+            "SET #st = :st, #v = :v, #p = :p, #seen = :seen, #conns = :conns, #seq = :seq, #tail = :tail,"
+            " #at = :at, #ttl = :ttl"
+        )
         if m.winner:
             expr += ", winner = :w"
             values[":w"] = {"S": m.winner}
@@ -287,21 +299,35 @@ class MatchStore:
         return _stored(out["Item"])
 
 
-def _stored(item: dict[str, Any]) -> Stored:
-    match_id = item["matchId"]["S"]
-    mode = item["mode"]["S"]
-    if "version" not in item:  # matchmaking created it; the processor has not applied anything yet
-        return Stored(Match(match_id, mode), seq=0, credited={}, exists=True)
-    players = {k: Player(*v) for k, v in json.loads(item["players"]["S"]).items()}
-    seen = {k: tuple(v) for k, v in json.loads(item.get("seen", {"S": "{}"})["S"]).items()}
-    match = Match(
-        match_id=match_id,
-        mode=mode,
+def _compact(value: Any) -> str:
+    # Every byte of the item is billed on every write (a write unit per KB): no spaces.
+    return json.dumps(value, separators=(",", ":"))
+
+
+def match_of(item: dict[str, Any]) -> Match | None:
+    """The game state in an item (or a stream image) of this table; None before the processor's first
+    write (matchmaking created it) and for items that are not matches (the lobby)."""
+    if "version" not in item or "players" not in item:
+        return None
+    return Match(
+        match_id=item["matchId"]["S"],
+        mode=item["mode"]["S"],
         status=item["status"]["S"],
         version=int(item["version"]["N"]),
-        players=players,
+        players={k: Player(*v) for k, v in json.loads(item["players"]["S"]).items()},
         winner=item["winner"]["S"] if "winner" in item else None,
-        seen=seen,
+        seen={k: tuple(v) for k, v in json.loads(item.get("seen", {"S": "{}"})["S"]).items()},
     )
-    credited = {k: int(v) for k, v in json.loads(item.get("credited", {"S": "{}"})["S"]).items()}
-    return Stored(match, seq=int(item.get("seq", {"S": "0"})["S"]), credited=credited)
+
+
+def connections_of(item: dict[str, Any]) -> dict[str, str]:
+    """player -> connection id, of an item (or a stream image) of this table."""
+    found: dict[str, str] = json.loads(item["conns"]["S"]) if "conns" in item else {}
+    return found
+
+
+def _stored(item: dict[str, Any]) -> Stored:
+    match = match_of(item)
+    if match is None:  # matchmaking created it; the processor has not applied anything yet
+        return Stored(Match(item["matchId"]["S"], item["mode"]["S"]), seq=0, exists=True)
+    return Stored(match, seq=int(item.get("seq", {"S": "0"})["S"]), connections=connections_of(item))

@@ -109,12 +109,12 @@ def test_every_event_source_and_route_invokes_the_alias(stage_resources: Resourc
 
 
 def test_downstream_tracing_is_what_docs_operations_says(stage_resources: Resources) -> None:
-    """The X-Ray SDK loads only where TRACE_DOWNSTREAM is true: the processor (docs/operations.md)."""
+    """The X-Ray SDK loads only where TRACE_DOWNSTREAM is true: the projector (docs/operations.md)."""
     tracing = {
         fn: props["Environment"]["Variables"].get("TRACE_DOWNSTREAM")
         for fn, props in functions(stage_resources).items()
     }
-    assert {fn for fn, v in tracing.items() if v == "true"} == {"Processor"}, tracing
+    assert {fn for fn, v in tracing.items() if v == "true"} == {"Projector"}, tracing
     assert all(v in ("true", "false") for v in tracing.values()), tracing
     for fn, props in functions(stage_resources).items():
         assert props["TracingConfig"] == {"Mode": "Active"}, fn  # Lambda's own segments, everywhere

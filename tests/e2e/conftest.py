@@ -111,3 +111,14 @@ async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) 
             if value:
                 return value
             await asyncio.sleep(interval)
+
+
+def faults(endpoint: str, method: str = "GET", rule: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The embedded AWS endpoint's injected faults (local.awsserver): POST one, DELETE all, GET them."""
+    import urllib.request
+
+    data = json.dumps(rule).encode() if rule is not None else None
+    request = urllib.request.Request(f"{endpoint}/_local/faults", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        found: dict[str, Any] = json.loads(answer.read())
+    return found

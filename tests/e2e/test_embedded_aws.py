@@ -46,7 +46,9 @@ def _client(service: str, url: str) -> Any:
         endpoint_url=url,
         region_name="us-east-1",
         # No client retries: a retried request could hide a lost or doubled one.
-        config=Config(max_pool_connections=THREADS * 2, retries={"max_attempts": 1}),
+        config=Config(
+            max_pool_connections=THREADS * 2, retries={"total_max_attempts": 1, "mode": "standard"}
+        ),
     )
 
 
@@ -186,6 +188,38 @@ def test_change_feed_counts_table_writes_but_not_reads_or_failures(endpoint: str
         ddb.put_item(TableName=table, Item={"k": {"S": "a"}}, ConditionExpression="attribute_not_exists(k)")
     ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"k": {"S": "b"}}}}]})
     assert _changes(endpoint, key, since=0, wait=0) == 2
+
+
+def test_an_injected_fault_fails_the_matching_requests_as_aws_would(endpoint: str) -> None:
+    from tests.e2e.conftest import faults
+
+    ddb = _client("dynamodb", endpoint)
+    table = f"faulty-{time.time_ns()}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    rule = {
+        "operation": "PutItem",
+        "resource": table,
+        "code": "ProvisionedThroughputExceededException",
+        "count": 2,
+    }
+    faults(endpoint, "POST", {**rule, "status": 400})
+    for _ in range(2):
+        with pytest.raises(ddb.exceptions.ProvisionedThroughputExceededException):
+            ddb.put_item(TableName=table, Item={"k": {"S": "a"}})
+    ddb.get_item(TableName=table, Key={"k": {"S": "a"}})  # another operation: untouched
+    ddb.put_item(TableName=table, Item={"k": {"S": "a"}})  # the fault is used up
+    assert ddb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
+    assert faults(endpoint)["faults"] == []
+    faults(endpoint, "POST", {"operation": "GetItem", "count": -1})
+    with pytest.raises(ddb.exceptions.InternalServerError):
+        ddb.get_item(TableName=table, Key={"k": {"S": "a"}})
+    assert faults(endpoint, "DELETE")["faults"] == []
+    assert ddb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
 
 
 def test_change_feed_refuses_a_request_without_a_key(endpoint: str) -> None:

@@ -32,8 +32,8 @@ HEAVY = (
     "aws_lambda_powertools.utilities.parameters",
     "backend.actions",  # the message route's game modules: not for `ping`
 )
-# And where a function needs nothing of pydantic at all.
-WITHOUT_PYDANTIC = {"authorizer", "connect", "disconnect"}
+# And where a function needs nothing of pydantic at all ($disconnect puts a GameEvent on the stream).
+WITHOUT_PYDANTIC = {"authorizer", "connect"}
 
 PROBE = """
 import importlib, json, sys
@@ -104,17 +104,20 @@ def test_a_handler_module_imports_nothing_heavy(function: str) -> None:
         assert not loaded(imported, "pydantic")
 
 
-def test_the_processor_traces_downstream_calls_as_deployed() -> None:
+TRACED = "projector"  # the one function whose downstream calls are traced (docs/operations.md#tracing)
+
+
+def test_the_projector_traces_downstream_calls_as_deployed() -> None:
     """Its TRACE_DOWNSTREAM is true: the SDK is loaded before the snapshot, and botocore patched."""
-    assert deployed_env("processor")["TRACE_DOWNSTREAM"] == "true"
-    result = probe("processor", warm=True)
+    assert deployed_env(TRACED)["TRACE_DOWNSTREAM"] == "true"
+    result = probe(TRACED, warm=True)
     assert not loaded(result["imported"], "aws_xray_sdk")
     assert loaded(result["warmed"], "aws_xray_sdk")
     assert result["botocore_patched"] is True
     assert result["unbuilt"] == {"backend.protocol": []}
 
 
-@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f != "processor"])
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if f != TRACED])
 def test_before_the_snapshot_a_function_loads_what_its_requests_need_but_no_xray_sdk(function: str) -> None:
     assert deployed_env(function)["TRACE_DOWNSTREAM"] == "false"
     result = probe(function, warm=True)
@@ -129,6 +132,8 @@ def test_before_the_snapshot_a_function_loads_what_its_requests_need_but_no_xray
     }
     for module in needs.get(function, []):
         assert loaded(warmed, module), module
-    built = {"message": "backend.protocol", "admin": "backend.admin.models"}
+    built = {"message": "backend.protocol", "processor": "backend.protocol", "admin": "backend.admin.models"}
     if function in built:
         assert result["unbuilt"][built[function]] == []
+    if function == "disconnect":  # it validates the stream record it puts, nothing else
+        assert "GameEvent" not in result["unbuilt"]["backend.protocol"]
