@@ -12,7 +12,10 @@ What it reproduces (see shared AWS facts in docs/local-runtime.md):
   connection age (1001 "Going away"), and `$disconnect` on every close, clean or not, with
   `disconnectStatusCode` and `disconnectReason`.
 - the Management API: `POST|GET|DELETE /@connections/{id}`; an unknown id answers 410 with the
-  `GoneException` error type, so botocore raises `GoneException` exactly as on AWS.
+  `GoneException` error type, so botocore raises `GoneException` exactly as on AWS. As on AWS, a request
+  must be SigV4-signed for `execute-api` (botocore clients sign by themselves; an unsigned request gets
+  403 `MissingAuthenticationTokenException`), and `DELETE` answers at once, without waiting for the
+  client's side of the close handshake.
 
 The socket layer is websockets; plain HTTP requests for the Management API are answered on the same
 port by intercepting the request head before websockets parses it (websockets refuses request bodies).
@@ -51,6 +54,12 @@ IDLE_TIMEOUT = 600.0
 MAX_CONNECTION_AGE = 7200.0
 API_ID = "localws"
 _CONNECTIONS_PATH = re.compile(r"^(?:/[^/@]+)?/@connections/([^/?]+)$")
+# The shape of a SigV4 Authorization header. Its signature is not recomputed here (the local stack has no
+# IAM): what this catches is the code that does not sign, or signs for another service or region.
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=[^/\s,]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request,"
+    r"\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=[0-9a-f]{64}"
+)
 
 
 @dataclass(frozen=True)
@@ -345,7 +354,7 @@ class Gateway:
             return "$default"
         try:
             frame = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
             return "$default"
         action = frame.get("action") if isinstance(frame, dict) else None
         if isinstance(action, str) and action in self.routes and not action.startswith("$"):
@@ -428,7 +437,39 @@ class Gateway:
 
     # --- the Management API ------------------------------------------------------------------------
 
-    async def management(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _refuse_unsigned(self, headers: Headers) -> tuple[int, dict[str, str], bytes] | None:
+        """API Gateway's answers to a Management API call that is not signed for execute-api."""
+        header = headers.get("Authorization", "")
+        if not header:
+            return _error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+        sig = _SIGV4.fullmatch(header.strip())
+        if sig is None or "host" not in sig["signed"].split(";") or not headers.get("X-Amz-Date"):
+            return _error(
+                403,
+                "IncompleteSignatureException",
+                "Authorization header requires 'Credential', 'Signature', 'SignedHeaders' (with host) "
+                "and an X-Amz-Date header (AWS Signature Version 4)",
+            )
+        if sig["service"] != "execute-api":
+            return _error(
+                403,
+                "InvalidSignatureException",
+                "Credential should be scoped to correct service: 'execute-api'.",
+            )
+        if sig["region"] != self.service.region:
+            return _error(
+                403,
+                "InvalidSignatureException",
+                f"Credential should be scoped to a valid region: '{self.service.region}'.",
+            )
+        return None
+
+    async def management(
+        self, method: str, path: str, body: bytes, headers: Headers | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
+        refusal = self._refuse_unsigned(headers if headers is not None else Headers())
+        if refusal is not None:
+            return refusal
         m = _CONNECTIONS_PATH.match(urlsplit(path).path)
         if not m:
             return _error(404, "NotFoundException", f"no route for {method} {path}")
@@ -457,7 +498,10 @@ class Gateway:
             return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
         if method == "DELETE":
             conn.closing_reason = (1000, "Connection closed by the server")
-            await conn.socket.close(1000, "")
+            # AWS answers at once and closes in the background. Waiting here for the close handshake
+            # would hang the caller (the admin function's kick) on a client that has stopped reading,
+            # for websockets' close timeout, past the Lambda's own.
+            self._spawn(conn.socket.close(1000, ""))
             return 204, {}, b""
         return _error(405, "MethodNotAllowedException", f"{method} is not allowed")
 
@@ -533,11 +577,13 @@ class _HttpAwareConnection(ServerConnection):
             end = self._buffer.find(b"\r\n\r\n")
             if end < 0:
                 if len(self._buffer) > self._MAX_HEAD:
-                    self._reply(431, {}, b"")
+                    self._reply(
+                        *_error(431, "RequestHeaderFieldsTooLarge", "Request Header Fields Too Large")
+                    )
                 return
             head = self._parse_head(self._buffer[:end])
             if head is None:
-                self._reply(400, {}, b"")
+                self._reply(*_error(400, "BadRequestException", "Bad Request"))
                 return
             method, path, headers = head
             if "websocket" in headers.get("Upgrade", "").lower():
@@ -551,7 +597,9 @@ class _HttpAwareConnection(ServerConnection):
         try:
             length = int(headers.get("Content-Length", "0"))
         except ValueError:
-            self._reply(400, {}, b"")
+            length = -1
+        if length < 0:
+            self._reply(*_error(400, "BadRequestException", "Bad Request: invalid Content-Length"))
             return
         if length > self.owner.limits.max_message_bytes * 2:
             self._reply(*_error(413, "PayloadTooLargeException", "Message too long"))
@@ -560,7 +608,7 @@ class _HttpAwareConnection(ServerConnection):
             return
         body = self._buffer[:length]
         self._mode = "done"
-        self.owner._spawn(self._answer(method, path, body))
+        self.owner._spawn(self._answer(method, path, body, headers))
 
     @staticmethod
     def _parse_head(raw: bytes) -> tuple[str, str, Headers] | None:
@@ -575,9 +623,9 @@ class _HttpAwareConnection(ServerConnection):
             return None
         return method.upper(), path, headers
 
-    async def _answer(self, method: str, path: str, body: bytes) -> None:
+    async def _answer(self, method: str, path: str, body: bytes, request_headers: Headers) -> None:
         try:
-            status, headers, payload = await self.owner.management(method, path, body)
+            status, headers, payload = await self.owner.management(method, path, body, request_headers)
         except Exception:
             log.exception("Management API request failed")
             status, headers, payload = _error(500, "InternalServerErrorException", "internal error")

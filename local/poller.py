@@ -44,6 +44,7 @@ from local.slsconfig import ACCOUNT_ID, Service, StreamEvent, arn_of, physical_n
 log = logging.getLogger("local.poller")
 
 MAX_LANE_BACKLOG = 5000  # records buffered per lane before the shard reader waits
+METRICS_INTERVAL = 1.0
 RETRY_BACKOFF = (0.1, 2.0)
 
 
@@ -122,6 +123,8 @@ class StreamPoller:
         self._dlq_url: str | None = None
         self._inflight = 0
         self._feeds = ChangeFeeds(endpoint) if event.consumer else None
+        self._incoming = 0
+        self._max_age_ms: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -141,6 +144,7 @@ class StreamPoller:
             lanes = [asyncio.Queue[Record](MAX_LANE_BACKLOG) for _ in range(factor)]
             self._tasks.append(asyncio.create_task(self._read_shard(shard["ShardId"], lanes)))
             self._tasks.extend(asyncio.create_task(self._run_lane(q)) for q in lanes)
+        self._tasks.append(asyncio.create_task(self._publish_metrics()))
         log.info(
             "%s <- %s: %d shards x %d lanes, batch %d, window %ss, retries %d, bisect %s, dlq %s",
             self.function,
@@ -222,14 +226,7 @@ class StreamPoller:
                 await lane.put(record)  # bounded: a slow lane holds the shard reader back
                 self.stats.backlog += 1
             if out["Records"]:
-                await self._metric(
-                    "AWS/Kinesis",
-                    "IncomingRecords",
-                    "StreamName",
-                    self.stream_name,
-                    len(out["Records"]),
-                    "Count",
-                )
+                self._incoming += len(out["Records"])
             elif self._feeds is not None and self._feeds.available:
                 seen = await self._feeds.wait(feed, seen)
             else:
@@ -271,10 +268,25 @@ class StreamPoller:
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
         event = {"Records": [r.to_event(self.service.region, self.stream_arn) for r in batch]}
         age_ms = max(0.0, (time.time() - batch[-1].arrival) * 1000)
-        await self._metric(
-            "AWS/Lambda", "IteratorAge", "FunctionName", self.function_name, age_ms, "Milliseconds"
-        )
+        self._max_age_ms = max(self._max_age_ms or 0.0, age_ms)
         return await self.pool.invoke(event)
+
+    async def _publish_metrics(self) -> None:
+        """Once a second, what Kinesis and Lambda publish on AWS (the records put, the largest iterator
+        age), so that operators read stream health the same way here. Off the batches' path: on AWS it
+        costs the function nothing, and here a call to the embedded endpoint would queue behind them."""
+        while True:
+            await asyncio.sleep(METRICS_INTERVAL)
+            incoming, self._incoming = self._incoming, 0
+            age, self._max_age_ms = self._max_age_ms, None
+            if incoming:
+                await self._metric(
+                    "AWS/Kinesis", "IncomingRecords", "StreamName", self.stream_name, incoming, "Count"
+                )
+            if age is not None:
+                await self._metric(
+                    "AWS/Lambda", "IteratorAge", "FunctionName", self.function_name, age, "Milliseconds"
+                )
 
     async def _metric(
         self, namespace: str, name: str, dimension: str, value_of: str, value: float, unit: str
@@ -386,25 +398,28 @@ class StreamPoller:
             await self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
 
 
+WAIT_SECONDS = 20.0
+
+
 class ChangeFeeds:
     """The embedded AWS endpoint's change feeds (local.awsserver): wait until a shard or table has been
     written to. Unavailable at any other endpoint, where the pollers poll instead."""
 
-    WAIT_SECONDS = 20.0
+    WAIT_SECONDS = WAIT_SECONDS
 
     def __init__(self, endpoint: str) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.available = True
         self._session: Any = None
 
-    async def wait(self, key: str, since: int) -> int:
-        """The key's version once it is above `since` (or after WAIT_SECONDS, unchanged)."""
+    async def wait(self, key: str, since: int, timeout: float = WAIT_SECONDS) -> int:
+        """The key's version once it is above `since` (or after `timeout`, unchanged)."""
         import aiohttp
 
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.WAIT_SECONDS + 10))
         url = f"{self.endpoint}/_local/changes"
-        params = {"key": key, "since": str(since), "wait": str(self.WAIT_SECONDS)}
+        params = {"key": key, "since": str(since), "wait": str(timeout)}
         try:
             async with self._session.get(url, params=params) as answer:
                 if answer.status != 200:

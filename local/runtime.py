@@ -186,13 +186,13 @@ class LocalRuntime:
             "streams": [p.snapshot() for p in self.pollers],
         }
 
-    async def _health(self, request: web.Request) -> web.Response:
+    async def _health(self, request: web.BaseRequest) -> web.Response:
         return web.json_response({"status": "ok", "stage": self.service.stage, "aws": self.aws_endpoint})
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: web.BaseRequest) -> web.Response:
         return web.json_response(self.metrics())
 
-    async def _web_client(self, request: web.Request) -> web.StreamResponse:
+    async def _web_client(self, request: web.BaseRequest) -> web.StreamResponse:
         """clients/web/, read on every request (edit and reload)."""
         if request.method not in ("GET", "HEAD"):
             return web.json_response({"message": "Method Not Allowed"}, status=405)
@@ -204,21 +204,42 @@ class LocalRuntime:
             headers={"Cache-Control": "no-store"},
         )
 
-    async def _dev_token(self, request: web.Request) -> web.Response:
-        """POST {"player": "alice"} -> {"token": ...}: what `gamebackend token` mints, for the page."""
+    async def _dev_token(self, request: web.BaseRequest) -> web.Response:
+        """POST {"player": "alice"} -> {"token": ...}: what `gamebackend token` mints, for the page.
+
+        Only the page may ask. The body must be JSON, which another site's page cannot send without a CORS
+        preflight that this endpoint never grants; the request must name this runtime as its host, which a
+        DNS-rebinding page cannot (it names its own); and an `Origin`, where a browser sends one, must be
+        this runtime's. It mints player tokens only, never admin ones."""
+        from backend import wirejson
         from backend.auth import mint
 
+        def refuse(status: int, code: str, message: str) -> web.Response:
+            return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
         if request.method != "POST":
-            return web.json_response({"message": "Method Not Allowed"}, status=405)
+            return refuse(405, "method_not_allowed", 'POST a JSON body: {"player": "alice"}')
+        port = self.config.http_port
+        hosts = {f"{h}:{port}" for h in (self.config.host, "127.0.0.1", "localhost", "[::1]")}
+        if request.headers.get("Host", "") not in hosts:
+            return refuse(403, "forbidden", "only this runtime's own page may mint tokens (Host)")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in {f"http://{h}" for h in hosts}:
+            return refuse(403, "forbidden", "only this runtime's own page may mint tokens (Origin)")
+        if request.content_type != "application/json":
+            return refuse(415, "unsupported_media_type", "send the body as application/json")
         try:
-            player = (await request.json())["player"]
+            body = wirejson.loads(await request.read())
+            player = body["player"] if isinstance(body, dict) else None
+            if not isinstance(player, str):
+                raise ValueError("`player` must be a string")
             settings = self.service.stage_settings()
             token = mint(
-                str(player),
+                player,
                 secret=settings["jwtSecret"],
                 issuer=settings["jwtIssuer"],
                 audience=settings["jwtAudience"],
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            return web.json_response({"message": f"bad request: {exc}"}, status=400)
+        except (ValueError, KeyError) as exc:
+            return refuse(400, "bad_request", f"bad request: {exc}")
         return web.json_response({"player": player, "token": token})

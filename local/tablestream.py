@@ -45,6 +45,9 @@ log = logging.getLogger("local.tablestream")
 
 MAX_STATE_BYTES = 1024 * 1024
 RETRY_BACKOFF = (0.1, 2.0)
+# A window closes this long after its end at the earliest: a write stamped before the end is on the
+# stream, and its change feed bumped, well within it.
+CLOSE_GRACE = 0.2
 
 
 @dataclass
@@ -120,6 +123,8 @@ class TableStreamPoller:
         self._dlq_url: str | None = None
         self._open: _Window | None = None
         self._inflight = 0
+        self._read_up_to: dict[str, float] = {}
+        self._waiting: dict[str, int] = {}  # shard -> the feed version its reader is waiting past
 
     async def start(self) -> None:
         from aiobotocore.session import get_session
@@ -197,6 +202,7 @@ class TableStreamPoller:
         )["ShardIterator"]
         seen = 0
         while it:
+            began = time.time()
             try:
                 out = await self._streams.get_records(ShardIterator=it, Limit=1000)
             except Exception:
@@ -207,12 +213,27 @@ class TableStreamPoller:
             for record in out["Records"]:
                 await queue.put(record)
                 self.stats.backlog += 1
+            self._read_up_to[shard_id] = began  # every record written before `began` is queued
             if out["Records"]:
                 continue
             if self._feeds.available:
-                seen = await self._feeds.wait(f"dynamodb/{self.table}", seen)
+                self._waiting[shard_id] = seen  # nothing new since the read: caught up until woken
+                try:
+                    seen = await self._feeds.wait(f"dynamodb/{self.table}", seen)
+                finally:
+                    self._waiting.pop(shard_id, None)
             else:
                 await asyncio.sleep(self.poll_interval)
+
+    async def _caught_up(self, shard_id: str) -> float:
+        """A time before which every record of the shard has been read into its queue."""
+        now = time.time()
+        if shard_id in self._waiting:
+            # Idle on the feed: caught up to now, unless a write has just bumped it.
+            version = await self._feeds.wait(f"dynamodb/{self.table}", self._waiting[shard_id], timeout=0)
+            if version <= self._waiting.get(shard_id, version):
+                return now
+        return self._read_up_to.get(shard_id, 0.0)
 
     # --- windows ------------------------------------------------------------------------------------
 
@@ -234,12 +255,26 @@ class TableStreamPoller:
             while True:
                 if held is None:
                     held = await self._fill(queue, pending, window)
-                closing = window is None or held is not None or time.time() >= window.end
-                await self._deliver(shard_id, pending, window, final=window is not None and closing)
-                self.stats.backlog -= len(pending)
-                pending = []
-                if closing or window is None:
+                if window is None:  # no tumbling window: each batch on its own
+                    await self._deliver(shard_id, pending, None, final=False)
+                    self.stats.backlog -= len(pending)
                     break
+                # A window closes once its end has passed and every record that arrived before the end
+                # has been read: a record of a later window, or the reader caught up past the end.
+                closing = held is not None or (
+                    time.time() >= window.end + CLOSE_GRACE
+                    and queue.empty()
+                    and await self._caught_up(shard_id) >= window.end
+                )
+                if pending or closing:
+                    await self._deliver(shard_id, pending, window, final=closing)
+                    self.stats.backlog -= len(pending)
+                    pending = []
+                if closing:
+                    break
+                if time.time() >= window.end:
+                    await asyncio.sleep(0.02)  # the reader may still be bringing this window's last records
+                    continue
                 # More records of this window, or its end (then the final invocation has none).
                 record = await self._next(queue, max(0.0, window.end - time.time()))
                 if record is not None and _arrival(record) >= window.end:

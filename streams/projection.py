@@ -89,13 +89,16 @@ class MatchWindow:
     status: str = "waiting"
     connections: dict[str, str] = field(default_factory=dict)
     days: list[Day] = field(default_factory=list)
-    # The events of each write, by the write's first version. Kept apart: a write's events are the same
-    # whenever it is delivered, so its log chunk is too, while a merge would depend on the window.
+    # The events of each write, by the write's first version (a write delivered twice counts once).
     writes: dict[int, list[tuple[int, GameEvent]]] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
         return self.status == "finished"
+
+    def events(self) -> list[tuple[int, GameEvent]]:
+        """Every event the window's writes applied, in version order, each once."""
+        return sorted({v: e for events in self.writes.values() for v, e in events}.items())
 
 
 @dataclass

@@ -7,8 +7,8 @@ in several invocations, passing `state` from one to the next; this function only
 (streams.projection) until the window's final invocation (`isFinalInvokeForWindow`, or
 `isWindowTerminatedEarly` when the state passed 1 MB), which writes everything the window adds up to:
 
-- the event log: one chunk per state write (BatchWriteItem, 25 a request), the same bytes however the
-  write is delivered;
+- the event log: a match's events of the window as one chunk (a conditional PutItem: a retried window
+  finds it written);
 - the leaderboard credits: per player whose total moved, one UpdateItem per (board, period) row,
   however many actions the window holds; absolute per match, so a replayed window credits nothing
   twice, and a window that credited part of its rows before a crash is completed by its retry;
@@ -107,8 +107,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 def flush(window: Window) -> dict[str, int]:
     """Writes what a window adds up to. Safe to run again with the same window (a retried invocation)."""
     boards = bootstrap.leaderboards()
-    bootstrap.events().append(
-        [(m, events) for m, w in window.matches.items() for events in w.writes.values()]
+    logged = bootstrap.events().append(
+        {m: list(w.writes.values()) for m, w in window.matches.items() if w.writes}
     )
     settled = boards.settled(list(window.matches))
     live = {m: w for m, w in window.matches.items() if m not in settled}
@@ -130,7 +130,8 @@ def flush(window: Window) -> dict[str, int]:
         "CreditedPlayers": len(jobs),
         "SettledMatches": len(finished),
         "RankFrames": ranks,
-        "LoggedEvents": sum(len(e) for w in window.matches.values() for e in w.writes.values()),
+        "LoggedEvents": sum(len(w.events()) for w in window.matches.values()),
+        "LogChunks": logged,
     }
 
 

@@ -84,3 +84,6 @@ def ddb(aws: None) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_DEV", "false")
+    # As in every function's environment (serverless.yml): a child Logger (backend/admin/app.py) finds
+    # its parent (backend/telemetry.py) by this service name, whichever of them a test imports first.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gamebackend")

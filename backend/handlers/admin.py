@@ -8,7 +8,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from backend import snapstart
 from backend.admin import app as routes
-from backend.admin.app import app
+from backend.admin.app import handle
 from backend.telemetry import logger, metrics, tracer
 
 # Before SnapStart's snapshot: PyJWT, the broadcast's pusher, every model, and each route's validation.
@@ -19,4 +19,4 @@ snapstart.warm("jwt", "streams.push", "aiobotocore.session", models=routes.model
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return handle(event, context)

@@ -1,12 +1,13 @@
 """The events table: the immutable log of every applied action, in chunks of consecutive versions.
 
 Key: matchId + version (the state version the first event of the chunk produced). Each event in a
-chunk carries the version it produced. The leaderboard projector writes the events of each state write
-of the hot path as one chunk (more if they span MAX_CHUNK_SPAN versions or more), cut from that write's
-events alone: a write delivered again, in any window, rewrites the same chunks with the same bytes.
-Chunks never span MAX_CHUNK_SPAN versions, so the chunks holding versions after a cursor are among
-those starting less than MAX_CHUNK_SPAN before it; readers key events by version, so a chunk written
-again with other boundaries (by an older version of this code) is not counted twice.
+chunk carries the version it produced. The leaderboard projector writes a window's events of a match
+as one chunk (more if they span MAX_CHUNK_SPAN versions or more), each with a condition that no chunk
+has that key yet: a window written again (a retry) finds its chunks there and writes nothing, and a
+write delivered again in a later window either finds its chunk there or adds one that overlaps others
+(every event was logged in its first window already). Chunks never span MAX_CHUNK_SPAN versions, so
+the chunks holding versions after a cursor are among those starting less than MAX_CHUNK_SPAN before
+it; readers key events by version, so overlapping chunks count each event once.
 """
 
 from __future__ import annotations
@@ -48,28 +49,45 @@ class EventLog:
         self._ddb = client
         self._table = table
 
-    def append(self, writes: list[tuple[str, list[tuple[int, GameEvent]]]]) -> None:
-        """Writes each (match, events of one state write) as its chunks: BatchWriteItem, 25 a request."""
-        chunks = [(match_id, chunk) for match_id, events in writes for chunk in _chunks(events)]
-        items = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "matchId": {"S": match_id},
-                        "version": {"N": str(chunk[0][0])},
-                        "events": {"S": dump_events(chunk)},
-                        # From the records, not the clock: a retried window writes the same bytes.
-                        "ttl": {"N": str(chunk[-1][1].receivedAt // 1000 + LOG_RETENTION)},
-                    }
-                }
-            }
-            for match_id, chunk in chunks
-        ]
-        for start in range(0, len(items), 25):
-            request: dict[str, Any] = {self._table: items[start : start + 25]}
-            while request:
-                out = self._ddb.batch_write_item(RequestItems=request)
-                request = out.get("UnprocessedItems") or {}
+    def append(self, writes: dict[str, list[list[tuple[int, GameEvent]]]]) -> int:
+        """Logs each match's events, given as the state writes that applied them: all of them as one
+        chunk (or more, by MAX_CHUNK_SPAN), one conditional PutItem each (1 write unit per KB). When a
+        chunk's key is taken (a window written before; or one that holds a write delivered again beside
+        new ones), each write's events go in chunks of their own instead, and those already there are
+        left as they are. Returns how many chunks were written."""
+        written = 0
+        for match_id, match_writes in writes.items():
+            merged = sorted({v: e for events in match_writes for v, e in events}.items())
+            for chunk in _chunks(merged):
+                if self._put_new(match_id, chunk):
+                    written += 1
+                    continue
+                versions = {v for v, _ in chunk}
+                for events in match_writes:
+                    for part in _chunks([(v, e) for v, e in events if v in versions]):
+                        written += self._put_new(match_id, part)
+        return written
+
+    def _put_new(self, match_id: str, chunk: list[tuple[int, GameEvent]]) -> bool:
+        """Writes the chunk unless one with its key is there; True if written."""
+        from botocore.exceptions import ClientError
+
+        item = {
+            "matchId": {"S": match_id},
+            "version": {"N": str(chunk[0][0])},
+            "events": {"S": dump_events(chunk)},
+            # From the records, not the clock: a chunk is the same bytes whoever writes it.
+            "ttl": {"N": str(chunk[-1][1].receivedAt // 1000 + LOG_RETENTION)},
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(version)"
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
 
     def read(
         self, match_id: str, after_version: int = 0, limit: int | None = None

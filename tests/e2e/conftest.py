@@ -103,6 +103,14 @@ async def connect_player(stack: LocalRuntime) -> AsyncIterator[Any]:
         await ws.close()
 
 
+def management_api(stack: LocalRuntime) -> Any:
+    """A client of the stack's Management API, signed (SigV4 for execute-api) as the functions' are:
+    the local gateway refuses unsigned calls, as API Gateway does."""
+    import boto3
+
+    return boto3.client("apigatewaymanagementapi", endpoint_url=stack.management_url, region_name="us-east-1")
+
+
 async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Polls `check` until it returns a truthy value (for effects that happen after a socket closes)."""
     async with asyncio.timeout(timeout):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import urllib.request
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from clients.sdk import ActionRejected, AuthError, GameClient, ServerError
 from local.ops import Ops
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import eventually, management_api
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +37,8 @@ def connection_ids(stack: LocalRuntime, player: str) -> list[str]:
 
 def delete_connection(stack: LocalRuntime, connection_id: str) -> int:
     """What a backend does to kick a client: DELETE @connections/{id} on the Management API."""
-    request = urllib.request.Request(f"{stack.management_url}/@connections/{connection_id}", method="DELETE")
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return int(response.status)
+    answer = management_api(stack).delete_connection(ConnectionId=connection_id)
+    return int(answer["ResponseMetadata"]["HTTPStatusCode"])
 
 
 async def test_practice_match_played_to_the_end(stack: LocalRuntime) -> None:
@@ -173,7 +172,8 @@ async def test_refused_token_raises_auth_error_and_is_not_retried(stack: LocalRu
 async def test_token_refused_on_reconnect_stops_the_client(stack: LocalRuntime) -> None:
     assert stack.gateway is not None
     player = name("expire")
-    tokens = iter([token_for(player), token_for(player, ttl=-60)])  # the second one is already expired
+    expired = token_for(player, now=time.time() - 3600, ttl=60)
+    tokens = iter([token_for(player), expired])
     client = GameClient(stack.ws_url, lambda: next(tokens), backoff_base=0.01)
     await client.connect()
     try:

@@ -153,3 +153,30 @@ async def test_a_batch_that_always_fails_goes_to_the_on_failure_destination(
     # Tried once and retried once (maximumRetryAttempts: 1), each time with the same state.
     tries = [inv for inv in invocations(log) if inv["keys"] == ["raise-e0"]]
     assert len(tries) == 2 and tries[0]["state"] == tries[1]["state"]
+
+
+async def test_writes_across_a_window_boundary_close_each_window_once(tsm: tuple[LocalRuntime, Path]) -> None:
+    runtime, log = tsm
+    # Two writes a second for 3 s, starting just before a window's end: records arrive while a window
+    # closes, and each must land in exactly one window, each window closing exactly once.
+    await asyncio.sleep((WINDOW - time.time() % WINDOW) % WINDOW + WINDOW - 0.3)
+    keys = [f"f{i:02d}" for i in range(12)]
+    for key in keys:
+        await write(runtime, [key], early_in_window=False)
+        await asyncio.sleep(0.25)
+    seen = await closed(runtime, log, windows=2)
+    await eventually(runtime.pollers[0].idle, timeout=10)
+    seen = invocations(log)
+    finals = [inv["window"]["start"] for inv in seen if inv["final"]]
+    assert len(finals) == len(set(finals)), f"a window closed twice: {finals}"
+    by_window: dict[str, list[str]] = {}
+    for inv in seen:
+        by_window.setdefault(inv["window"]["start"], []).extend(inv["keys"])
+    delivered = [k for ks in by_window.values() for k in ks]
+    assert sorted(delivered) == keys  # each once, none lost
+    # ... and every window's final invocation came after all of its records.
+    for start in finals:
+        final_at = max(i for i, inv in enumerate(seen) if inv["final"] and inv["window"]["start"] == start)
+        assert all(
+            i < final_at for i, inv in enumerate(seen) if inv["window"]["start"] == start and inv["keys"]
+        )

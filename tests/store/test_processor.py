@@ -762,13 +762,14 @@ def test_an_old_write_delivered_again_after_newer_ones_moves_nothing_back(world:
     world.deliver(f.records, project=False)
     second = world.changes()
     world.project(first + second)
-    once = world.snapshot()
+    once = world.snapshot(chunks=False)
     # Lambda redelivers rarely, and then maybe out of order: the older write alone, in a later window ...
     world.project(first)
-    assert world.snapshot() == once
-    # ... or behind the newer one in one window.
+    assert world.snapshot(chunks=False) == once
+    # ... or behind the newer one in one window. (The log may get a chunk that overlaps; it reads the
+    # same.)
     world.project(second + first)
-    assert world.snapshot() == once
+    assert world.snapshot(chunks=False) == once
     world.assert_exact()
 
 
