@@ -23,6 +23,13 @@ from local.runtime import ROOT
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
 
+@pytest.fixture(autouse=True)
+def metrics_namespace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Powertools' Metrics read their namespace at import; the handlers here flush what they add.
+    monkeypatch.setattr(telemetry.metrics.provider, "namespace", "GameBackend")
+    telemetry.metrics.clear_metrics()  # nothing another test left in the shared buffer
+
+
 def run_hooks(hooks: list[Any]) -> None:
     for fn, args, kwargs in hooks:
         fn(*args, **kwargs)
