@@ -44,9 +44,10 @@ class EmbeddedMoto:
     """moto in a child process (local.awsserver: one request at a time, with change feeds), so its work
     does not share the gateway's interpreter."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566, background: tuple[str, ...] = ()) -> None:
         self.host = host
         self.port = port
+        self.background = background  # app ids whose requests give way (local.awsserver)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,7 +63,17 @@ class EmbeddedMoto:
                 )
         env = {**os.environ, **FAKE_CREDENTIALS, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "local.awsserver", "-H", self.host, "-p", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "local.awsserver",
+                "-H",
+                self.host,
+                "-p",
+                str(self.port),
+                "--background",
+                ",".join(self.background),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,

@@ -46,6 +46,7 @@ from urllib.parse import parse_qs
 CHANGES_PATH = "/_local/changes"
 FAULTS_PATH = "/_local/faults"
 MAX_WAIT = 30.0
+BACKGROUND_PATIENCE = 0.05  # seconds a background request yields to foreground ones at most
 # Iterators of DynamoDB Streams that moto keeps forever; AWS expires them after 15 minutes. Past this
 # many, the oldest half is forgotten (a poller only ever uses its newest one).
 MAX_STREAM_ITERATORS = 20_000
@@ -193,15 +194,71 @@ def _resources(service: str, operation: str, request: dict[str, Any]) -> set[str
     return set()
 
 
+class PriorityLock:
+    """One holder at a time; a waiting foreground request goes before waiting background ones (but a
+    background request gives way for at most BACKGROUND_PATIENCE of free lock, so it is never
+    starved)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = False
+        self._foreground_waiting = 0
+        self._background_waiting = 0
+
+    def waiting(self) -> tuple[int, int]:
+        """(foreground, background) requests waiting now."""
+        with self._changed:
+            return self._foreground_waiting, self._background_waiting
+
+    def acquire(self, background: bool) -> None:
+        with self._changed:
+            if background:
+                self._background_waiting += 1
+            else:
+                self._foreground_waiting += 1
+            yielding_since: float | None = None  # when the lock was free but given to a foreground one
+            while True:
+                if self._busy:
+                    self._changed.wait()
+                    continue
+                if not background or not self._foreground_waiting:
+                    break
+                now = time.monotonic()
+                yielding_since = now if yielding_since is None else yielding_since
+                if now - yielding_since >= BACKGROUND_PATIENCE:
+                    break
+                self._changed.wait(BACKGROUND_PATIENCE - (now - yielding_since))
+            if background:
+                self._background_waiting -= 1
+            else:
+                self._foreground_waiting -= 1
+            self._busy = True
+
+    def release(self) -> None:
+        with self._changed:
+            self._busy = False
+            self._changed.notify_all()
+
+
 class SerializedAws:
     """WSGI middleware: every request to moto under one lock; change feeds bumped after writes;
-    injected faults answered before moto sees the request."""
+    injected faults answered before moto sees the request.
 
-    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+    Requests of the cold path's functions (`background`: their botocore User-Agent carries
+    `app/<function>`, which the local runtime sets with AWS_SDK_UA_APP_ID) give way to the others: on
+    AWS a projector's window of writes does not delay a player's action, and here, with one request at
+    a time, it would."""
+
+    def __init__(
+        self,
+        app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        background: Iterable[str] = (),
+    ) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = PriorityLock()
         self.feeds = ChangeFeeds()
         self.faults = Faults()
+        self._background = tuple(f"app/{name}" for name in background)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
@@ -232,11 +289,15 @@ class SerializedAws:
             status.append(code)
             return start_response(code, headers, exc_info)
 
-        with self.lock:
+        agent = str(environ.get("HTTP_USER_AGENT", ""))
+        self.lock.acquire(background=any(app in agent for app in self._background))
+        try:
             # The whole body is produced under the lock: moto builds it from its models.
             body = b"".join(self.app(environ, capture))
             if service.startswith("DynamoDBStreams"):
                 _forget_old_stream_iterators()
+        finally:
+            self.lock.release()
         if watched and status and status[0].startswith("2"):
             self._bump(service, operation, request_body, body)
         return [body]
@@ -319,10 +380,10 @@ def _forget_old_stream_iterators() -> None:
                     del iterators[arn]
 
 
-def build_app() -> SerializedAws:
+def build_app(background: Iterable[str] = ()) -> SerializedAws:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return SerializedAws(DomainDispatcherApplication(create_backend_app))
+    return SerializedAws(DomainDispatcherApplication(create_backend_app), background)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -332,12 +393,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument(
+        "--background",
+        default="",
+        help="comma-separated app ids (AWS_SDK_UA_APP_ID) whose requests give way to the others",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own server does: URLs it hands out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
-    run_simple(args.host, args.port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+    background = [name for name in args.background.split(",") if name]
+    run_simple(args.host, args.port, build_app(background), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,9 @@ class LocalRuntime:
                 "AWS_LAMBDA_FUNCTION_NAME": f"{self.service.name}-{self.service.stage}-{fn.name}",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
                 "AWS_ENDPOINT_URL": self.aws_endpoint,
+                # In every AWS call's User-Agent (app/<function>): the embedded endpoint lets the cold
+                # path's calls give way to the hot path's.
+                "AWS_SDK_UA_APP_ID": fn.name,
                 # No X-Ray daemon here: the tracer stays a no-op, as powertools does outside Lambda.
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "PYTHONPATH": str(ROOT),
@@ -99,7 +102,13 @@ class LocalRuntime:
     async def start(self) -> None:
         cfg = self.config
         if cfg.endpoint_url is None:
-            self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port)
+            # The cold path: functions that take their events in tumbling windows.
+            background = tuple(
+                fn.name
+                for fn in self.service.functions.values()
+                if any(e.tumbling_window for e in fn.streams)
+            )
+            self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port, background)
             await asyncio.to_thread(self.moto.start)
         else:
             log.info("using the AWS endpoint %s (nothing embedded)", cfg.endpoint_url)

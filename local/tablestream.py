@@ -21,8 +21,11 @@ Tumbling windows, as documented for Lambda:
   range goes to the on-failure destination (`DDBStreamBatchInfo`) and is skipped. A window whose final
   invocation is given up on loses its state with it.
 
-One shard per table here (moto has one), read through the embedded endpoint's change feed of the
-table (local.awsserver), or polled at another endpoint.
+One shard per table here (moto has one), read as Lambda reads it, four times a second at most: after
+each read the reader waits READ_INTERVAL, then (at the embedded endpoint) until the table's change
+feed says there is something new (local.awsserver), or polls at another endpoint. Reading sooner would
+buy nothing (a window waits for its end anyway) and would take the embedded endpoint from the hot
+path, one request at a time.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ log = logging.getLogger("local.tablestream")
 
 MAX_STATE_BYTES = 1024 * 1024
 RETRY_BACKOFF = (0.1, 2.0)
+READ_INTERVAL = 0.25  # Lambda polls each shard of a DynamoDB stream four times a second
 # A window closes this long after its end at the earliest: a write stamped before the end is on the
 # stream, and its change feed bumped, well within it.
 CLOSE_GRACE = 0.2
@@ -94,7 +98,7 @@ class TableStreamPoller:
         pool: FunctionPool,
         *,
         endpoint: str,
-        poll_interval: float = 0.25,
+        poll_interval: float = READ_INTERVAL,
     ) -> None:
         if event.parallelization_factor != 1 or event.bisect_on_error or event.report_batch_item_failures:
             raise ConfigError(
@@ -106,7 +110,7 @@ class TableStreamPoller:
         self.event = event
         self.pool = pool
         self.endpoint = endpoint
-        self.poll_interval = poll_interval  # Lambda polls a table's shards four times a second
+        self.poll_interval = max(poll_interval, READ_INTERVAL)
         self.table = physical_name(service, event.stream_resource)
         self.function_name = f"{service.name}-{service.stage}-{function}"
         self.dlq_name = (
@@ -214,6 +218,7 @@ class TableStreamPoller:
                 await queue.put(record)
                 self.stats.backlog += 1
             self._read_up_to[shard_id] = began  # every record written before `began` is queued
+            await asyncio.sleep(self.poll_interval)
             if out["Records"]:
                 continue
             if self._feeds.available:
@@ -222,8 +227,6 @@ class TableStreamPoller:
                     seen = await self._feeds.wait(f"dynamodb/{self.table}", seen)
                 finally:
                     self._waiting.pop(shard_id, None)
-            else:
-                await asyncio.sleep(self.poll_interval)
 
     async def _caught_up(self, shard_id: str) -> float:
         """A time before which every record of the shard has been read into its queue."""
@@ -261,10 +264,11 @@ class TableStreamPoller:
                     break
                 # A window closes once its end has passed and every record that arrived before the end
                 # has been read: a record of a later window, or the reader caught up past the end.
+                # (Caught up first, then empty: the reader queues what it read before it says so.)
                 closing = held is not None or (
                     time.time() >= window.end + CLOSE_GRACE
-                    and queue.empty()
                     and await self._caught_up(shard_id) >= window.end
+                    and queue.empty()
                 )
                 if pending or closing:
                     await self._deliver(shard_id, pending, window, final=closing)

@@ -18,8 +18,7 @@ from typing import Any
 
 from backend.game.rules import Match
 from backend.protocol import GameEvent
-from backend.store.events import load_events
-from backend.store.matches import connections_of, match_of
+from backend.store.matches import connections_of, match_of, tail_of
 
 STATE_VERSION = 1
 DAY_MS = 86_400_000
@@ -68,7 +67,7 @@ def change_of(record: dict[str, Any]) -> Change | None:
         after=_totals(after),
         status=after.status,
         connections=connections_of(new),
-        events=load_events(new["tail"]["S"]) if "tail" in new else [],
+        events=tail_of(new),
     )
 
 

@@ -10,8 +10,9 @@ in several invocations, passing `state` from one to the next; this function only
 - the event log: a match's events of the window as one chunk (a conditional PutItem: a retried window
   finds it written);
 - the leaderboard credits: per player whose total moved, one UpdateItem per (board, period) row,
-  however many actions the window holds; absolute per match, so a replayed window credits nothing
-  twice, and a window that credited part of its rows before a crash is completed by its retry;
+  however many actions and matches the window holds; absolute per match, so a replayed window
+  credits nothing twice, and a window that credited part of its rows before a crash is completed by
+  its retry;
 - settlement of finished matches: a `settled#<match>` marker, then their credit attributes are dropped
   from the all-time rows (which would otherwise grow with every match a player plays);
 - `rank` frames, to the players whose global all-time rank changed.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final
@@ -112,14 +114,13 @@ def flush(window: Window) -> dict[str, int]:
     )
     settled = boards.settled(list(window.matches))
     live = {m: w for m, w in window.matches.items() if m not in settled}
-    # One job per (match, player): its days in order, since each day's credit starts from the one before
-    # it on the all-time rows; jobs of other matches or players run at once.
-    jobs = [(m, w, player, days) for m, w in live.items() for player, days in _by_player(w).items()]
+    # One job per player: each of their rows takes every match of the window in one write; players'
+    # jobs run at once.
+    rows = _rows(live)
+    jobs = sorted(rows.items())
     with ThreadPoolExecutor(CREDIT_CONCURRENCY) as pool:
         scores = list(pool.map(lambda job: _credit(*job), jobs))
-    moved = {
-        player: score for (_, _, player, _), score in zip(jobs, scores, strict=True) if score is not None
-    }
+    moved = {player: score for (player, _), score in zip(jobs, scores, strict=True) if score is not None}
     finished = [m for m, w in window.matches.items() if w.finished]
     for match_id in finished:
         if match_id not in settled:
@@ -128,6 +129,7 @@ def flush(window: Window) -> dict[str, int]:
     ranks = _push_ranks(window, moved)
     return {
         "CreditedPlayers": len(jobs),
+        "CreditedRows": sum(len(r) for _, r in jobs),
         "SettledMatches": len(finished),
         "RankFrames": ranks,
         "LoggedEvents": sum(len(w.events()) for w in window.matches.values()),
@@ -135,37 +137,44 @@ def flush(window: Window) -> dict[str, int]:
     }
 
 
-def _by_player(w: MatchWindow) -> dict[str, list[tuple[int, tuple[int, int]]]]:
-    """player -> [(day's last receive time, (believed, total))], in day order."""
-    found: dict[str, list[tuple[int, tuple[int, int]]]] = {}
-    for day in w.days:
-        for player, totals in day.totals.items():
-            found.setdefault(player, []).append((day.last_at, totals))
-    return found
+@dataclass
+class _Row:
+    board: str
+    at: datetime  # picks the row's expiry
+    period: str
+    # match -> (what the row is believed to hold from it, what it must hold)
+    credits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def _credit(
-    match_id: str, w: MatchWindow, player: str, days: list[tuple[int, tuple[int, int]]]
-) -> int | None:
-    """Every (board, period) row of one player for each day of one match, in day order. Returns the
-    player's new global all-time score when that row moved."""
+def _rows(matches: dict[str, MatchWindow]) -> dict[str, dict[str, _Row]]:
+    """player -> board key -> what every match of the window brings to that row. A match's days on one
+    row (the all-time row, or a week's row across midnight) become one credit, from the first day's
+    belief to the last day's total."""
+    boards = bootstrap.leaderboards()
+    out: dict[str, dict[str, _Row]] = {}
+    for match_id, w in matches.items():
+        season = boards.seasons([GLOBAL, w.mode])
+        for day in w.days:
+            at = datetime.fromtimestamp(day.last_at / 1000, UTC)
+            for player, (believed, total) in day.totals.items():
+                for board in (GLOBAL, w.mode):
+                    for period in PERIODS:
+                        key = board_key(board, period, at, season[board])
+                        row = out.setdefault(player, {}).setdefault(key, _Row(board, at, period))
+                        first = row.credits.get(match_id, (believed, total))[0]
+                        row.credits[match_id] = (first, total)
+    return out
+
+
+def _credit(player: str, rows: dict[str, _Row]) -> int | None:
+    """Every row of one player, each in one write for all its matches. Returns the player's new global
+    all-time score when that row moved."""
     boards = bootstrap.leaderboards()
     alltime: int | None = None
-    for day_at, (believed, total) in days:
-        at = datetime.fromtimestamp(day_at / 1000, UTC)
-        season = boards.seasons([GLOBAL, w.mode])
-        for board in (GLOBAL, w.mode):
-            for period in PERIODS:
-                score = boards.credit(
-                    board_key(board, period, at, season[board]),
-                    player,
-                    match_id,
-                    believed=believed,
-                    total=total,
-                    expires=expires_at(period, at),
-                )
-                if board == GLOBAL and period == "alltime" and score is not None:
-                    alltime = score
+    for key, row in rows.items():
+        score = boards.credit_matches(key, player, row.credits, expires=expires_at(row.period, row.at))
+        if row.board == GLOBAL and row.period == "alltime" and score is not None:
+            alltime = score
     return alltime
 
 

@@ -34,6 +34,8 @@ SEASON_CACHE_SECONDS = 5.0
 
 
 SETTLED_TTL = 8 * 24 * 3600  # past the stream's 24 h retention and the match's own 7-day expiry
+# Matches credited to a row in one write at most (each is an attribute and a condition of it).
+MAX_MATCHES_PER_CREDIT = 25
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,68 @@ class LeaderboardStore:
                 old = exc.response.get("Item") or self._get_raw(board_key, player_id) or {}
                 believed = int(old[attr]["N"]) if attr in old else 0
         raise RuntimeError(f"could not credit {player_id} on {board_key} for {match_id}")
+
+    def credit_matches(
+        self, board_key: str, player_id: str, credits: dict[str, tuple[int, int]], *, expires: int | None
+    ) -> int | None:
+        """Brings the row up to each match's total at once: match -> (believed, total). One UpdateItem
+        when every match's belief holds (the usual case); when one does not (a retry, a replay), each
+        match goes on its own, as `credit` does. Returns the row's new score, or None if nothing moved."""
+        from botocore.exceptions import ClientError
+
+        moving = {m: bt for m, bt in credits.items() if bt[1] > bt[0]}
+        if len(moving) <= 1 or len(moving) > MAX_MATCHES_PER_CREDIT:
+            score = None
+            for match_id, (believed, total) in moving.items():
+                score = (
+                    self.credit(
+                        board_key, player_id, match_id, believed=believed, total=total, expires=expires
+                    )
+                    or score
+                )
+            return score
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {
+            ":d": {"N": str(sum(t - b for b, t in moving.values()))},
+            ":board": {"S": board_key},
+            ":pl": {"S": player_id},
+            ":sh": {"S": f"{board_key}#{shard_of(player_id)}"},
+        }
+        sets, conditions = [], []
+        for i, (match_id, (believed, total)) in enumerate(sorted(moving.items())):
+            names[f"#c{i}"] = _credit_attr(match_id)
+            values[f":t{i}"] = {"N": str(total)}
+            values[f":b{i}"] = {"N": str(believed)}
+            sets.append(f"#c{i} = :t{i}")
+            conditions.append(f"(attribute_not_exists(#c{i}) OR #c{i} = :b{i})")
+        expr = "ADD score :d SET " + ", ".join(sets) + ", boardKey = :board, playerId = :pl, shardKey = :sh"
+        if expires is not None:
+            expr += ", #ttl = :ttl"
+            names["#ttl"] = "ttl"
+            values[":ttl"] = {"N": str(expires)}
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table,
+                Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+                UpdateExpression=expr,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            score = None
+            for match_id, (believed, total) in sorted(moving.items()):
+                score = (
+                    self.credit(
+                        board_key, player_id, match_id, believed=believed, total=total, expires=expires
+                    )
+                    or score
+                )
+            return score
+        return int(out["Attributes"]["score"]["N"])
 
     def forget(self, board_key: str, player_id: str, match_id: str, total: int) -> None:
         """Drops a finished match's credit attribute from a row, once the match itself records that

@@ -3,18 +3,22 @@
 - matchmaking (the message Lambda) owns the roster: `roster`, `rosterCount`, `openMode` (sparse GSI
   `open`, present while seats are free). Seats are claimed with a conditional update on
   `rosterCount`, so concurrent joins can never overfill a match.
-- the stream processor owns the game state: `status`, `version`, `players`, `winner`, `seen`, `conns`
-  (where each player's pushes go) and `seq` (the highest Kinesis sequence number applied), in one
-  UpdateItem per batch with a condition on `version`. The same write carries `tail`, the events it
-  applied, and `lastAt`, the receive time of its last record: the table's stream (NEW_AND_OLD_IMAGES)
-  hands both to the leaderboard projector (streams.projector), which writes the event log and the
-  boards from them, off the players' path.
+- the stream processor owns the game state: `status`, `version`, `winner`, `seq` (the highest Kinesis
+  sequence number applied), `lastAt` (the receive time of the write's last record) and `state`, in one
+  UpdateItem per batch with a condition on `version`. `state` holds, zlib-compressed JSON, the players
+  (score, position, left), the ids `seen` per player, `conns` (where each player's pushes go) and
+  `tail` (the events this write applied): DynamoDB bills a write per KB of the whole item, and these
+  are most of it. The table's stream (NEW_AND_OLD_IMAGES) hands each write to the leaderboard
+  projector (streams.projector), which writes the event log and the boards from it, off the players'
+  path.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +27,7 @@ from backend.game.modes import MODES
 from backend.game.rules import Match, Player
 from backend.protocol import GameEvent
 from backend.store import condition_failed
-from backend.store.events import dump_events
+from backend.store.events import dump_events, load_events
 
 MATCH_TTL = 7 * 24 * 3600
 
@@ -202,31 +206,22 @@ class MatchStore:
         names = {
             "#st": "status",
             "#v": "version",
-            "#p": "players",
-            "#seen": "seen",
-            "#conns": "conns",
+            "#s": "state",
             "#seq": "seq",
-            "#tail": "tail",
             "#at": "lastAt",
             "#ttl": "ttl",
         }
         values: dict[str, Any] = {
             ":st": {"S": m.status},
             ":v": {"N": str(m.version)},
-            ":p": {"S": _compact({k: [p.score, p.x, p.y, p.left] for k, p in m.players.items()})},
-            ":seen": {"S": _compact({k: list(v) for k, v in m.seen.items()})},
-            ":conns": {"S": _compact(stored.connections)},
+            ":s": {"B": pack_state(m, stored.connections, events)},
             ":seq": {"S": str(stored.seq)},
-            ":tail": {"S": dump_events(events)},
             ":at": {"N": str(last_at)},
             # Every state write pushes the expiry out again: a long match is not deleted while it is played.
             ":ttl": {"N": str(int(time.time()) + MATCH_TTL)},
             ":old": {"N": str(expected_version)},
         }
-        expr = (
-            "SET #st = :st, #v = :v, #p = :p, #seen = :seen, #conns = :conns, #seq = :seq, #tail = :tail,"
-            " #at = :at, #ttl = :ttl"
-        )
+        expr = "SET #st = :st, #v = :v, #s = :s, #seq = :seq, #at = :at, #ttl = :ttl"
         if m.winner:
             expr += ", winner = :w"
             values[":w"] = {"S": m.winner}
@@ -300,30 +295,57 @@ class MatchStore:
 
 
 def _compact(value: Any) -> str:
-    # Every byte of the item is billed on every write (a write unit per KB): no spaces.
     return json.dumps(value, separators=(",", ":"))
+
+
+def pack_state(match: Match, connections: dict[str, str], events: list[tuple[int, GameEvent]]) -> bytes:
+    """The `state` attribute: the parts of a match that grow with its players and actions, compressed."""
+    doc = {
+        "p": {k: [p.score, p.x, p.y, p.left] for k, p in match.players.items()},
+        "s": {k: list(v) for k, v in match.seen.items()},
+        "c": connections,
+        "t": dump_events(events),
+    }
+    return zlib.compress(_compact(doc).encode(), 6)
+
+
+def _unpack(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The `state` of an item read with boto3 (bytes) or of a stream image in a Lambda event (base64)."""
+    raw = item.get("state", {}).get("B")
+    if raw is None:
+        return None
+    data = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
+    doc: dict[str, Any] = json.loads(zlib.decompress(data))
+    return doc
 
 
 def match_of(item: dict[str, Any]) -> Match | None:
     """The game state in an item (or a stream image) of this table; None before the processor's first
     write (matchmaking created it) and for items that are not matches (the lobby)."""
-    if "version" not in item or "players" not in item:
+    doc = _unpack(item)
+    if "version" not in item or doc is None:
         return None
     return Match(
         match_id=item["matchId"]["S"],
         mode=item["mode"]["S"],
         status=item["status"]["S"],
         version=int(item["version"]["N"]),
-        players={k: Player(*v) for k, v in json.loads(item["players"]["S"]).items()},
+        players={k: Player(*v) for k, v in doc["p"].items()},
         winner=item["winner"]["S"] if "winner" in item else None,
-        seen={k: tuple(v) for k, v in json.loads(item.get("seen", {"S": "{}"})["S"]).items()},
+        seen={k: tuple(v) for k, v in doc["s"].items()},
     )
 
 
 def connections_of(item: dict[str, Any]) -> dict[str, str]:
     """player -> connection id, of an item (or a stream image) of this table."""
-    found: dict[str, str] = json.loads(item["conns"]["S"]) if "conns" in item else {}
-    return found
+    doc = _unpack(item)
+    return dict(doc["c"]) if doc else {}
+
+
+def tail_of(item: dict[str, Any]) -> list[tuple[int, GameEvent]]:
+    """The events the write that left this item applied."""
+    doc = _unpack(item)
+    return load_events(doc["t"]) if doc else []
 
 
 def _stored(item: dict[str, Any]) -> Stored:

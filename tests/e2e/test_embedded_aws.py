@@ -257,6 +257,51 @@ def test_the_middleware_never_lets_two_requests_into_moto_at_once() -> None:
     assert most == 1
 
 
+def test_the_cold_paths_requests_give_way_to_the_hot_paths() -> None:
+    """A background request (its User-Agent names a cold-path function) waiting with a foreground one
+    goes second; alone, it goes at once."""
+    gate = threading.Event()
+    served: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["X_NAME"] == "first":
+            gate.wait(10)
+        served.append(environ["X_NAME"])
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    middleware = SerializedAws(app, background=["projector"])
+
+    def call(name: str, agent: str) -> None:
+        environ = {"PATH_INFO": "/", "X_NAME": name, "HTTP_USER_AGENT": agent}
+        b"".join(middleware(environ, lambda *a: None))
+
+    hot, cold = "Boto3/1.43 app/message", "Boto3/1.43 app/projector"
+
+    def until(waiting: tuple[int, int]) -> None:
+        deadline = time.monotonic() + 10
+        while middleware.lock.waiting() != waiting and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert middleware.lock.waiting() == waiting
+
+    first = threading.Thread(target=call, args=("first", hot))
+    first.start()
+    while not middleware.lock._busy:  # it holds the lock
+        time.sleep(0.001)
+    background = threading.Thread(target=call, args=("background", cold))
+    background.start()
+    until((0, 1))
+    foreground = threading.Thread(target=call, args=("foreground", hot))
+    foreground.start()
+    until((1, 1))
+    gate.set()
+    for t in (first, background, foreground):
+        t.join(10)
+    assert served == ["first", "foreground", "background"]
+    call("alone", cold)
+    assert served[-1] == "alone"
+
+
 @pytest.mark.parametrize(
     ("service", "operation", "request_body", "response", "keys"),
     [

@@ -248,7 +248,7 @@ class World:
         as read (how the log is cut into chunks depends on the batches)."""
         if chunks:
             return {
-                t: sorted(self.scan(t), key=lambda i: json.dumps(i, sort_keys=True))
+                t: sorted(self.scan(t), key=lambda i: json.dumps(i, sort_keys=True, default=bytes.hex))
                 for t in (MATCHES, LEADERBOARDS, EVENTS)
             }
         stored = self.matches.load_many(list(self.modes))
@@ -258,7 +258,7 @@ class World:
             # Not `toldRank`: whom the boards told of a rank, and when, depends on the windows.
             LEADERBOARDS: sorted(
                 ({k: v for k, v in i.items() if k != "toldRank"} for i in self.scan(LEADERBOARDS)),
-                key=lambda i: json.dumps(i, sort_keys=True),
+                key=lambda i: json.dumps(i, sort_keys=True, default=bytes.hex),
             ),
             EVENTS: {m: self.log.read(m) for m in self.modes},
         }
