@@ -231,10 +231,12 @@ class TableStreamPoller:
     async def _caught_up(self, shard_id: str) -> float:
         """A time before which every record of the shard has been read into its queue."""
         now = time.time()
-        if shard_id in self._waiting:
-            # Idle on the feed: caught up to now, unless a write has just bumped it.
-            version = await self._feeds.wait(f"dynamodb/{self.table}", self._waiting[shard_id], timeout=0)
-            if version <= self._waiting.get(shard_id, version):
+        since = self._waiting.get(shard_id)
+        if since is not None:
+            # Idle on the feed: caught up to now, unless a write has bumped it (or the reader has just
+            # woken for one) since it began to wait.
+            version = await self._feeds.wait(f"dynamodb/{self.table}", since, timeout=0)
+            if version <= since and self._waiting.get(shard_id) == since:
                 return now
         return self._read_up_to.get(shard_id, 0.0)
 

@@ -174,9 +174,9 @@ async def test_writes_across_a_window_boundary_close_each_window_once(tsm: tuple
         by_window.setdefault(inv["window"]["start"], []).extend(inv["keys"])
     delivered = [k for ks in by_window.values() for k in ks]
     assert sorted(delivered) == keys  # each once, none lost
-    # ... and every window's final invocation came after all of its records.
+    # ... and no record of a window came after its final invocation (which may carry the last ones).
     for start in finals:
         final_at = max(i for i, inv in enumerate(seen) if inv["final"] and inv["window"]["start"] == start)
         assert all(
-            i < final_at for i, inv in enumerate(seen) if inv["window"]["start"] == start and inv["keys"]
-        )
+            i <= final_at for i, inv in enumerate(seen) if inv["window"]["start"] == start and inv["keys"]
+        ), "; ".join(f"{inv['window']['start'][-3:]} {inv['keys']} {inv['final']}" for inv in seen)
