@@ -82,18 +82,22 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
-# The functions' Python dependencies, as a Lambda layer for python3.12 on arm64 (serverless.yml
-# `layers.deps`): wheels only, for the target platform, pinned by the same constraints as the venv.
+# The functions' Python dependencies, as a Lambda layer for serverless.yml's runtime on arm64
+# (`layers.deps`): wheels only, for the target platform, pinned by the same constraints as the venv,
+# then compiled to bytecode by that runtime's CPython (tools/bytecode.cjs: pip's own compiling would use
+# the local interpreter's version, which Lambda's ignores).
+LAMBDA_RUNTIME    := $(shell sed -n 's/^  runtime: *\(python3\.[0-9]*\).*/\1/p' serverless.yml)
 LAMBDA_DEPS       := build/lambda-deps
 LAMBDA_DEPS_STAMP := build/.lambda-deps.stamp
 
-$(LAMBDA_DEPS_STAMP): pyproject.toml requirements/constraints.txt $(STAMP)
+$(LAMBDA_DEPS_STAMP): pyproject.toml requirements/constraints.txt serverless.yml tools/bytecode.cjs $(STAMP) $(NODE_STAMP)
 	rm -rf $(LAMBDA_DEPS) && mkdir -p build
 	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
 		> build/lambda-requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
-		--platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all: \
-		--target $(LAMBDA_DEPS)/python -c requirements/constraints.txt -r build/lambda-requirements.txt
+		--platform manylinux2014_aarch64 --implementation cp --python-version $(LAMBDA_RUNTIME:python%=%) \
+		--only-binary=:all: --target $(LAMBDA_DEPS)/python -c requirements/constraints.txt -r build/lambda-requirements.txt
+	node tools/bytecode.cjs --runtime $(LAMBDA_RUNTIME) --ddir /opt/python $(LAMBDA_DEPS)/python
 	touch $(LAMBDA_DEPS_STAMP)
 
 lambda-deps: $(LAMBDA_DEPS_STAMP)

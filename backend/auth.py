@@ -1,6 +1,10 @@
 """Player and admin tokens: JWTs with issuer, audience and expiry checked; HS256 with a shared secret
 (local, dev) or RS256/ES256 against an identity provider's JWKS (prod).
 
+PyJWT (with `cryptography`, about 25 ms of imports) is imported by the first token to verify or mint, not
+with this module: the admin function's public routes need none, and SnapStart's snapshot imports it
+ahead of the first request (backend.snapstart).
+
 The token policy (docs/operations.md, "Tokens"):
 - `sub`, `iss`, `aud`, `iat` and `exp` are required; `iat`, `exp` and `nbf` are JSON numbers (a string
   such as "1700000000" is refused, and so are true/false and non-finite values);
@@ -17,12 +21,13 @@ import math
 import time
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
-
-import jwt
+from typing import TYPE_CHECKING, Any, Literal
 
 from backend.errors import Unauthorized
 from backend.ids import PLAYER_ID_PATTERN, PlayerId, is_player_id
+
+if TYPE_CHECKING:
+    import jwt
 
 Role = Literal["player", "admin"]
 ALGORITHMS = ["HS256"]  # fixed lists: `alg: none` and algorithm-confusion tokens are refused
@@ -49,6 +54,8 @@ def mint(
     ttl: int = DEFAULT_TTL,
     now: float | None = None,
 ) -> str:
+    import jwt
+
     if not is_player_id(player_id):
         raise ValueError(f"player id must match {PLAYER_ID_PATTERN}")
     if not 0 < ttl <= MAX_LIFETIME:
@@ -80,6 +87,8 @@ def verify(
     (prod: e.g. a Cognito user pool's ID tokens, RS256/ES256, whose `cognito:groups` may hold "admin")."""
     if not token:
         raise Unauthorized("missing token")
+    import jwt
+
     try:
         if jwks_url:
             key: Any = _jwks(jwks_url).get_signing_key_from_jwt(token).key
@@ -149,7 +158,14 @@ def _check_times(claims: dict[str, Any], now: float) -> None:
 @cache
 def _jwks(url: str) -> jwt.PyJWKClient:
     # Kept for the life of the execution environment: keys are fetched once, refreshed on an unknown kid.
+    import jwt
+
     return jwt.PyJWKClient(url, cache_keys=True, lifespan=3600, timeout=5)
+
+
+def forget_keys() -> None:
+    """Drops the identity providers' cached signing keys (after a SnapStart restore)."""
+    _jwks.cache_clear()
 
 
 def verify_from_settings(token: str | None) -> Claims:

@@ -4,6 +4,10 @@ The models are the public API. `docs/protocol.md` and its JSON Schema are genera
 (`gamebackend schema`); a change here is a protocol change and goes into the CHANGELOG.
 
 Client frames are JSON objects with an `action`; server frames are JSON objects with a `type`.
+
+Every model and adapter is built on first use (`defer_build`), not at import: each function validates a
+few of them (the processor no client frame, `ping` only its own), and builds those once. SnapStart
+builds them all before the snapshot (`models()`, backend.snapstart).
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ Coordinate = Annotated[int, Field(ge=0, le=1000)]
 class _Frame(BaseModel):
     # Unknown fields are refused so that a typo is an error, not silently ignored; strict so that
     # "5" is not quietly taken for 5.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, defer_build=True)
 
 
 # --- client -> server ------------------------------------------------------------------------------
@@ -88,7 +92,7 @@ class LeaderboardQuery(_Frame):
 
 ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
 CLIENT_ACTIONS: tuple[str, ...] = ("ping", "join", "act", "leave", "leaderboard")
-client_frame_adapter: TypeAdapter[Any] = TypeAdapter(ClientFrame)
+client_frame_adapter: TypeAdapter[Any] = TypeAdapter(ClientFrame, config=ConfigDict(defer_build=True))
 
 
 # --- server -> client ------------------------------------------------------------------------------
@@ -188,7 +192,7 @@ ServerFrame = Annotated[
     Pong | ErrorFrame | Joined | Ack | Left | Rejected | State | Leaderboard | Rank | Notice,
     Field(discriminator="type"),
 ]
-server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
+server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame, config=ConfigDict(defer_build=True))
 
 
 # --- the stream: one record per accepted client action ---------------------------------------------
@@ -197,7 +201,7 @@ server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
 class GameEvent(BaseModel):
     """A Kinesis record. Partition key = matchId, so one match's events stay in order."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     v: Literal[1] = 1
     eventId: str
@@ -227,6 +231,13 @@ class GameEvent(BaseModel):
         if missing:
             raise ValueError(f"a {self.type} event needs {', '.join(missing)}")
         return self
+
+
+def models() -> list[Any]:
+    """Every model and type adapter of this module (to build them ahead of need)."""
+    found = [v for v in globals().values() if isinstance(v, type) and issubclass(v, BaseModel)]
+    ours = [m for m in found if m.__module__ == __name__ and not m.__name__.startswith("_")]
+    return [*ours, client_frame_adapter, server_frame_adapter]
 
 
 def dump(frame: BaseModel) -> str:

@@ -2,19 +2,23 @@
 
 Each figure is the median of N fresh interpreters, the modules taken in turn (round robin), so a drift
 in the machine's speed hits them all alike. The environment is a Lambda's (AWS_LAMBDA_FUNCTION_NAME and
-LAMBDA_TASK_ROOT set, tracing on, as serverless.yml deploys), so powertools' Tracer imports what it
-imports on AWS. Two ways:
+LAMBDA_TASK_ROOT set, tracing on, each function's TRACE_DOWNSTREAM as serverless.yml deploys it), so
+powertools and the tracer import what they import on AWS. Three ways:
 
 - `cached`: with the bytecode caches of the virtualenv (what a developer's machine does);
 - `source`: with no bytecode cache at all (PYTHONPYCACHEPREFIX at an empty directory, nothing written):
-  what the deployed package does, since it excludes `__pycache__` and `make lambda-deps` installs the
-  layer with `--no-compile`.
+  what a package without bytecode pays, standard library included;
+- `deployed`: with checked-hash bytecode for every module of the project and its dependencies, and the
+  standard library's own (timestamp) bytecode, in a private PYTHONPYCACHEPREFIX: how the deployed
+  package and layer start (tools/bytecode.cjs compiles them for the runtime's version; here the
+  local interpreter's stands in).
 
 `python -X importtime` of each handler then names the imports that cost the most.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import statistics
@@ -40,7 +44,8 @@ def handler_modules() -> dict[str, str]:
     return {name: fn.handler.split(":")[0] for name, fn in service.functions.items()}
 
 
-def lambda_env() -> dict[str, str]:
+def lambda_env(function: str | None = None) -> dict[str, str]:
+    """A Lambda's environment; for `function`, with its TRACE_DOWNSTREAM as serverless.yml sets it."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"}
     env = {k: v for k, v in os.environ.items() if k in keep}
     env.update(
@@ -56,14 +61,19 @@ def lambda_env() -> dict[str, str]:
             "PYTHONPATH": str(ROOT),
         }
     )
+    if function is not None:
+        service = slsconfig.load(ROOT / "serverless.yml", "dev")
+        env["TRACE_DOWNSTREAM"] = str(service.functions[function].environment.get("TRACE_DOWNSTREAM", ""))
     return env
 
 
-def import_ms(module: str, env: dict[str, str], *, cached: bool) -> float:
+def import_ms(module: str, env: dict[str, str], *, cached: bool, prefix: str | None = None) -> float:
+    """One fresh interpreter's import of `module`: with the venv's caches (`cached`), with the bytecode
+    in `prefix`, or with none."""
     env = dict(env)
     with tempfile.TemporaryDirectory() as empty:
         if not cached:
-            env.update({"PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"})
+            env.update({"PYTHONPYCACHEPREFIX": prefix or empty, "PYTHONDONTWRITEBYTECODE": "1"})
         out = subprocess.run(
             [sys.executable, "-c", SNIPPET, module],
             env=env,
@@ -77,6 +87,48 @@ def import_ms(module: str, env: dict[str, str], *, cached: bool) -> float:
 
 
 PROJECT = ("backend", "streams", "local", "clients", "bench")
+
+_LOADED = (
+    "import importlib, json, sys\n"
+    "importlib.import_module(sys.argv[1])\n"
+    "print(json.dumps([getattr(m, '__file__', None) for m in list(sys.modules.values())]))\n"
+)
+_COMPILE = (
+    "import json, py_compile, sys, sysconfig\n"
+    "stdlib = sysconfig.get_paths()['stdlib']\n"
+    "for f in json.load(sys.stdin):\n"
+    "    mode = py_compile.PycInvalidationMode\n"
+    "    own = not f.startswith(stdlib) or 'site-packages' in f\n"
+    "    py_compile.compile(f, invalidation_mode=mode.CHECKED_HASH if own else mode.TIMESTAMP)\n"
+)
+
+
+def deployed_bytecode(modules: dict[str, tuple[str, dict[str, str]]], prefix: str) -> int:
+    """Compiles, into `prefix` (a PYTHONPYCACHEPREFIX), every source module that importing each of
+    `modules` (name -> (module, env)) loads: checked-hash as tools/bytecode.cjs does for the package and
+    the layer, timestamp for the standard library as the runtime ships it. Returns the count."""
+    files: set[str] = set()
+    for module, env in modules.values():
+        out = subprocess.run(
+            [sys.executable, "-c", _LOADED, module],
+            env={**env, "PYTHONPYCACHEPREFIX": prefix, "PYTHONDONTWRITEBYTECODE": "1"},
+            cwd=str(ROOT),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        files |= {f for f in json.loads(out.stdout.strip().splitlines()[-1]) if f and f.endswith(".py")}
+    subprocess.run(
+        [sys.executable, "-c", _COMPILE],
+        input=json.dumps(sorted(files)),
+        env={**os.environ, "PYTHONPYCACHEPREFIX": prefix},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return len(files)
 
 
 def parse_importtime(stderr: str) -> list[tuple[str, float, str | None]]:
@@ -125,27 +177,33 @@ def heaviest_imports(
 
 
 def measure(runs: int = 10, source_runs: int = 10) -> dict[str, Any]:
-    env = lambda_env()
-    modules = {"boto3 (alone)": "boto3", **handler_modules()}
+    modules = {"boto3 (alone)": ("boto3", lambda_env())}
+    modules |= {name: (module, lambda_env(name)) for name, module in handler_modules().items()}
     result: dict[str, Any] = {"runs": runs, "source_runs": source_runs, "python": sys.version.split()[0]}
-    for mode, n in (("cached", runs), ("source", source_runs)):
-        samples: dict[str, list[float]] = {name: [] for name in modules}
-        for i in range(n):
-            names = list(modules)
-            names = names[i % len(names) :] + names[: i % len(names)]
-            for name in names:
-                samples[name].append(import_ms(modules[name], env, cached=mode == "cached"))
-        medians = {name: statistics.median(v) for name, v in samples.items()}
-        boto3 = medians["boto3 (alone)"]
-        result[mode] = {
-            name: {
-                "module": modules[name],
-                "median_ms": round(ms, 1),
-                "min_ms": round(min(samples[name]), 1),
-                "max_ms": round(max(samples[name]), 1),
-                "vs_boto3": round(ms / boto3, 2),
+    with tempfile.TemporaryDirectory(prefix="bench-bytecode-") as prefix:
+        result["deployed_modules"] = deployed_bytecode(modules, prefix)
+        for mode, n in (("cached", runs), ("deployed", runs), ("source", source_runs)):
+            samples: dict[str, list[float]] = {name: [] for name in modules}
+            for i in range(n):
+                names = list(modules)
+                names = names[i % len(names) :] + names[: i % len(names)]
+                for name in names:
+                    module, env = modules[name]
+                    at = prefix if mode == "deployed" else None
+                    samples[name].append(import_ms(module, env, cached=mode == "cached", prefix=at))
+            medians = {name: statistics.median(v) for name, v in samples.items()}
+            boto3 = medians["boto3 (alone)"]
+            result[mode] = {
+                name: {
+                    "module": modules[name][0],
+                    "median_ms": round(ms, 1),
+                    "min_ms": round(min(samples[name]), 1),
+                    "max_ms": round(max(samples[name]), 1),
+                    "vs_boto3": round(ms / boto3, 2),
+                }
+                for name, ms in medians.items()
             }
-            for name, ms in medians.items()
-        }
-    result["heaviest"] = {name: heaviest_imports(module, env) for name, module in handler_modules().items()}
+    result["heaviest"] = {
+        name: heaviest_imports(module, lambda_env(name)) for name, module in handler_modules().items()
+    }
     return result

@@ -244,7 +244,12 @@ def targets(analysis: dict[str, Any], results: dict[str, Any]) -> list[dict[str,
     )
     out += _realtime_targets(analysis, results)
     cold = results["cold_start"]
-    for mode, label in (("cached", "with bytecode caches"), ("source", "from source, as deployed")):
+    labels = (
+        ("cached", "with bytecode caches"),
+        ("deployed", "with checked-hash bytecode, as deployed"),
+        ("source", "from source, no bytecode at all"),
+    )
+    for mode, label in ((m, label) for m, label in labels if m in cold):
         handlers = {k: v for k, v in cold[mode].items() if k != "boto3 (alone)"}
         worst = max(handlers.items(), key=lambda kv: kv[1]["vs_boto3"])
         out.append(
@@ -544,23 +549,23 @@ def render(results: dict[str, Any]) -> str:
         f"from source: of {cold['source_runs']})",
         "",
     ]
+    modes = [m for m in ("cached", "deployed", "source") if m in cold]
+    heads = {"cached": "cached ms", "deployed": "deployed ms", "source": "from source ms"}
     out.append(
         _table(
             [
                 "module",
-                "cached ms",
-                "x boto3",
-                "from source ms",
-                "x boto3",
+                *(h for m in modes for h in (heads[m], "x boto3")),
                 "heaviest third-party imports (ms, cached)",
             ],
             [
                 [
                     f"{name} (`{v['module']}`)",
-                    _f(v["median_ms"], 0),
-                    _f(v["vs_boto3"], 2),
-                    _f(cold["source"][name]["median_ms"], 0),
-                    _f(cold["source"][name]["vs_boto3"], 2),
+                    *(
+                        cell
+                        for m in modes
+                        for cell in (_f(cold[m][name]["median_ms"], 0), _f(cold[m][name]["vs_boto3"], 2))
+                    ),
                     ", ".join(f"{p} {ms:.0f}" for p, ms in cold["heaviest"].get(name, [])),
                 ]
                 for name, v in cold["cached"].items()

@@ -17,7 +17,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
-from backend import bootstrap
+from backend import bootstrap, protocol, snapstart
 from backend.aws import client
 from backend.config import settings
 from backend.ids import ConnectionId
@@ -29,6 +29,7 @@ from streams.pipeline import BatchPlan, MatchResult, commit, messages, plan
 from streams.push import Pusher, PushReport
 
 batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
+snapstart.warm("aiobotocore.session", "aiobotocore.config", models=protocol.models)
 
 
 @cache
@@ -39,6 +40,12 @@ def pusher() -> Pusher:
 @cache
 def dead_letters() -> DeadLetters:
     return DeadLetters(client("sqs"), os.environ["ACTION_DLQ"])
+
+
+@snapstart.on_restore
+def _forget_clients() -> None:
+    for cached in (pusher, dead_letters):
+        cached.cache_clear()
 
 
 @logger.inject_lambda_context

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Final
 
-from backend import bootstrap
+from backend import bootstrap, protocol, snapstart
 from backend.aws import client
 from backend.config import settings
 from backend.game.periods import PERIODS, board_key, expires_at
@@ -43,6 +43,7 @@ from streams.push import Pusher
 # Credits are independent UpdateItems: this many run at once.
 CREDIT_CONCURRENCY = 8
 GLOBAL: Final = "global"
+snapstart.warm("aiobotocore.session", "aiobotocore.config", models=protocol.models)
 
 
 @cache
@@ -53,6 +54,12 @@ def pusher() -> Pusher:
 @cache
 def dead_letters() -> DeadLetters:
     return DeadLetters(client("sqs"), os.environ["PROJECTOR_DLQ"])
+
+
+@snapstart.on_restore
+def _forget_clients() -> None:
+    for cached in (pusher, dead_letters):
+        cached.cache_clear()
 
 
 @logger.inject_lambda_context

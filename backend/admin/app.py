@@ -29,7 +29,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from backend import auth, bootstrap, wirejson
@@ -571,8 +570,23 @@ def stats() -> m.Stats:
     )
 
 
+def models() -> list[Any]:
+    """The models the routes validate and answer with (to build them ahead of need)."""
+    return [*m.models(), GameEvent, Notice, PlayerState]
+
+
+def prepare() -> None:
+    """What powertools does on a route's first request: analyse its parameters and body for validation."""
+    for route in app._static_routes + app._dynamic_routes:
+        route.dependant  # noqa: B018  (a property, computed on first access)
+        route.body_field  # noqa: B018
+
+
 @app.get("/admin/openapi.json", include_in_schema=False)
 def openapi() -> Response[Any]:
+    # The OpenAPI document's own models (about 100 ms of imports) are loaded by the route that needs them.
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

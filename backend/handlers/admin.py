@@ -6,8 +6,13 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
+from backend import snapstart
+from backend.admin import app as routes
 from backend.admin.app import handle
 from backend.telemetry import logger, metrics, tracer
+
+# Before SnapStart's snapshot: PyJWT, the broadcast's pusher, every model, and each route's validation.
+snapstart.warm("jwt", "streams.push", "aiobotocore.session", models=routes.models, prepare=routes.prepare)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

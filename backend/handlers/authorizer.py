@@ -8,9 +8,13 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerResponseWebSocket,
 )
 
-from backend import auth
+from backend import auth, snapstart
 from backend.errors import Unauthorized
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+
+# Before SnapStart's snapshot: PyJWT, and the parameter store client's module (the secret itself is read
+# by the first request, never before the snapshot).
+snapstart.warm("jwt", "aws_lambda_powertools.utilities.parameters")
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend import bootstrap
+from backend import bootstrap, snapstart
 from backend.ids import ConnectionId, PlayerId
 from backend.store.connections import Connection
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+
+snapstart.warm()
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend import bootstrap
+from backend import bootstrap, protocol, snapstart
 from backend.ids import ConnectionId
 from backend.store.stream import disconnect_event
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+
+snapstart.warm("backend.store.connections", models=lambda: [protocol.GameEvent])
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.connectionId")

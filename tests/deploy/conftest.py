@@ -36,3 +36,25 @@ def template() -> dict[str, Any]:
 def resources(template: dict[str, Any]) -> Resources:
     res: Resources = template["Resources"]
     return res
+
+
+@pytest.fixture(scope="module")
+def prod_resources(template: dict[str, Any]) -> Resources:
+    """The prod stage's template, which `make deploy-check` packages with the dev one."""
+    path = ROOT / ".serverless-prod" / "cloudformation-template-update-stack.json"
+    if not path.exists():
+        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make deploy-check`")
+    res: Resources = json.loads(path.read_text())["Resources"]
+    return res
+
+
+SNAPSTART_ALIAS = "snapstart"  # the alias osls makes for a function with `snapStart: true`
+
+
+def invoked(function_logical_id: str, resources: Resources) -> Any:
+    """How an event source or route must name the function (e.g. `Processor`): its SnapStart alias where it
+    has one (an unqualified ARN runs $LATEST, which SnapStart never applies to), else the function."""
+    arn = {"Fn::GetAtt": [f"{function_logical_id}LambdaFunction", "Arn"]}
+    if f"{function_logical_id}SnapStartLambdaAlias" in resources:
+        return {"Fn::Join": [":", [arn, SNAPSTART_ALIAS]]}
+    return arn

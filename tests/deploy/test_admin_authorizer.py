@@ -6,12 +6,9 @@ own check is the only one. Both stages keep the function's check.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import pytest
-
-from tests.deploy.conftest import ROOT, Resources
+from tests.deploy.conftest import Resources
 
 PUBLIC = {"GET /admin/health", "GET /admin/openapi.json"}
 
@@ -24,15 +21,6 @@ def _http_routes(resources: Resources) -> dict[str, dict[str, Any]]:
         for p in [r["Properties"]]
         if p["ApiId"] == {"Ref": "HttpApi"}
     }
-
-
-@pytest.fixture(scope="module")
-def prod_resources(template: dict[str, Any]) -> Resources:
-    path = ROOT / ".serverless-prod" / "cloudformation-template-update-stack.json"
-    if not path.exists():
-        pytest.fail(f"{path.relative_to(ROOT)} is missing: run `make deploy-check`")
-    resources: Resources = json.loads(path.read_text())["Resources"]
-    return resources
 
 
 def test_prod_admin_routes_are_behind_the_jwt_authorizer(prod_resources: Resources) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.conftest import SERVERLESS_YML, Resources
+from tests.deploy.conftest import SERVERLESS_YML, Resources, invoked
 from tests.deploy.permissions import CALLS, STAR_RESOURCE_ACTIONS, STREAM, function_logical_id, granted
 
 
@@ -257,16 +257,22 @@ def test_connect_route_is_guarded_by_the_authorizer(resources: Resources) -> Non
     raise AssertionError("no $connect route")
 
 
+def _function_of(target: Any) -> str:
+    """The function's logical ID in a mapping's FunctionName: its ARN, or its alias's (SnapStart)."""
+    arn = target["Fn::Join"][1][0] if "Fn::Join" in target else target
+    return str(arn["Fn::GetAtt"][0])
+
+
 def test_stream_event_source_mappings_are_those_serverless_yml_declares(
     resources: Resources, declared: Any
 ) -> None:
     mappings = list(of_type(resources, "AWS::Lambda::EventSourceMapping").values())
     expected = {fn: s for fn, f in declared.functions.items() for s in f.streams}
     assert len(mappings) == len(expected) == 2
-    by_function = {str(m["Properties"]["FunctionName"]["Fn::GetAtt"][0]): m["Properties"] for m in mappings}
+    by_function = {_function_of(m["Properties"]["FunctionName"]): m["Properties"] for m in mappings}
     for fn, s in expected.items():
         props = by_function[f"{function_logical_id(fn)}LambdaFunction"]
-        assert props["FunctionName"] == {"Fn::GetAtt": [f"{function_logical_id(fn)}LambdaFunction", "Arn"]}
+        assert props["FunctionName"] == invoked(function_logical_id(fn), resources)
         if s.source == "dynamodb":
             assert props["EventSourceArn"] == {"Fn::GetAtt": [s.stream_resource, "StreamArn"]}
         elif s.consumer:
