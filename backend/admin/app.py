@@ -562,12 +562,39 @@ def health() -> Response[Any]:
 def stats() -> m.Stats:
     matches = bootstrap.matches()
     stream = bootstrap.stream_stats()
+    queues = bootstrap.dead_letters()
+    s = settings()
     return m.Stats(
         connections=bootstrap.connections().count(),
         waitingMatches=matches.count_by_status("waiting"),
         runningMatches=matches.count_by_status("running"),
         actionsLastMinute=stream.records_last_minute(),
         streamLagMs=stream.iterator_age_ms(),
+        projectorLagMs=stream.iterator_age_ms(s.projector_function),
+        deadLetters=queues.depth(s.action_dlq),
+        projectorDeadLetters=queues.depth(s.projector_dlq),
+    )
+
+
+@app.get("/admin/audit", responses=errors(400, ok=m.AuditPage))
+def audit(
+    day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> m.AuditPage:
+    """Operators' actions of one UTC day (today by default), newest first."""
+    if day is None:
+        day = datetime.now(UTC).strftime("%Y-%m-%d")
+    try:
+        datetime.strptime(day, "%Y-%m-%d")
+    except ValueError:
+        raise BadRequest(f"no such day: {day}") from None
+    before = _int(_decode(cursor), 0) if cursor else None
+    found, last = bootstrap.events().audit_page(day, limit, before)
+    return m.AuditPage(
+        day=day,
+        entries=[m.AuditEntry.model_validate(e) for e in found],
+        nextCursor=_encode(last) if last is not None else None,
     )
 
 
