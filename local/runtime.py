@@ -212,6 +212,11 @@ class LocalRuntime:
             request (edit and reload)."""
             if request.method not in ("GET", "HEAD"):
                 return web.json_response({"message": "Method Not Allowed"}, status=405)
+            if request.path == prefix and prefix != "/play":
+                # The page links its assets relatively (it is deployable under any path): from "/console"
+                # they would resolve against "/".
+                query = f"?{request.query_string}" if request.query_string else ""
+                return web.Response(status=301, headers={"Location": f"{prefix}/{query}"})
             name = request.path.removeprefix(prefix).strip("/") or "index.html"
             path = folder / name
             if not path.is_file():
