@@ -14,6 +14,7 @@ import asyncio
 import base64
 import json
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -394,3 +395,20 @@ async def test_every_view_against_the_admin_api_under_bot_load(
             reached.append(await tab.eval("document.activeElement.dataset.view || document.activeElement.id"))
         assert reached == ["live", "leaderboards", "matches", "players", "audit"]
         assert not tab.errors, tab.errors
+
+
+def test_the_runbook_links_each_alarm_to_the_card_of_its_metric() -> None:
+    runbook = (ROOT / "docs" / "operations.md").read_text()
+    script = (ROOT / "clients" / "console" / "console.js").read_text()
+    cards = set(re.findall(r'^\s+id: "([a-z-]+)",$', script, re.M))
+    assert {"iterator-age", "dlq-depth", "projector-iterator-age", "projector-dlq-depth"} <= cards
+    alarms = re.split(r'\n<a id="', runbook.split("## Alarms", 1)[1].split("\n## ", 1)[0])[1:]
+    assert len(alarms) == 7
+    for entry in alarms:
+        anchor = entry.split('"', 1)[0]
+        line = next((ln for ln in entry.splitlines() if ln.startswith("Console:")), None)
+        assert line is not None, f"the runbook's {anchor} entry says nothing of the console"
+        linked = re.findall(r"#/live/([a-z-]+)", entry.split("\n\n", 2)[1])
+        # An alarm whose metric has a card links to that very card (named as the runbook's anchor).
+        assert linked == ([anchor] * 2 if anchor in cards else linked), (anchor, linked)
+        assert set(linked) <= cards, anchor
