@@ -526,8 +526,8 @@ export class GameClient {
     if (this.error) return Promise.reject(this.error);
     if (this.status === "idle") return Promise.reject(new GameClientError("call connect() first"));
     return new Promise((resolve, reject) => {
-      /** @type {Pending} */
       const only = now ? this._generation : 0;
+      /** @type {Pending} */
       const p = { id: frame.id, text: JSON.stringify(frame), kind: frame.action, sentOn: -1, only, resolve, reject, timer: null };
       p.timer = setTimeout(() => {
         if (this._pending.get(p.id) === p) this._pending.delete(p.id);
@@ -634,7 +634,10 @@ export class GameClient {
     if (!outcome) {
       outcome = { done: false, waiters: [] };
       this._outcomes.set(actionId, outcome);
-      while (this._outcomes.size > OUTCOMES_KEPT) this._outcomes.delete(this._outcomes.keys().next().value);
+      for (const oldest of this._outcomes.keys()) {
+        if (this._outcomes.size <= OUTCOMES_KEPT) break;
+        this._outcomes.delete(oldest);
+      }
     }
     return outcome;
   }
@@ -739,7 +742,10 @@ export class GameClient {
     if (!newest || state.version >= newest.version) {
       this._latest.delete(state.matchId);
       this._latest.set(state.matchId, (newest = state));
-      while (this._latest.size > MATCHES_KEPT) this._latest.delete(this._latest.keys().next().value);
+      for (const oldest of this._latest.keys()) {
+        if (this._latest.size <= MATCHES_KEPT) break;
+        this._latest.delete(oldest);
+      }
     }
     if (state.matchId === this.matchId && this.state !== newest) {
       this.state = newest;
