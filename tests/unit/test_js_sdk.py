@@ -22,14 +22,21 @@ TSCONFIG = ROOT / "tests" / "js" / "tsconfig.json"
 def tsc(project: Path) -> subprocess.CompletedProcess[str]:
     if not TSC.exists():  # `make test` runs `npm ci` first (the deploy check), which installs it
         pytest.skip("node_modules/.bin/tsc is missing: run `npm ci`")
-    return subprocess.run([str(TSC), "-p", str(project)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(TSC), "-p", str(project)], capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def node(script: str) -> object:
     if shutil.which("node") is None:
         pytest.skip("node is not installed")
     out = subprocess.run(
-        ["node", "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -86,4 +93,5 @@ def test_backoff_is_full_jitter_under_the_cap() -> None:
         " bad: (() => { try { backoffDelay(-1, o); return 'accepted'; } catch (e) { return e.name; } })(),"
         "}));"
     )
-    assert found == {"top": [200, 400, 800, 6400, 10000, 10000], "bottom": 0, "spread": 50, "bad": "RangeError"}
+    top = [200, 400, 800, 6400, 10000, 10000]
+    assert found == {"top": top, "bottom": 0, "spread": 50, "bad": "RangeError"}
