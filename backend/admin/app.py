@@ -19,7 +19,7 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -578,21 +578,27 @@ def stats() -> m.Stats:
 
 @app.get("/admin/audit", responses=errors(400, ok=m.AuditPage))
 def audit(
-    day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+    day: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            json_schema_extra={"format": "date"},
+            description="a UTC day (default: today)",
+        ),
+    ] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> m.AuditPage:
     """Operators' actions of one UTC day (today by default), newest first."""
-    if day is None:
-        day = datetime.now(UTC).strftime("%Y-%m-%d")
+    # A string checked here rather than a `date` parameter: pydantic would take "0" for 1970-01-01.
     try:
-        datetime.strptime(day, "%Y-%m-%d")
+        name = (date.fromisoformat(day) if day else datetime.now(UTC).date()).isoformat()
     except ValueError:
-        raise BadRequest(f"no such day: {day}") from None
+        raise InvalidRequest(f"day: no such day: {day}") from None
     before = _int(_decode(cursor), 0) if cursor else None
-    found, last = bootstrap.events().audit_page(day, limit, before)
+    found, last = bootstrap.events().audit_page(name, limit, before)
     return m.AuditPage(
-        day=day,
+        day=name,
         entries=[m.AuditEntry.model_validate(e) for e in found],
         nextCursor=_encode(last) if last is not None else None,
     )
