@@ -5,6 +5,7 @@ the backend's. Its behaviour against the stack is tested in Chromium: tests/e2e/
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -95,3 +96,18 @@ def test_backoff_is_full_jitter_under_the_cap() -> None:
     )
     top = [200, 400, 800, 6400, 10000, 10000]
     assert found == {"top": top, "bottom": 0, "spread": 50, "bad": "RangeError"}
+
+
+def test_the_package_would_publish_the_module_and_its_types_with_no_dependencies() -> None:
+    folder = ROOT / "clients" / "js"
+    package = json.loads((folder / "package.json").read_text())
+    assert package["type"] == "module" and not package.get("private")
+    assert not package.get("dependencies") and not package.get("peerDependencies")
+    exported = package["exports"]["."]
+    assert (exported["default"], exported["types"]) == ("./gamebackend.js", "./gamebackend.d.ts")
+    assert (package["main"], package["types"]) == ("./gamebackend.js", "./gamebackend.d.ts")
+    for name in package["files"]:
+        assert (folder / name).is_file(), name
+    # No import of anything but itself: usable from a page as it is.
+    source = (folder / "gamebackend.js").read_text()
+    assert not re.search(r"^\s*import\s.*from\s", source, re.M)
