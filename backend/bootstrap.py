@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from backend.store.leaderboards import LeaderboardStore
     from backend.store.matches import MatchStore
     from backend.store.stream import ActionStream
-    from backend.store.streamstats import StreamStats
+    from backend.store.streamstats import DeadLetters, StreamStats
 
 
 @cache
@@ -58,3 +58,10 @@ def stream_stats() -> StreamStats:
 
     s = settings()
     return StreamStats(client("cloudwatch"), s.stream_name, s.processor_function)
+
+
+@cache
+def dead_letters() -> DeadLetters:
+    from backend.store.streamstats import DeadLetters
+
+    return DeadLetters(client("sqs"))

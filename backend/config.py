@@ -22,6 +22,9 @@ class Settings:
     jwt_secret_param: str | None
     jwt_jwks_url: str | None
     processor_function: str
+    projector_function: str
+    action_dlq: str
+    projector_dlq: str
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -40,6 +43,9 @@ class Settings:
             jwt_secret_param=e.get("JWT_SECRET_PARAM") or None,
             jwt_jwks_url=e.get("JWT_JWKS_URL") or None,
             processor_function=e.get("PROCESSOR_FUNCTION", "gamebackend-local-processor"),
+            projector_function=e.get("PROJECTOR_FUNCTION", "gamebackend-local-projector"),
+            action_dlq=e.get("ACTION_DLQ", "gamebackend-local-actions-dlq"),
+            projector_dlq=e.get("PROJECTOR_DLQ", "gamebackend-local-projector-dlq"),
         )
 
 

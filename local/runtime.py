@@ -5,6 +5,7 @@ LocalRuntime
 ├── FunctionPool x N    one per function, worker processes          (local.lambdas)
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
+│                       + the JavaScript SDK at /sdk/ and the live-ops console at /console/;
 │                       + the browser client at /play, and POST /local/token (local stage only)
 ├── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
 └── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
@@ -29,7 +30,17 @@ from local.lambdas import FunctionPool
 log = logging.getLogger("local")
 ROOT = Path(__file__).resolve().parent.parent
 WEB_CLIENT = ROOT / "clients" / "web"
-WEB_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+# Static pages, each a folder served as it is (read on every request: edit and reload). /play needs the
+# dev token endpoint, so it exists on the local stage only; the SDK and the console need nothing local.
+STATIC = {"/sdk": ROOT / "clients" / "js", "/console": ROOT / "clients" / "console"}
+WEB_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ts": "text/plain",
+}
 
 
 @dataclass
@@ -131,13 +142,16 @@ class LocalRuntime:
         self.http = HttpApi(self.service, self.pools, host=cfg.host, port=cfg.http_port)
         self.http.add_local_route("/local/health", self._health)
         self.http.add_local_route("/local/metrics", self._metrics)
+        mounts = dict(STATIC)
         if self.service.stage == "local":  # a dev token endpoint must never exist on a real stage
             self.http.add_local_route("/local/token", self._dev_token)
-            for path in ("/play", "/play/"):
-                self.http.add_local_route(path, self._web_client)
-            for asset in sorted(WEB_CLIENT.glob("*")):
-                if asset.suffix in WEB_TYPES and asset.name != "index.html":
-                    self.http.add_local_route(f"/play/{asset.name}", self._web_client)
+            mounts["/play"] = WEB_CLIENT
+        for prefix, folder in mounts.items():
+            for path in (prefix, f"{prefix}/"):
+                self.http.add_local_route(path, self._static(folder, prefix))
+            for asset in sorted(folder.glob("*")):
+                if asset.suffix in WEB_TYPES:
+                    self.http.add_local_route(f"{prefix}/{asset.name}", self._static(folder, prefix))
         await self.http.start()
         await self._start_pollers()
         log.info("local stack ready: ws=%s http=%s aws=%s", self.ws_url, self.http_url, self.aws_endpoint)
@@ -201,17 +215,28 @@ class LocalRuntime:
     async def _metrics(self, request: web.BaseRequest) -> web.Response:
         return web.json_response(self.metrics())
 
-    async def _web_client(self, request: web.BaseRequest) -> web.StreamResponse:
-        """clients/web/, read on every request (edit and reload)."""
-        if request.method not in ("GET", "HEAD"):
-            return web.json_response({"message": "Method Not Allowed"}, status=405)
-        name = request.path.removeprefix("/play").strip("/") or "index.html"
-        path = WEB_CLIENT / name
-        return web.Response(
-            body=path.read_bytes(),
-            content_type=WEB_TYPES[path.suffix],
-            headers={"Cache-Control": "no-store"},
-        )
+    def _static(self, folder: Path, prefix: str) -> Any:
+        async def serve(request: web.BaseRequest) -> web.StreamResponse:
+            """A file of `folder` (the routes exist only for the files found at start), read on every
+            request (edit and reload)."""
+            if request.method not in ("GET", "HEAD"):
+                return web.json_response({"message": "Method Not Allowed"}, status=405)
+            if request.path == prefix and prefix != "/play":
+                # The page links its assets relatively (it is deployable under any path): from "/console"
+                # they would resolve against "/".
+                query = f"?{request.query_string}" if request.query_string else ""
+                return web.Response(status=301, headers={"Location": f"{prefix}/{query}"})
+            name = request.path.removeprefix(prefix).strip("/") or "index.html"
+            path = folder / name
+            if not path.is_file():
+                return web.json_response({"message": "Not Found"}, status=404)
+            return web.Response(
+                body=path.read_bytes(),
+                content_type=WEB_TYPES[path.suffix],
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return serve
 
     async def _dev_token(self, request: web.BaseRequest) -> web.Response:
         """POST {"player": "alice"} -> {"token": ...}: what `gamebackend token` mints, for the page.

@@ -19,7 +19,7 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
@@ -561,12 +561,45 @@ def health() -> Response[Any]:
 def stats() -> m.Stats:
     matches = bootstrap.matches()
     stream = bootstrap.stream_stats()
+    queues = bootstrap.dead_letters()
+    s = settings()
     return m.Stats(
         connections=bootstrap.connections().count(),
         waitingMatches=matches.count_by_status("waiting"),
         runningMatches=matches.count_by_status("running"),
         actionsLastMinute=stream.records_last_minute(),
         streamLagMs=stream.iterator_age_ms(),
+        projectorLagMs=stream.iterator_age_ms(s.projector_function),
+        deadLetters=queues.depth(s.action_dlq),
+        projectorDeadLetters=queues.depth(s.projector_dlq),
+    )
+
+
+@app.get("/admin/audit", responses=errors(400, ok=m.AuditPage))
+def audit(
+    day: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}-\d{2}$",
+            json_schema_extra={"format": "date"},
+            description="a UTC day (default: today)",
+        ),
+    ] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
+) -> m.AuditPage:
+    """Operators' actions of one UTC day (today by default), newest first."""
+    # A string checked here rather than a `date` parameter: pydantic would take "0" for 1970-01-01.
+    try:
+        name = (date.fromisoformat(day) if day else datetime.now(UTC).date()).isoformat()
+    except ValueError:
+        raise InvalidRequest(f"day: no such day: {day}") from None
+    before = _int(_decode(cursor), 0) if cursor else None
+    found, last = bootstrap.events().audit_page(name, limit, before)
+    return m.AuditPage(
+        day=name,
+        entries=[m.AuditEntry.model_validate(e) for e in found],
+        nextCursor=_encode(last) if last is not None else None,
     )
 
 

@@ -143,7 +143,30 @@ class Stats(_Body):
     waitingMatches: int
     runningMatches: int
     actionsLastMinute: int | None = Field(description="records put on the stream in the last minute")
-    streamLagMs: float | None = Field(description="age of the oldest record the processor has yet to read")
+    streamLagMs: float | None = Field(
+        description="the processor's iterator age on the actions stream: the largest of the last 5 minutes"
+    )
+    projectorLagMs: float | None = Field(
+        default=None,
+        description="the leaderboard projector's iterator age on the matches table's stream, the same way",
+    )
+    deadLetters: int = Field(default=0, description="messages in the actions stream's dead-letter queue")
+    projectorDeadLetters: int = Field(default=0, description="messages in the projector's dead-letter queue")
+
+
+class AuditEntry(_Body):
+    at: int = Field(description="epoch milliseconds")
+    actor: str = Field(description="the admin token's subject")
+    action: str = Field(
+        description="leaderboard.remove, leaderboard.reset, match.end, connection.kick or broadcast"
+    )
+    details: dict[str, Any]
+
+
+class AuditPage(_Body):
+    day: str = Field(description="the UTC day, YYYY-MM-DD")
+    entries: list[AuditEntry] = Field(description="newest first")
+    nextCursor: str | None = None
 
 
 def models() -> list[Any]:

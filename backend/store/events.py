@@ -162,18 +162,39 @@ class EventLog:
                     raise
         raise RuntimeError("could not write an audit record")
 
+    def audit_page(
+        self, day: str, limit: int, before: int | None = None
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A day's audit records, newest first, `limit` at most, older than the key `before`; with the key
+        to pass as `before` for the next page (None at the end)."""
+        condition, values = "matchId = :m", {":m": {"S": f"audit#{day}"}}
+        if before is not None:
+            condition += " AND version < :v"
+            values[":v"] = {"N": str(before)}
+        out = self._ddb.query(
+            TableName=self._table,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            Limit=limit + 1,
+        )
+        items = out["Items"][:limit]
+        more = len(out["Items"]) > limit
+        return [_audit(i) for i in items], (int(items[-1]["version"]["N"]) if more and items else None)
+
     def audit_log(self, day: str) -> list[dict[str, Any]]:
         out = self._ddb.query(
             TableName=self._table,
             KeyConditionExpression="matchId = :m",
             ExpressionAttributeValues={":m": {"S": f"audit#{day}"}},
         )
-        return [
-            {
-                "at": int(i["version"]["N"]) // 1000,
-                "actor": i["actor"]["S"],
-                "action": i["action"]["S"],
-                "details": json.loads(i["details"]["S"]),
-            }
-            for i in out["Items"]
-        ]
+        return [_audit(i) for i in out["Items"]]
+
+
+def _audit(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "at": int(item["version"]["N"]) // 1000,
+        "actor": item["actor"]["S"],
+        "action": item["action"]["S"],
+        "details": json.loads(item["details"]["S"]),
+    }

@@ -1,8 +1,11 @@
-"""Stream health from CloudWatch: what Kinesis and Lambda publish about the actions stream.
+"""Stream health: what Kinesis and Lambda publish to CloudWatch about the streams, and the depth of the
+dead-letter queues.
 
 On AWS, Kinesis publishes `IncomingRecords` and Lambda publishes `IteratorAge` for an event source
-mapping; the local runtime's poller publishes the same two metrics to the embedded endpoint, so this
-code reads them the same way everywhere.
+mapping; the local runtime's pollers publish the same metrics to the embedded endpoint, so this code
+reads them the same way everywhere. Queue depths are read from SQS itself (the attribute the alarms'
+`ApproximateNumberOfMessagesVisible` metric samples), which answers at once where the metric lags by
+minutes.
 """
 
 from __future__ import annotations
@@ -42,7 +45,28 @@ class StreamStats:
         )
         return int(value) if value is not None else None
 
-    def iterator_age_ms(self) -> float | None:
+    def iterator_age_ms(self, function: str | None = None) -> float | None:
+        """The largest iterator age of the last five minutes of `function`'s event source mapping (by
+        default the processor's, on the actions stream)."""
         return self._stat(
-            "AWS/Lambda", "IteratorAge", ("FunctionName", self._function), "Maximum", timedelta(minutes=5)
+            "AWS/Lambda",
+            "IteratorAge",
+            ("FunctionName", function or self._function),
+            "Maximum",
+            timedelta(minutes=5),
         )
+
+
+class DeadLetters:
+    """Messages waiting in the dead-letter queues."""
+
+    def __init__(self, client: Any) -> None:
+        self._sqs = client
+        self._urls: dict[str, str] = {}
+
+    def depth(self, queue: str) -> int:
+        url = self._urls.get(queue)
+        if url is None:
+            url = self._urls[queue] = str(self._sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+        out = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        return int(out["Attributes"]["ApproximateNumberOfMessages"])

@@ -126,6 +126,8 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "dynamodb:DescribeTable": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},  # health
         "kinesis:DescribeStreamSummary": {STREAM},  # health
         "cloudwatch:GetMetricStatistics": {"*"},  # stats: stream throughput, processor iterator age
+        "sqs:GetQueueUrl": {DLQ, PROJECTOR_DLQ},  # stats: dead letters
+        "sqs:GetQueueAttributes": {DLQ, PROJECTOR_DLQ},
         "dynamodb:BatchGetItem": {LEADERBOARDS},  # seasons
         "dynamodb:GetItem": {LEADERBOARDS, MATCHES},
         "dynamodb:UpdateItem": {LEADERBOARDS},  # season reset

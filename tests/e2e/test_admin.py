@@ -194,6 +194,11 @@ async def test_remove_a_cheater_is_audited_and_reset_keeps_the_old_season(stack:
         and a["actor"] == "ops-admin"
         for a in audit
     )
+    # The same record through the admin API, newest first: the removal was the last admin action.
+    status, listed = await call(stack, "GET", "/admin/audit?limit=1")
+    assert status == 200, listed
+    (newest,) = listed["entries"]
+    assert newest["action"] == "leaderboard.remove" and newest["details"]["playerId"] == cheater
 
     old = (await call(stack, "GET", "/admin/leaderboards/arena"))[1]["season"]
     status, season = await call(stack, "POST", "/admin/leaderboards/arena/reset")
@@ -274,6 +279,15 @@ async def test_stats_and_openapi(stack: LocalRuntime, connect_player: Any) -> No
     stats = await eventually(published, timeout=10, interval=0.25)
     assert stats["connections"] >= 1 and stats["runningMatches"] >= 1
     assert stats["streamLagMs"] >= 0
+    # The dead-letter depths are the queues' own (test_dead_letters puts poison on the actions queue).
+    sqs = boto3.client("sqs", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    for field, queue in (
+        ("deadLetters", "gamebackend-local-actions-dlq"),
+        ("projectorDeadLetters", "gamebackend-local-projector-dlq"),
+    ):
+        url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        depth = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+        assert stats[field] == int(depth["Attributes"]["ApproximateNumberOfMessages"]), field
 
     status, doc = await call(stack, "GET", "/admin/openapi.json", token=None)
     assert status == 200 and doc["openapi"].startswith("3.")
@@ -293,3 +307,41 @@ async def test_metrics_lines_are_counted_locally(stack: LocalRuntime, connect_pl
         return stack.metrics()["functions"]["processor"]["metrics"].get("ActionsApplied", 0) >= 2
 
     await eventually(applied)
+
+
+async def test_the_audit_log_pages_newest_first(stack: LocalRuntime, connect_player: Any) -> None:
+    mid = (await join(await connect_player(name("aud")), "practice"))["matchId"]
+    ends = []
+    for _ in range(
+        5
+    ):  # each end leaves an audit record (the first finishes the match, the rest change nothing)
+        status, body = await call(stack, "POST", f"/admin/matches/{mid}/end")
+        assert status == 202, body
+        ends.append(body["eventId"])
+    seen: list[dict[str, Any]] = []
+    cursor = ""
+    while len(seen) < 5:
+        status, page = await call(stack, "GET", f"/admin/audit?limit=2{cursor}")
+        assert status == 200, page
+        assert page["day"] == datetime.now(UTC).strftime("%Y-%m-%d")
+        assert len(page["entries"]) <= 2
+        seen += page["entries"]
+        if not page["nextCursor"]:
+            break
+        cursor = f"&cursor={page['nextCursor']}"
+    ats = [e["at"] for e in seen]
+    assert ats == sorted(ats, reverse=True)
+    assert [e["details"] for e in seen[:5]] == [{"matchId": mid, "eventId": e} for e in reversed(ends)]
+    assert all(e["actor"] == "ops-admin" and e["action"] == "match.end" for e in seen[:5])
+    assert len({e["at"] for e in seen}) == len(seen)  # no record twice across pages
+
+    assert (await call(stack, "GET", "/admin/audit?day=2020-01-01"))[1] == {
+        "day": "2020-01-01",
+        "entries": [],
+        "nextCursor": None,
+    }
+    for query, status in (("day=2026-02-30", 422), ("day=yesterday", 422), ("cursor=bm90IGFuIGludA", 400)):
+        got, body = await call(stack, "GET", f"/admin/audit?{query}")
+        assert got == status, (query, body)
+        assert body["error"]["message"]
+    assert (await call(stack, "GET", "/admin/audit", token=token_for("player")))[0] == 403

@@ -128,6 +128,7 @@ KEYS: dict[str, tuple[str, int, str]] = {  # key -> (code, windowsVirtualKeyCode
     "ArrowRight": ("ArrowRight", 39, ""),
     "ArrowDown": ("ArrowDown", 40, ""),
     "-": ("Minus", 189, "-"),
+    "Escape": ("Escape", 27, ""),
 }
 
 
@@ -139,6 +140,7 @@ class Page:
         self.ids = itertools.count(1)
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.errors: list[str] = []  # uncaught exceptions and console errors of the page
+        self.network: list[dict[str, Any]] = []  # Network.* events, once `Network.enable` was sent
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -152,6 +154,8 @@ class Page:
                 self.errors.append(json.dumps(message["params"]["exceptionDetails"])[:500])
             elif message.get("method") == "Runtime.consoleAPICalled" and message["params"]["type"] == "error":
                 self.errors.append(json.dumps(message["params"]["args"])[:500])
+            elif str(message.get("method", "")).startswith("Network."):
+                self.network.append(message)
 
     async def send(self, method: str, **params: Any) -> dict[str, Any]:
         call_id = next(self.ids)

@@ -65,6 +65,9 @@ def refused(backend: Backend, event: dict[str, Any], status: int, code: str) -> 
         (f"/admin/matches/{MATCH}/events", {"cursor": cursor("Infinity")}),
         (f"/admin/matches/{MATCH}/events", {"cursor": cursor(True)}),
         (f"/admin/matches/{MATCH}/events", {"cursor": cursor(-1)}),
+        ("/admin/audit", {"cursor": cursor('"1"')}),
+        ("/admin/audit", {"cursor": cursor(-1)}),
+        ("/admin/audit", {"cursor": cursor(2**63)}),
         ("/admin/leaderboards/global", {"cursor": "bm90LWEtY3Vyc29y"}),  # base64 of "not-a-cursor"
         ("/admin/leaderboards/global", {"cursor": "_w"}),  # base64 of b"\xff": not UTF-8
     ],

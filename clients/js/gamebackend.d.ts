@@ -1,0 +1,151 @@
+// Types of gamebackend.js: the wire protocol of docs/protocol.md (protocol version 1) and the client.
+
+export const PROTOCOL_VERSION: 1;
+export const API_GATEWAY_IDLE_TIMEOUT: 600000;
+
+export type Mode = "practice" | "duel" | "arena";
+export type Board = "global" | Mode;
+export type Period = "alltime" | "daily" | "weekly";
+export type MatchStatus = "waiting" | "running" | "finished";
+
+// --- server frames ---------------------------------------------------------------------------------
+
+export interface Pong { type: "pong"; ref?: string; protocol: number }
+export interface ErrorFrame { type: "error"; code: string; message: string; ref?: string }
+export interface Joined {
+  type: "joined"; matchId: string; mode: Mode; players: string[]; status: MatchStatus; ref?: string; protocol: number;
+}
+export interface Ack { type: "ack"; id: string }
+export interface Left { type: "left"; matchId: string; ref?: string }
+export interface PlayerState { score: number; x: number; y: number; left: boolean }
+export interface State {
+  type: "state"; matchId: string; mode: Mode; version: number; status: MatchStatus;
+  players: Record<string, PlayerState>; winner?: string; applied: string[];
+}
+export interface Rejected { type: "rejected"; id: string; code: string; message: string; matchId?: string }
+export interface Entry { rank: number; playerId: string; score: number }
+export interface Leaderboard {
+  type: "leaderboard"; board: Board; period: Period; entries: Entry[]; me?: Entry; around?: Entry[]; ref?: string;
+}
+export interface Rank { type: "rank"; board: Board; period: Period; playerId: string; score: number; rank: number }
+export interface Notice { type: "notice"; message: string }
+/** API Gateway's own frame, with no `type`: e.g. {"message": "Internal server error", ...}. */
+export interface GatewayMessage { message: string; connectionId?: string; requestId?: string }
+
+/**
+ * The pushed frames, by `type`. A new push of the protocol is one more entry here (declaration merging
+ * works from a game's own .d.ts too); the client emits it under its `type` without any change.
+ */
+export interface PushFrames {
+  state: State;
+  rank: Rank;
+  rejected: Rejected;
+  notice: Notice;
+}
+export type Push = PushFrames[keyof PushFrames];
+export type ConnectionStatus = "idle" | "connecting" | "online" | "reconnecting" | "closed";
+
+/** Every event `on()` takes: the pushes by type, and the client's own. */
+export interface GameClientEvents extends PushFrames {
+  /** Every pushed frame, known types or not. */
+  push: Push | ({ type: string } & Record<string, unknown>);
+  /** An `error` frame that answers no request of this client. */
+  error: ServerError;
+  gatewaymessage: GatewayMessage;
+  statuschange: ConnectionStatus;
+  reconnect: { matchId: string | null; attempt: number };
+  /** The re-join after a reconnection was refused (the match is gone): `matchId` is null now. */
+  rejoinfailed: ServerError;
+  close: Error;
+}
+
+// --- errors -----------------------------------------------------------------------------------------
+
+/** code -> parent code, as in backend/errors.py (`internal` is the root). */
+export const ERROR_PARENTS: Readonly<Record<string, string | null>>;
+
+export class GameClientError extends Error {}
+/** The upgrade was refused with 401/403, or the token is expired. Never retried. */
+export class AuthError extends GameClientError { status: number }
+/** Closed; the first connection failed (never retried); or reconnection gave up. */
+export class ConnectionLost extends GameClientError {}
+export class RequestTimeout extends GameClientError {}
+export class ServerError extends GameClientError {
+  code: string;
+  /** The server's words, as sent. */
+  serverMessage: string;
+  ref?: string;
+  /** True when the code is `code` or descends from it (`not_in_match` is a `forbidden`). */
+  is(code: string): boolean;
+}
+export class ActionRejected extends ServerError {}
+
+export function backoffDelay(attempt: number, options: { base: number; cap: number; random?: () => number }): number;
+export function tokenClaims(token: string): Record<string, unknown> | null;
+
+// --- the client -------------------------------------------------------------------------------------
+
+export type TokenSource = string | (() => string | Promise<string>);
+
+export interface GameClientOptions {
+  /** A token, or a function called before every connection (a fresh token each time). */
+  token: TokenSource;
+  /** ms; default 10000. Every call also takes `timeout`. */
+  requestTimeout?: number;
+  /** ms to wait for the upgrade; default 10000. */
+  openTimeout?: number;
+  /** ms without a sent frame before a `ping`; default 60000; null for none. Must be under 600000. */
+  heartbeatInterval?: number | null;
+  /** Reconnect when the socket drops; default true. */
+  reconnect?: boolean;
+  /** Failed attempts in a row before giving up; default 12; null for never. */
+  maxReconnectAttempts?: number | null;
+  /** Backoff: attempt n waits uniform [0, min(backoffCap, backoffBase * 2^n)] ms; defaults 200 and 10000. */
+  backoffBase?: number;
+  backoffCap?: number;
+  /** For tests: the jitter's source of randomness. */
+  random?: () => number;
+  /** A WebSocket constructor (default: globalThis.WebSocket; in Node, the `ws` package's). */
+  WebSocket?: unknown;
+}
+
+interface Timeout { timeout?: number }
+
+export class GameClient {
+  constructor(url: string, options: GameClientOptions);
+  readonly url: string;
+  /** The match joined last; joined again after a reconnection. */
+  matchId: string | null;
+  mode: Mode | null;
+  /** The newest state of the current match. */
+  state: State | null;
+  /** The token's `sub`. */
+  playerId: string | null;
+  status: ConnectionStatus;
+  readonly connected: boolean;
+  connects: number;
+  reconnects: number;
+  resent: number;
+  /** Why the client stopped, if it did. */
+  error: Error | null;
+
+  on<K extends keyof GameClientEvents>(type: K, listener: (event: GameClientEvents[K]) => void): () => void;
+  on(type: string, listener: (event: any) => void): () => void;
+  off(type: string, listener: (event: any) => void): void;
+
+  newId(): string;
+  connect(): Promise<void>;
+  close(): void;
+
+  ping(options?: Timeout): Promise<Pong>;
+  join(mode: Mode, options?: { matchId?: string } & Timeout): Promise<Joined>;
+  act(kind: "score" | "move", fields: { points?: number; x?: number; y?: number; matchId?: string; id?: string } & Timeout): Promise<Ack>;
+  score(points: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
+  move(x: number, y: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
+  leave(options?: { matchId?: string } & Timeout): Promise<Left>;
+  leaderboard(board?: Board, period?: Period, options?: { limit?: number; around?: boolean } & Timeout): Promise<Leaderboard>;
+  /** The first state listing the action; rejects with ActionRejected or RequestTimeout. */
+  applied(actionId: string, options?: Timeout): Promise<State>;
+  /** The current match's state once `predicate` holds. */
+  waitState(predicate: (state: State) => boolean, options?: Timeout): Promise<State>;
+}
