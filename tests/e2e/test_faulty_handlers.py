@@ -23,6 +23,7 @@ async def faulty(stack: LocalRuntime) -> AsyncIterator[LocalRuntime]:
         ws_port=free_port(),
         http_port=free_port(),
         endpoint_url=stack.aws_endpoint,
+        dynamodb="moto",  # its tables, if any, on that endpoint too
         config_path=Path(__file__).parents[1] / "fixtures" / "faulty.yml",
     )
     async with LocalRuntime(config) as runtime:

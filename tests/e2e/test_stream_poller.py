@@ -29,6 +29,7 @@ async def esm(
         ws_port=free_port(),
         http_port=free_port(),
         endpoint_url=stack.aws_endpoint,
+        dynamodb="moto",  # its tables, if any, on that endpoint too
         config_path=Path(__file__).parents[1] / "fixtures" / "stream.yml",
         poll_interval=0.05,
     )
