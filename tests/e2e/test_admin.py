@@ -132,7 +132,7 @@ async def test_leaderboards_matches_and_events(stack: LocalRuntime, connect_play
 async def test_leaderboard_pages_are_exact_in_rank_order(stack: LocalRuntime) -> None:
     """Rows written through the store, then read back a page at a time with ties across pages."""
     store = LeaderboardStore(
-        boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1"),
+        boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1"),
         "gamebackend-local-leaderboards",
     )
     board = "arena"
@@ -162,7 +162,7 @@ async def test_leaderboard_pages_are_exact_in_rank_order(stack: LocalRuntime) ->
 
 
 async def test_remove_a_cheater_is_audited_and_reset_keeps_the_old_season(stack: LocalRuntime) -> None:
-    ddb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1")
     store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
     cheater, honest = name("cheat"), name("honest")
     key = board_key(

@@ -31,8 +31,8 @@ async def isolated() -> AsyncIterator[LocalRuntime]:
 
 async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isolated: LocalRuntime) -> None:
     rt = isolated
-    ops = Ops(rt.service, rt.aws_endpoint)
-    ddb = boto3.client("dynamodb", endpoint_url=rt.aws_endpoint, region_name="us-east-1")
+    ops = Ops(rt.service, rt.aws_endpoint, rt.dynamodb_endpoint)
+    ddb = boto3.client("dynamodb", endpoint_url=rt.dynamodb_endpoint, region_name="us-east-1")
     ws = await connect(f"{rt.ws_url}/?token={token_for('dl-player')}", open_timeout=30)
     player = Client(ws, "dl-player")
     try:
@@ -49,7 +49,7 @@ async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isol
         assert listed["kind"] == "batch" and listed["reason"] == "RetryAttemptsExhausted"
 
         # Fixed: the table is back (empty, as after a restore). Redrive puts the records back on the stream.
-        await asyncio.to_thread(create_resources, rt.service, rt.aws_endpoint)
+        await asyncio.to_thread(create_resources, rt.service, rt.endpoints)
         moved = await asyncio.to_thread(ops.redrive)
         assert moved == 1
         state = await state_where(player, lambda s: "during" in s["applied"])
@@ -66,7 +66,7 @@ async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isol
 
 async def test_poison_records_are_listed_and_can_be_put_back(isolated: LocalRuntime) -> None:
     rt = isolated
-    ops = Ops(rt.service, rt.aws_endpoint)
+    ops = Ops(rt.service, rt.aws_endpoint, rt.dynamodb_endpoint)
     kinesis = boto3.client("kinesis", endpoint_url=rt.aws_endpoint, region_name="us-east-1")
     data = json.dumps({"v": 99, "matchId": "m-" + "9" * 32}).encode()
     await asyncio.to_thread(

@@ -131,7 +131,7 @@ async def test_socket_dropped_mid_match_loses_and_doubles_nothing(stack: LocalRu
         me = (await client.leaderboard("practice", around=True)).me
         assert me is not None and me.score == sum(points)
 
-    ops = Ops(stack.service, stack.aws_endpoint)
+    ops = Ops(stack.service, stack.aws_endpoint, stack.dynamodb_endpoint)
     equal, rebuilt, _ = await asyncio.to_thread(ops.replay, mid)
     assert equal and rebuilt["players"][player]["score"] == sum(points)
 
