@@ -84,6 +84,14 @@ async def test_auth_failures(stack: LocalRuntime, token: str | None, status: int
         ("GET", "/admin/matches/not-a-match", 422),
         ("GET", "/admin/matches/m-00000000000000000000000000000000", 404),
         ("GET", "/admin/matches?status=paused", 422),
+        # Cursors that decode to a key, but not one of the listing's: DynamoDB refuses them as start keys.
+        ("GET", "/admin/connections?cursor=eyJmb28iOnsiUyI6IngifX0=", 400),
+        (
+            "GET",
+            "/admin/matches?status=running&cursor=eyJtYXRjaElkIjp7IlMiOiJtLTEifSwic3RhdHVzIjp7IlMiOiJmaW5pc2hlZCJ9"
+            "LCJjcmVhdGVkQXQiOnsiTiI6IjEifX0=",
+            400,
+        ),
         ("GET", "/admin/nothing-here", 404),
         ("DELETE", "/admin/connections/nope", 404),
     ],
