@@ -50,7 +50,7 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def local_stack(
-    *, baseline: bool = False, endpoint_url: str | None = None, counting: bool = False
+    *, baseline: bool = False, endpoint_url: str | None = None, counting: bool = False, dynamodb: str = "moto"
 ) -> AsyncIterator[tuple[LocalRuntime, Recorder]]:
     saved = {k: os.environ.get(k) for k in (COUNT_ENV, *aws.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL")}
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -64,6 +64,8 @@ async def local_stack(
         aws_port=free_port(),
         endpoint_url=endpoint_url,
         idle_seconds=3600,
+        dynamodb=dynamodb,
+        dynamodb_port=free_port(),
     )
     runtime = LocalRuntime(config)
     functions = runtime.service.functions

@@ -57,3 +57,27 @@ def test_targets_are_met_only_when_every_case_meets_them() -> None:
 def test_the_docs_get_the_results_one_heading_level_down() -> None:
     markdown = "# Benchmark results\n\nRun ...\n\n## Targets\n\n| a |\n"
     assert report.for_docs(markdown) == "Run ...\n\n### Targets\n\n| a |"
+
+
+def _phase(engine: str | None, players: int, per_s: float) -> dict[str, Any]:
+    phase: dict[str, Any] = {
+        "players": players,
+        "actions_per_s": per_s,
+        "latency_ms": {"p50": 10.0, "p99": 20.0},
+        "lost": 0,
+        "processor_batches": 5,
+    }
+    if engine:
+        phase["engine"] = engine
+    return phase
+
+
+def test_the_stack_throughput_puts_the_engines_side_by_side() -> None:
+    stack = {"throughput": [_phase("moto", 8, 40.0), _phase("local", 8, 55.5), _phase("moto", 32, 90.0)]}
+    headers, rows = report.throughput_side_by_side(stack)
+    assert headers[:3] == ["bots (duel)", "actions applied/s moto", "actions applied/s DynamoDB Local"]
+    assert rows[0][:3] == [8, "40.0", "55.5"]
+    assert rows[1][:3] == [32, "90.0", "-"]  # not measured on DynamoDB Local
+    # Results from before the second engine have no engine: they were moto's.
+    headers, rows = report.throughput_side_by_side({"throughput": [_phase(None, 4, 12.0)]})
+    assert headers[1] == "actions applied/s moto" and rows == [[4, "12.0", "10", "20", 0, 5]]
