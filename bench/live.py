@@ -175,7 +175,19 @@ async def play(
     }
 
 
-async def warm_up(runtime: LocalRuntime, recorder: Recorder, seconds: float = 4.0) -> None:
+async def warm_up(runtime: LocalRuntime, recorder: Recorder, seconds: float = 4.0, tries: int = 1) -> None:
     """A short uncounted game, so the measured phases find warm Lambda environments (the bots give up on
-    a match that does not start within a few seconds, which a cold processor can exceed)."""
-    await play(runtime, recorder, mode="duel", players=4, duration=seconds, seed=999, drain_timeout=30.0)
+    a match that does not start within a few seconds, which a cold processor can exceed). Up to `tries`
+    games, until one gets an action applied."""
+    for attempt in range(tries):
+        phase = await play(
+            runtime,
+            recorder,
+            mode="duel",
+            players=4,
+            duration=seconds,
+            seed=999 + attempt,
+            drain_timeout=30.0,
+        )
+        if phase["bots"]["applied"]:
+            return

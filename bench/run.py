@@ -149,7 +149,8 @@ async def _stack_on(plan: Plan, engine: str, out: dict[str, Any]) -> None:
                 f"{runtime.ws_url}/?token={token}", plan.ping_rounds, plan.pings_per_round
             )
             _log(f"gateway overhead: {out['gateway_overhead']['ratio_p50']}x")
-        await live.warm_up(runtime, recorder)
+        # Three tries: a new stack on a busy machine (and DynamoDB Local's new JVM) can miss the first.
+        await live.warm_up(runtime, recorder, tries=3)
         for i, players in enumerate(plan.throughput_players):
             phase = await live.play(
                 runtime,
