@@ -79,6 +79,8 @@ clean:
 # locally by tests/deploy/offline_aws.cjs. (osls resolves every ${ssm:...} of serverless.yml, whatever the
 # stage: here each takes the default written after its comma.)
 NODE_STAMP      := node_modules/.installed
+# $(MAKE) by another name: a recipe line naming $(MAKE) runs even under `make -n`, and this one must not.
+SUBMAKE          = $(MAKE)
 DEPLOY_TEMPLATE := .serverless/cloudformation-template-update-stack.json
 OFFLINE_AWS      = env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_ROLE_ARN \
 	-u AWS_WEB_IDENTITY_TOKEN_FILE -u AWS_CONTAINER_CREDENTIALS_FULL_URI \
@@ -113,7 +115,7 @@ deploy-check: $(STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
 	rm -rf .serverless .serverless-prod
 	# `make deploy STAGE=dev` as a user runs it: it must build and package everything, and stop only at
 	# its first write to AWS (CreateChangeSet), which is refused here.
-	$(OFFLINE_AWS) $(MAKE) --no-print-directory deploy STAGE=dev > build/deploy-offline.log 2>&1; \
+	$(OFFLINE_AWS) $(SUBMAKE) --no-print-directory deploy STAGE=dev > build/deploy-offline.log 2>&1; \
 		grep -q "refused AWS call cloudformation.createChangeSet" build/deploy-offline.log \
 		|| { cat build/deploy-offline.log; echo "make deploy did not get as far as CreateChangeSet" >&2; exit 1; }
 	rm -rf .serverless
