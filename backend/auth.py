@@ -1,9 +1,19 @@
 """Player and admin tokens: JWTs with issuer, audience and expiry checked; HS256 with a shared secret
-(local, dev) or RS256/ES256 against an identity provider's JWKS (prod)."""
+(local, dev) or RS256/ES256 against an identity provider's JWKS (prod).
+
+The token policy (docs/operations.md, "Tokens"):
+- `sub`, `iss`, `aud`, `iat` and `exp` are required; `iat`, `exp` and `nbf` are JSON numbers (a string
+  such as "1700000000" is refused, and so are true/false and non-finite values);
+- LEEWAY (30 s) of clock skew is allowed either way: a token issued up to 30 s in the future is
+  accepted, and so is one that expired less than 30 s ago;
+- a token may live at most MAX_LIFETIME (24 h) from `iat` to `exp`, whoever minted it: a leaked token
+  with `exp` years ahead is refused, not honoured;
+- the subject is a player id (backend.ids), matched whole.
+"""
 
 from __future__ import annotations
 
-import re
+import math
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -12,12 +22,14 @@ from typing import Any, Literal
 import jwt
 
 from backend.errors import Unauthorized
-from backend.ids import PLAYER_ID_PATTERN, PlayerId
+from backend.ids import PLAYER_ID_PATTERN, PlayerId, is_player_id
 
 Role = Literal["player", "admin"]
 ALGORITHMS = ["HS256"]  # fixed lists: `alg: none` and algorithm-confusion tokens are refused
 ASYMMETRIC = ["RS256", "ES256"]
 DEFAULT_TTL = 12 * 3600
+MAX_LIFETIME = 24 * 3600
+LEEWAY = 30
 
 
 @dataclass(frozen=True)
@@ -37,8 +49,10 @@ def mint(
     ttl: int = DEFAULT_TTL,
     now: float | None = None,
 ) -> str:
-    if not re.match(PLAYER_ID_PATTERN, player_id):
+    if not is_player_id(player_id):
         raise ValueError(f"player id must match {PLAYER_ID_PATTERN}")
+    if not 0 < ttl <= MAX_LIFETIME:
+        raise ValueError(f"ttl must be between 1 and {MAX_LIFETIME} seconds")
     issued = int(time.time() if now is None else now)
     claims = {
         "sub": player_id,
@@ -58,6 +72,7 @@ def verify(
     audience: str,
     secret: str | None = None,
     jwks_url: str | None = None,
+    now: float | None = None,
 ) -> Claims:
     """Returns the token's claims or raises Unauthorized with a reason safe to show the client.
 
@@ -79,16 +94,21 @@ def verify(
             algorithms=algorithms,
             audience=audience,
             issuer=issuer,
-            options={"require": ["sub", "exp", "iss", "aud"]},
+            # The times are checked below, by this module's rules; PyJWT would take "exp": "1700000000".
+            options={
+                "require": ["sub", "exp", "iat", "iss", "aud"],
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+            },
         )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("token expired") from None
     except jwt.PyJWKClientConnectionError:
         raise Unauthorized("the identity provider's keys cannot be fetched") from None
     except (jwt.InvalidTokenError, jwt.PyJWKClientError) as exc:
         raise Unauthorized(f"invalid token: {exc}") from None
+    _check_times(claims, time.time() if now is None else now)
     sub = claims["sub"]
-    if not isinstance(sub, str) or not re.match(PLAYER_ID_PATTERN, sub):
+    if not is_player_id(sub):
         raise Unauthorized("invalid token: bad subject")
     groups = claims.get("cognito:groups") or []
     role_claim = claims.get("role") or (
@@ -98,6 +118,32 @@ def verify(
         raise Unauthorized("invalid token: bad role")
     role: Role = "admin" if role_claim == "admin" else "player"
     return Claims(player_id=PlayerId(sub), role=role, expires_at=int(claims["exp"]))
+
+
+def _number(claims: dict[str, Any], name: str) -> int | float | None:
+    if name not in claims:
+        return None
+    value = claims[name]
+    # bool is an int in Python, and a string is what PyJWT would quietly convert: neither is a NumericDate.
+    # (An int needs no finiteness check, and int-float comparisons are exact, however large the int.)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise Unauthorized(f"invalid token: {name} must be a number of seconds")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise Unauthorized(f"invalid token: {name} must be a number of seconds")
+    return value
+
+
+def _check_times(claims: dict[str, Any], now: float) -> None:
+    issued, expires, not_before = _number(claims, "iat"), _number(claims, "exp"), _number(claims, "nbf")
+    assert issued is not None and expires is not None  # required above
+    if expires <= now - LEEWAY:
+        raise Unauthorized("token expired")
+    if issued > now + LEEWAY:
+        raise Unauthorized("invalid token: issued in the future (iat)")
+    if not_before is not None and not_before > now + LEEWAY:
+        raise Unauthorized("invalid token: not valid yet (nbf)")
+    if expires - issued > MAX_LIFETIME:
+        raise Unauthorized(f"invalid token: lifetime over {MAX_LIFETIME // 3600} h (exp - iat)")
 
 
 @cache

@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from backend import wirejson
 from backend.errors import InvalidMessage, MalformedFrame, UnknownAction
 from backend.protocol import CLIENT_ACTIONS, client_frame_adapter
 
 
 def request_ref(raw: Any) -> str | None:
-    """The client's `id`, echoed as `ref` in an error, when it sent a usable one."""
+    """The client's `id`, echoed as `ref` in an error, when it sent a usable one: a short string that can
+    be written back as JSON text (a lone surrogate such as "\\ud800" parses, but cannot be encoded)."""
     if isinstance(raw, dict):
         ref = raw.get("id")
-        if isinstance(ref, str) and 0 < len(ref) <= 64:
+        if isinstance(ref, str) and 0 < len(ref) <= 64 and _encodable(ref):
             return ref
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def decode(body: str | None) -> Any:
     if body is None or body == "":
         raise MalformedFrame("empty frame; send a JSON object with an `action`")
     try:
-        raw = json.loads(body)
-    except ValueError:
-        raise MalformedFrame("frame is not valid JSON") from None
+        raw = wirejson.loads(body)
+    except wirejson.NotJson as exc:
+        raise MalformedFrame(f"frame is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MalformedFrame("frame must be a JSON object with an `action`")
     return raw

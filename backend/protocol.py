@@ -205,7 +205,10 @@ class GameEvent(BaseModel):
     playerId: PlayerIdField = Field(description="from the authorizer context, never from the client")
     connectionId: str | None = None
     receivedAt: int = Field(description="server receive time, epoch milliseconds")
-    type: Literal["join", "leave", "score", "move", "end"]
+    type: Literal["join", "leave", "score", "move", "end", "disconnect"] = Field(
+        description="`disconnect`: the player's connection `connectionId` closed (from `$disconnect`, or a "
+        "push that found it gone); it stops receiving the match's pushes"
+    )
     actionId: Annotated[str, Field(pattern=ACTION_ID_PATTERN)] | None = None
     points: Annotated[int, Field(ge=1, le=100)] | None = None
     x: Coordinate | None = None
@@ -215,7 +218,11 @@ class GameEvent(BaseModel):
     @model_validator(mode="after")
     def _fields_of_its_type(self) -> GameEvent:
         # A record the rules could not apply must fail here, at decoding, where it is dead-lettered alone.
-        needed = {"score": ("actionId", "points"), "move": ("actionId", "x", "y")}.get(self.type, ())
+        needed = {
+            "score": ("actionId", "points"),
+            "move": ("actionId", "x", "y"),
+            "disconnect": ("connectionId",),
+        }.get(self.type, ())
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.type} event needs {', '.join(missing)}")

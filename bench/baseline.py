@@ -1,6 +1,7 @@
-"""The naive baseline processor: the same features as streams/processor.py, written the obvious way.
+"""The naive baseline processor: the same features as streams/processor.py and streams/projector.py
+together, written the obvious way, in one function.
 
-Every record is handled on its own, in order, with no batching anywhere:
+Every record is handled on its own, in order, with no batching or windows anywhere:
 
     per record:  GetItem the match (strongly consistent)  ->  rules.apply (the same pure rules)
       applied:   PutItem one event-log item
@@ -11,8 +12,9 @@ Every record is handled on its own, in order, with no batching anywhere:
                  sample finds its recipients), then PostToConnection to each of them, one after the
                  other, with boto3: `state`, `rank` to the scorer, `rejected` to a refused sender
 
-It writes the same items and pushes the same frames as the real processor, so the two can be compared
-call for call on one workload (bench/run.py swaps it in as the `processor` function's handler). It is
+It writes the same items and pushes the same frames as the real hot and cold paths, so the two can be
+compared call for call on one workload (bench/run.py swaps it in as the `processor` function's
+handler; the projector then finds the boards already credited and credits nothing). It is
 not exactly-once under retries (it does skip records at or below the match's `seq`): it is a yardstick,
 not an alternative.
 """
@@ -20,6 +22,7 @@ not an alternative.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -28,12 +31,13 @@ from backend.aws import client
 from backend.config import settings
 from backend.errors import MatchNotFound
 from backend.game import rules
+from backend.game.periods import PERIODS, board_key, expires_at
 from backend.ids import ConnectionId
-from backend.protocol import GameEvent
+from backend.protocol import GameEvent, Rank
 from backend.store.matches import Stored
 from backend.telemetry import MetricUnit, logger, metrics
 from streams.decode import Staged, decode
-from streams.pipeline import MatchResult, Pipeline, Step, rank_frame, rejected_frame, state_frame
+from streams.pipeline import MatchResult, Step, rejected_frame, state_frame
 
 
 @cache
@@ -101,21 +105,52 @@ def process(staged: Staged) -> str:
         return "ignored"
 
     _log_event(event.matchId, state.version, event)
-    # The same credits, state write and rank reads as the real processor, for this one record.
-    after = Stored(state, seq=staged.sequence, credited={p: pl.score for p, pl in state.players.items()})
-    step = Step(before, after, event.receivedAt)
+    ranks = _credit(event, before, state)
+    after = Stored(state, seq=staged.sequence, connections=before.connections)
+    bootstrap.matches().save(
+        after,
+        expected_version=before.match.version,
+        events=[(state.version, event)],
+        last_at=event.receivedAt,
+    )
+    step = Step(before, after, [(state.version, event)], event.receivedAt)
     result = MatchResult(event.matchId, before, steps=[step], applied=[(state.version, event)])
-    pipeline = Pipeline(bootstrap.matches(), bootstrap.leaderboards(), bootstrap.events())
-    pipeline.commit_step(result, step)
-    pipeline.fill_ranks(result)
-    ranks = result.ranks
     frame = state_frame(result).model_dump_json(exclude_none=True)
     for connection_id, player in _members(event.matchId):
         _post(connection_id, frame)
         if player in ranks:
             score, rank = ranks[player]
-            _post(connection_id, rank_frame(player, score, rank).model_dump_json())
+            rank_frame = Rank(board="global", period="alltime", playerId=player, score=score, rank=rank)
+            _post(connection_id, rank_frame.model_dump_json())
     return "applied"
+
+
+def _credit(event: GameEvent, before: Stored, state: rules.Match) -> dict[str, tuple[int, int]]:
+    """Every leaderboard row of every player whose total this one record moved, at once (the same 2
+    boards x 3 periods rows as the projector's, with the same exactly-once credit), then each such
+    player's global all-time rank. Returns player -> (score, rank)."""
+    boards = bootstrap.leaderboards()
+    at = datetime.fromtimestamp(event.receivedAt / 1000, UTC)
+    season = boards.seasons(["global", state.mode])
+    ranks: dict[str, tuple[int, int]] = {}
+    for player, now in state.players.items():
+        was = before.match.players[player].score if player in before.match.players else 0
+        if now.score == was:
+            continue
+        for board in ("global", state.mode):
+            for period in PERIODS:
+                boards.credit(
+                    board_key(board, period, at, season[board]),
+                    player,
+                    state.match_id,
+                    believed=was,
+                    total=now.score,
+                    expires=expires_at(period, at),
+                )
+        found = boards.rank_of(board_key("global", "alltime", at, season["global"]), player)
+        if found is not None:
+            ranks[player] = (found[1], found[0])
+    return ranks
 
 
 @logger.inject_lambda_context

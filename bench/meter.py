@@ -1,4 +1,5 @@
-"""moto's server, but answering ReturnConsumedCapacity with what DynamoDB would bill.
+"""The embedded AWS endpoint (local.awsserver), but answering ReturnConsumedCapacity with what DynamoDB
+would bill.
 
 Stock moto answers ReturnConsumedCapacity with constants (0.5 or 1 unit, whatever the item), so the
 capacity the benchmark counts would be fiction. This server computes it from the items it holds, with
@@ -229,9 +230,10 @@ def install() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     install()
-    from moto.server import main as moto_main
+    # The embedded endpoint's server (one request at a time, change feeds), with the billing above.
+    from local.awsserver import main as server_main
 
-    moto_main(sys.argv[1:] if argv is None else argv)
+    server_main(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Replays one deterministic workload (bench.workload) through a processor handler, in batches of a
 chosen size, in this process: the AWS calls it makes (counted as the Lambda workers count them), and its
-CPU time per record.
+CPU time per record. For the current processor, the leaderboard projector then takes the matches
+table's stream that the replay wrote, in tumbling windows of the deployed stages' length by the
+records' receive times (the workload's 200 records a second), and its calls are counted apart
+(`cold_calls`): the hot path and the cold path of the same records.
 
 CPU is `time.process_time()` around the handler: the handler's own work, botocore's serialisation and
 parsing included (Lambda bills those too), waits on the network excluded. The AWS endpoint (bench.meter)
@@ -25,7 +28,63 @@ HANDLERS = {
     "current": "streams.processor",
     "baseline": "bench.baseline",
     "message": "backend.handlers.message",
+    "projector": "streams.projector",
 }
+
+
+class TableStream:
+    """The matches table's stream at the metered endpoint, read from where the last read stopped."""
+
+    def __init__(self, aws_url: str, table: str) -> None:
+        import boto3
+
+        self._streams = boto3.session.Session().client(
+            "dynamodbstreams", endpoint_url=aws_url, region_name="us-east-1"
+        )
+        ddb = boto3.session.Session().client("dynamodb", endpoint_url=aws_url, region_name="us-east-1")
+        self._arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shard = self._streams.describe_stream(StreamArn=self._arn)["StreamDescription"]["Shards"][0][
+            "ShardId"
+        ]
+        self._it = self._streams.get_shard_iterator(
+            StreamArn=self._arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+
+    def read(self) -> list[dict[str, Any]]:
+        from local.tablestream import _jsonable
+
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self._streams.get_records(ShardIterator=self._it, Limit=1000)
+            self._it = page["NextShardIterator"]
+            if not page["Records"]:
+                return out
+            out += [{**_jsonable(r), "eventSourceARN": self._arn} for r in page["Records"]]
+
+
+def windows(records: list[dict[str, Any]], seconds: int) -> list[list[dict[str, Any]]]:
+    """The records cut into tumbling windows by the receive time of each write's last record."""
+    cut: dict[int, list[dict[str, Any]]] = {}
+    for r in records:
+        image = r.get("dynamodb", {}).get("NewImage") or {}
+        at = int(image["lastAt"]["N"]) if "lastAt" in image else START_MS
+        cut.setdefault(at // (seconds * 1000), []).append(r)
+    return [cut[k] for k in sorted(cut)]
+
+
+def project(handler: Any, records: list[dict[str, Any]], seconds: int, batch: int = 1000) -> int:
+    """Runs the projector over the records as Lambda would: per window, its batches passing the state
+    along, then the final invocation. Returns the number of invocations."""
+    invocations = 0
+    for window in windows(records, seconds):
+        state: dict[str, Any] = {}
+        for start in range(0, len(window), batch):
+            out = handler({"Records": window[start : start + batch], "state": state}, _context(invocations))
+            state = out["state"]
+            invocations += 1
+        handler({"Records": [], "state": state, "isFinalInvokeForWindow": True}, _context(invocations))
+        invocations += 1
+    return invocations
 
 
 class LogTap:
@@ -46,14 +105,19 @@ class LogTap:
 
 
 def environment(aws_url: str, management_url: str) -> dict[str, str]:
-    """The processor's environment as serverless.yml declares it (stage `local`), log level INFO."""
+    """The processor's and the projector's environment as serverless.yml declares them (stage `local`),
+    log level INFO."""
     from local import aws, slsconfig
     from local.runtime import ROOT
 
     service = slsconfig.load(ROOT / "serverless.yml", "local")
     fn = service.functions["processor"]
     endpoints = slsconfig.LocalEndpoints(service.region, management_url, "http://127.0.0.1:9")
-    env = {k: slsconfig.resolve_intrinsic(service, v, endpoints) for k, v in fn.environment.items()}
+    env = {
+        k: slsconfig.resolve_intrinsic(service, v, endpoints)
+        for name in ("processor", "projector")
+        for k, v in service.functions[name].environment.items()
+    }
     env.update(
         {
             "AWS_REGION": service.region,
@@ -67,6 +131,13 @@ def environment(aws_url: str, management_url: str) -> dict[str, str]:
         }
     )
     return env
+
+
+def _deployed_settings() -> dict[str, Any]:
+    from local import slsconfig
+    from local.runtime import ROOT
+
+    return slsconfig.load(ROOT / "serverless.yml", "dev").stage_settings()
 
 
 def reset_tables(aws_url: str) -> None:
@@ -148,12 +219,14 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     tap = LogTap()
     sys.stdout = tap  # before the handlers create their loggers
     handlers = {name: importlib.import_module(module).handler for name, module in HANDLERS.items()}
+    window_s = int(_deployed_settings()["leaderboardWindow"])
     results = []
     for case in spec["cases"]:
         skip, count, batch = case.get("skip", 0), case["records"], case["batch"]
         work = generate(case["mode"], case["concurrent"], skip + count, seed=case.get("seed", 1))
         reset_tables(spec["aws"])
         seed(work, skip + count)
+        changes = TableStream(spec["aws"], os.environ["MATCHES_TABLE"])
         handler = handlers[case["variant"]]
         if case["variant"] == "message":  # one invocation per act the clients sent
             events = [
@@ -163,6 +236,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             # The first `skip` records (the opening joins) bring the matches into play, uncounted.
             for start in range(0, skip, 100):
                 handler({"Records": work.records(start, min(start + 100, skip))}, _context(start))
+            if case["variant"] == "current":
+                project(handlers["projector"], changes.read(), window_s)
             events = [
                 {"Records": work.records(start, min(start + batch, skip + count))}
                 for start in range(skip, skip + count, batch)
@@ -179,6 +254,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
             wall.append((time.perf_counter() - w0) * 1000)
             if out.get("batchItemFailures") or '"type":"error"' in str(out.get("body", "")):
                 raise RuntimeError(f"{case}: invocation {i} failed: {out}")
+        calls = counter.drain()
+        cold: dict[str, float] = {}
+        cold_cpu = 0.0
+        projected = 0
+        if case["variant"] == "current":
+            c0 = time.process_time()
+            projected = project(handlers["projector"], changes.read(), window_s)
+            cold_cpu = (time.process_time() - c0) * 1000
+            cold = counter.drain()
         measured = work.events[skip : skip + count]
         kinds: dict[str, int] = {}
         for e in measured:
@@ -193,10 +277,15 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 "cpu_ms": [round(c, 3) for c in cpu],
                 "wall_ms": [round(w, 3) for w in wall],
                 "log_bytes": tap.bytes - logged,
-                "calls": {k: round(v, 3) for k, v in counter.drain().items()},
+                "calls": {k: round(v, 3) for k, v in calls.items()},
+                "cold_calls": {k: round(v, 3) for k, v in cold.items()},
+                "cold_invocations": projected,
+                "cold_cpu_ms": round(cold_cpu, 3),
+                "window_s": window_s,
             }
         )
     sys.modules["streams.processor"].pusher().close()
+    sys.modules["streams.projector"].pusher().close()
     return {"cases": results}
 
 

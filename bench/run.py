@@ -49,7 +49,7 @@ class Plan:
     cold_source_runs: int = 10
     ping_rounds: int = 5
     pings_per_round: int = 40
-    throughput_players: tuple[int, ...] = (8, 32)
+    throughput_players: tuple[int, ...] = (2, 8, 32)
     throughput_seconds: float = 12.0
     fanout_connections: int = 1000
     fanout_rounds: int = 3
@@ -68,7 +68,7 @@ QUICK = Plan(
     cold_source_runs=1,
     ping_rounds=2,
     pings_per_round=10,
-    throughput_players=(4,),
+    throughput_players=(2, 4),
     throughput_seconds=4.0,
     fanout_connections=200,
     fanout_rounds=1,

@@ -11,7 +11,8 @@ After the load, once the stream has drained:
   stream poller dead-lettered nothing either;
 - something was measured at all (at least one acknowledged score).
 
-Draining: locally, `/local/metrics` must show every stream with no record behind and none in flight.
+Draining: locally, `/local/metrics` must show every stream with no record behind and none in flight,
+and no leaderboard window open (the boards are written when a window closes).
 On a deployed stage (no /local/metrics; /admin/stats' streamLagMs is a 5-minute maximum) the totals are
 polled until they match or `settle` seconds pass.
 """
@@ -67,7 +68,12 @@ def local_metrics(endpoints: Endpoints) -> dict[str, Any] | None:
 
 
 def stream_backlog(metrics: dict[str, Any]) -> int:
-    return sum(int(s.get("recordsBehind", 0)) + int(s.get("inflight", 0)) for s in metrics.get("streams", []))
+    """Records not handled yet, over every stream: the actions stream's, and the matches table's, whose
+    leaderboard window counts while it is open (its credits are written when it closes)."""
+    return sum(
+        int(s.get("recordsBehind", 0)) + int(s.get("inflight", 0)) + int(bool(s.get("windowOpen")))
+        for s in metrics.get("streams", [])
+    )
 
 
 def dead_lettered(metrics: dict[str, Any] | None) -> int:

@@ -350,8 +350,15 @@ def backend_summary(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
             "errors": snap.get("errors", 0) - base.get("errors", 0),
             "p99Ms": snap.get("p99Ms"),
         }
-    streams = [s for m in with_metrics for s in m.get("streams", [])]
-    last_streams, first_streams = last.get("streams", []), first.get("streams", [])
+
+    def hot(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s for s in snapshot.get("streams", []) if s.get("source") != "dynamodb"]
+
+    def cold(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+        return [s for s in snapshot.get("streams", []) if s.get("source") == "dynamodb"]
+
+    streams = [s for m in with_metrics for s in hot(m)]
+    last_streams, first_streams = hot(last), hot(first)
     return {
         "throttling": any(f.get("throttleSync") for f in last.get("functions", {}).values()),
         "functions": functions,
@@ -363,6 +370,14 @@ def backend_summary(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
             "maxBatchSize": max((s.get("maxBatchSize", 0) for s in last_streams), default=0),
             "retries": sum(s.get("retries", 0) for s in last_streams)
             - sum(s.get("retries", 0) for s in first_streams),
+        },
+        # The leaderboard projector: windows it closed during the run, and how far behind it fell.
+        "projector": {
+            "windows": sum(s.get("windows", 0) for s in cold(last))
+            - sum(s.get("windows", 0) for s in cold(first)),
+            "maxAgeMs": max(
+                (float(s.get("iteratorAgeMs", 0)) for m in with_metrics for s in cold(m)), default=0.0
+            ),
         },
         "gateway": last.get("gateway"),
     }

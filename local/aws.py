@@ -48,9 +48,10 @@ class EmbeddedMoto:
     """moto in a child process (local.awsserver: one request at a time, with change feeds), so its work
     does not share the gateway's interpreter."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 4566) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 4566, background: tuple[str, ...] = ()) -> None:
         self.host = host
         self.port = port
+        self.background = background  # app ids whose requests give way (local.awsserver)
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +67,17 @@ class EmbeddedMoto:
                 )
         env = {**os.environ, **FAKE_CREDENTIALS, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "local.awsserver", "-H", self.host, "-p", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "local.awsserver",
+                "-H",
+                self.host,
+                "-p",
+                str(self.port),
+                "--background",
+                ",".join(self.background),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=env,
@@ -154,7 +165,10 @@ def create_resources(service: Service, endpoint: str | Endpoints | None, *, ttl:
         name = props["TableName"]
         if name in existing:
             continue
-        ddb.create_table(**{k: props[k] for k in _TABLE_KEYS if k in props})
+        spec = {k: props[k] for k in _TABLE_KEYS if k in props}
+        if "StreamSpecification" in spec:  # CloudFormation's has only the view type; the API's says so
+            spec["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
+        ddb.create_table(**spec)
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
         expiry = props.get("TimeToLiveSpecification")
         if ttl and expiry and expiry.get("Enabled"):

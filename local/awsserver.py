@@ -17,6 +17,15 @@ unchanged. K is `kinesis/<stream>/<shardId>` (bumped by every PutRecord and PutR
 that shard) or `dynamodb/<table>` (bumped by every successful write to the table). The local event
 source pollers wait on them instead of sleeping between empty reads, so a record is handed to its
 function as soon as it is written, as an enhanced fan-out consumer is pushed its records.
+
+Faults, for tests and load runs (not part of AWS either):
+
+    POST /_local/faults {"operation": "UpdateItem", "resource": "<table or stream>", "code":
+                         "ProvisionedThroughputExceededException", "status": 400, "count": 5}
+    GET /_local/faults    DELETE /_local/faults
+
+makes the next `count` matching requests (-1: all of them, until deleted) fail with that AWS error,
+as the service would answer it; `resource` and `operation` may be left out to match any.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ from typing import Any
 from urllib.parse import parse_qs
 
 CHANGES_PATH = "/_local/changes"
+FAULTS_PATH = "/_local/faults"
 MAX_WAIT = 30.0
+BACKGROUND_PATIENCE = 0.05  # seconds a background request yields to foreground ones at most
 # Iterators of DynamoDB Streams that moto keeps forever; AWS expires them after 15 minutes. Past this
 # many, the oldest half is forgotten (a poller only ever uses its newest one).
 MAX_STREAM_ITERATORS = 20_000
@@ -116,37 +127,177 @@ def changed_keys(service: str, operation: str, request: dict[str, Any], response
     return set()
 
 
-class SerializedAws:
-    """WSGI middleware: every request to moto under one lock; change feeds bumped after writes."""
+class Faults:
+    """Injected failures: each a match (operation, resource) and how many requests it still fails."""
 
-    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]]) -> None:
+    def __init__(self) -> None:
+        self._rules: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self.injected = 0
+
+    def add(self, rule: dict[str, Any]) -> dict[str, Any]:
+        clean = {
+            "operation": str(rule.get("operation") or ""),
+            "resource": str(rule.get("resource") or ""),
+            "code": str(rule.get("code") or "InternalServerError"),
+            "status": int(rule.get("status") or 500),
+            "count": int(rule.get("count", -1)),
+            "message": str(rule.get("message") or "injected by the local runtime"),
+        }
+        with self._lock:
+            self._rules.append(clean)
+        return clean
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def listing(self) -> dict[str, Any]:
+        with self._lock:
+            return {"faults": list(self._rules), "injected": self.injected}
+
+    @property
+    def armed(self) -> bool:
+        return bool(self._rules)
+
+    def take(self, operation: str, resources: set[str]) -> dict[str, Any] | None:
+        """The rule this request falls under, used up by one; None when none does."""
+        with self._lock:
+            for rule in self._rules:
+                if rule["operation"] and rule["operation"] != operation:
+                    continue
+                if rule["resource"] and rule["resource"] not in resources:
+                    continue
+                if rule["count"] > 0:
+                    rule["count"] -= 1
+                if rule["count"] == 0:
+                    self._rules.remove(rule)
+                self.injected += 1
+                return rule
+        return None
+
+
+def _resources(service: str, operation: str, request: dict[str, Any]) -> set[str]:
+    if service.startswith("Kinesis_"):
+        return {_stream_name(request)}
+    if service.startswith("DynamoDB_"):
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return set(request.get("RequestItems") or {})
+        if operation.startswith("Transact"):
+            return {
+                part["TableName"]
+                for item in request.get("TransactItems") or []
+                for part in item.values()
+                if isinstance(part, dict) and "TableName" in part
+            }
+        return {str(request.get("TableName", ""))}
+    return set()
+
+
+class PriorityLock:
+    """One holder at a time; a waiting foreground request goes before waiting background ones (but a
+    background request gives way for at most BACKGROUND_PATIENCE of free lock, so it is never
+    starved)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._busy = False
+        self._foreground_waiting = 0
+        self._background_waiting = 0
+
+    def waiting(self) -> tuple[int, int]:
+        """(foreground, background) requests waiting now."""
+        with self._changed:
+            return self._foreground_waiting, self._background_waiting
+
+    def acquire(self, background: bool) -> None:
+        with self._changed:
+            if background:
+                self._background_waiting += 1
+            else:
+                self._foreground_waiting += 1
+            yielding_since: float | None = None  # when the lock was free but given to a foreground one
+            while True:
+                if self._busy:
+                    self._changed.wait()
+                    continue
+                if not background or not self._foreground_waiting:
+                    break
+                now = time.monotonic()
+                yielding_since = now if yielding_since is None else yielding_since
+                if now - yielding_since >= BACKGROUND_PATIENCE:
+                    break
+                self._changed.wait(BACKGROUND_PATIENCE - (now - yielding_since))
+            if background:
+                self._background_waiting -= 1
+            else:
+                self._foreground_waiting -= 1
+            self._busy = True
+
+    def release(self) -> None:
+        with self._changed:
+            self._busy = False
+            self._changed.notify_all()
+
+
+class SerializedAws:
+    """WSGI middleware: every request to moto under one lock; change feeds bumped after writes;
+    injected faults answered before moto sees the request.
+
+    Requests of the cold path's functions (`background`: their botocore User-Agent carries
+    `app/<function>`, which the local runtime sets with AWS_SDK_UA_APP_ID) give way to the others: on
+    AWS a projector's window of writes does not delay a player's action, and here, with one request at
+    a time, it would."""
+
+    def __init__(
+        self,
+        app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        background: Iterable[str] = (),
+    ) -> None:
         self.app = app
-        self.lock = threading.Lock()
+        self.lock = PriorityLock()
         self.feeds = ChangeFeeds()
+        self.faults = Faults()
+        self._background = tuple(f"app/{name}" for name in background)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == CHANGES_PATH:
+        path = environ.get("PATH_INFO")
+        if path == CHANGES_PATH:
             return self._changes(environ, start_response)
+        if path == FAULTS_PATH:
+            return self._faults(environ, start_response)
         service, operation = _target(environ)
         watched = (service.startswith("Kinesis_") and operation in ("PutRecord", "PutRecords")) or (
             service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES
         )
         request_body = b""
-        if watched:
+        if watched or (self.faults.armed and service):
             length = int(environ.get("CONTENT_LENGTH") or 0)
             request_body = environ["wsgi.input"].read(length) if length else b""
             environ["wsgi.input"] = io.BytesIO(request_body)
+        if self.faults.armed and service:
+            try:
+                request = json.loads(request_body or b"{}")
+            except ValueError:
+                request = {}
+            rule = self.faults.take(operation, _resources(service, operation, request))
+            if rule is not None:
+                return _aws_error(start_response, service, rule)
         status: list[str] = []
 
         def capture(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status.append(code)
             return start_response(code, headers, exc_info)
 
-        with self.lock:
+        agent = str(environ.get("HTTP_USER_AGENT", ""))
+        self.lock.acquire(background=any(app in agent for app in self._background))
+        try:
             # The whole body is produced under the lock: moto builds it from its models.
             body = b"".join(self.app(environ, capture))
             if service.startswith("DynamoDBStreams"):
                 _forget_old_stream_iterators()
+        finally:
+            self.lock.release()
         if watched and status and status[0].startswith("2"):
             self._bump(service, operation, request_body, body)
         return [body]
@@ -160,6 +311,32 @@ class SerializedAws:
             return  # not JSON (another protocol): nobody waits on it
         if keys:
             self.feeds.bump(keys)
+
+    def _faults(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD")
+        if method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                rule = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                if not isinstance(rule, dict):
+                    raise ValueError("a fault is a JSON object")
+                answer: Any = self.faults.add(rule)
+            except (ValueError, TypeError) as exc:
+                start_response("400 Bad Request", [("Content-Type", "application/json")])
+                return [json.dumps({"message": f"bad fault: {exc}"}).encode()]
+        elif method == "DELETE":
+            self.faults.clear()
+            answer = self.faults.listing()
+        elif method == "GET":
+            answer = self.faults.listing()
+        else:
+            start_response(
+                "405 Method Not Allowed",
+                [("Content-Type", "application/json"), ("Allow", "GET, POST, DELETE")],
+            )
+            return [b'{"message": "GET, POST or DELETE"}']
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps(answer).encode()]
 
     def _changes(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         query = parse_qs(str(environ.get("QUERY_STRING", "")))
@@ -178,6 +355,20 @@ class SerializedAws:
         return [json.dumps({"key": key, "version": version}).encode()]
 
 
+def _aws_error(start_response: StartResponse, service: str, rule: dict[str, Any]) -> Iterable[bytes]:
+    """An error as the JSON protocols answer it: botocore raises it as that service's ClientError."""
+    prefix = "com.amazonaws.dynamodb.v20120810#" if service.startswith("DynamoDB_") else ""
+    body = json.dumps({"__type": prefix + rule["code"], "message": rule["message"]}).encode()
+    reason = {400: "Bad Request", 500: "Internal Server Error", 503: "Service Unavailable"}.get(
+        rule["status"], "Error"
+    )
+    start_response(
+        f"{rule['status']} {reason}",
+        [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", rule["code"])],
+    )
+    return [body]
+
+
 def _forget_old_stream_iterators() -> None:
     from moto.dynamodbstreams.models import dynamodbstreams_backends
 
@@ -189,10 +380,10 @@ def _forget_old_stream_iterators() -> None:
                     del iterators[arn]
 
 
-def build_app() -> SerializedAws:
+def build_app(background: Iterable[str] = ()) -> SerializedAws:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    return SerializedAws(DomainDispatcherApplication(create_backend_app))
+    return SerializedAws(DomainDispatcherApplication(create_backend_app), background)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -202,12 +393,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument(
+        "--background",
+        default="",
+        help="comma-separated app ids (AWS_SDK_UA_APP_ID) whose requests give way to the others",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own server does: URLs it hands out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
-    run_simple(args.host, args.port, build_app(), threaded=True, request_handler=MotoRequestHandler)
+    background = [name for name in args.background.split(",") if name]
+    run_simple(args.host, args.port, build_app(background), threaded=True, request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -83,8 +83,8 @@ def _token(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    print(
-        mint(
+    try:
+        token = mint(
             args.player,
             secret=secret,
             issuer=settings["jwtIssuer"],
@@ -92,7 +92,10 @@ def _token(args: argparse.Namespace) -> int:
             admin=args.admin,
             ttl=args.ttl,
         )
-    )
+    except ValueError as exc:  # a player id outside the grammar, a lifetime over the maximum
+        print(f"gamebackend token: {exc}", file=sys.stderr)
+        return 2
+    print(token)
     return 0
 
 
@@ -161,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token", help="mint a JWT for the local stack")
     p.add_argument("player")
     p.add_argument("--admin", action="store_true", help="add the admin role")
-    p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds")
+    p.add_argument("--ttl", type=int, default=12 * 3600, help="lifetime in seconds (at most 86400)")
     p.add_argument("--stage", default="local")
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_token)

@@ -2,10 +2,16 @@
 
 Also serves the local runtime's own endpoints under `/local/` (health and metrics), which exist only
 here and never on AWS.
+
+Every error this layer answers itself is JSON, `{"message": ...}`, as API Gateway's own are: an unknown
+route (404), a function error (500), a body over 10 MB (413), and what aiohttp's parser refuses before any
+handler runs (400 for a malformed request line or header, 431 for a header over 10 KB), which aiohttp
+would otherwise answer in plain text.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -14,9 +20,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
 from local.lambdas import FunctionPool
 from local.slsconfig import Service
@@ -24,6 +32,48 @@ from local.slsconfig import Service
 log = logging.getLogger("local.http")
 API_ID = "localhttp"
 MAX_BODY = 10 * 1024 * 1024  # API Gateway HTTP APIs accept up to 10 MB
+MAX_LINE = 10240  # request lines and headers: API Gateway takes up to 10 KB; aiohttp's default stops at 8 KB
+LocalRoute = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+class _JsonErrors(RequestHandler):
+    """aiohttp's connection handler, with its own error answers in API Gateway's JSON shape."""
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp does: too late for any answer
+            raise ConnectionError("Response is sent already, cannot send another response")
+        if status >= 500:
+            log.exception("Error handling request", exc_info=exc)
+        else:  # the client's mistake, answered: not an error of the runtime's
+            log.debug("refused a malformed request with %s: %s", status, exc)
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+        detail = (message or "").strip().splitlines()[0][:200] if message and status < 500 else ""
+        response = web.json_response({"message": f"{reason}: {detail}" if detail else reason}, status=status)
+        response.force_close()
+        return response
+
+
+class _Server(web.Server):
+    def __init__(self, handler: LocalRoute, **kwargs: Any) -> None:
+        super().__init__(handler, request_factory=self._request, **kwargs)
+        self._handler_args = kwargs
+
+    def __call__(self) -> RequestHandler:
+        return _JsonErrors(self, loop=asyncio.get_running_loop(), **self._handler_args)
+
+    def _request(self, message: Any, payload: Any, protocol: Any, writer: Any, task: Any) -> web.BaseRequest:
+        return web.BaseRequest(
+            message, payload, protocol, writer, task, asyncio.get_running_loop(), client_max_size=MAX_BODY
+        )
 
 
 def _compile(path: str) -> re.Pattern[str]:
@@ -45,19 +95,17 @@ class HttpApi:
         for fn in service.functions.values():
             for method, path in fn.http_routes:
                 self.routes.append((method, path, _compile(path), fn.name))
-        self.local_routes: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
-        self._runner: web.AppRunner | None = None
+        self.local_routes: dict[str, LocalRoute] = {}
+        self._runner: web.ServerRunner | None = None
 
-    def add_local_route(
-        self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> None:
+    def add_local_route(self, path: str, handler: LocalRoute) -> None:
         self.local_routes[path] = handler
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=MAX_BODY)
-        app.router.add_route("*", r"/{tail:[\s\S]*}", self._dispatch)  # any path, control characters too
-        # API Gateway takes request lines and headers up to 10 KB; aiohttp's default stops at 8 KB.
-        self._runner = web.AppRunner(app, access_log=None, max_line_size=10240, max_field_size=10240)
+        # aiohttp's low-level server: every path reaches _dispatch (control characters too), and its
+        # parser's errors are answered in JSON (_JsonErrors).
+        server = _Server(self._dispatch, access_log=None, max_line_size=MAX_LINE, max_field_size=MAX_LINE)
+        self._runner = web.ServerRunner(server)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
         log.info("HTTP API on http://%s:%s", self.host, self.port)
@@ -77,7 +125,7 @@ class HttpApi:
                 return fn, f"{route_method} {route_path}", m.groupdict()
         return ("", "", {}) if allowed else None
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
         local = self.local_routes.get(request.path)
         if local is not None:
             return await local(request)
@@ -85,13 +133,18 @@ class HttpApi:
         if found is None or not found[0]:
             return web.json_response({"message": "Not Found"}, status=404)
         fn, route_key, params = found
-        event = await self._event(request, route_key, params)
+        try:
+            event = await self._event(request, route_key, params)
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"message": "Request Entity Too Large"}, status=413)
         result = await self.pools[fn].invoke(event)
         if not result.ok:
             return web.json_response({"message": "Internal Server Error"}, status=500)
         return _response(result.result)
 
-    async def _event(self, request: web.Request, route_key: str, params: dict[str, str]) -> dict[str, Any]:
+    async def _event(
+        self, request: web.BaseRequest, route_key: str, params: dict[str, str]
+    ) -> dict[str, Any]:
         raw = await request.read()
         now = int(time.time() * 1000)
         text_types = ("json", "text", "xml", "x-www-form-urlencoded", "javascript")

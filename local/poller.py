@@ -2,7 +2,12 @@
 
 Honoured from serverless.yml: batchSize, batchWindow, parallelizationFactor, bisectBatchOnFunctionError,
 maximumRetryAttempts, maximumRecordAgeInSeconds, functionResponseType (ReportBatchItemFailures),
-destinations.onFailure (SQS) and startingPosition.
+destinations.onFailure (SQS), startingPosition, and consumer (enhanced fan-out).
+
+Delivery: a standard consumer reads each shard again `poll_interval` after an empty read. An enhanced
+fan-out consumer (`consumer:`) is pushed its records as they arrive on AWS; here its shard reader waits
+on the embedded AWS endpoint's change feed of the shard (local.awsserver) instead, so a record reaches
+the function as soon as PutRecord has stored it. At another endpoint (no change feeds), it polls.
 
     shard reader ──► lane 0 ─► batches, in order ─► invoke ─► checkpoint | retry | bisect | DLQ
                 └──► lane 1 ...        (parallelizationFactor lanes; a partition key always maps to
@@ -39,6 +44,7 @@ from local.slsconfig import ACCOUNT_ID, Service, StreamEvent, arn_of, physical_n
 log = logging.getLogger("local.poller")
 
 MAX_LANE_BACKLOG = 5000  # records buffered per lane before the shard reader waits
+METRICS_INTERVAL = 1.0
 RETRY_BACKOFF = (0.1, 2.0)
 
 
@@ -116,6 +122,9 @@ class StreamPoller:
         self.function_name = f"{service.name}-{service.stage}-{function}"
         self._dlq_url: str | None = None
         self._inflight = 0
+        self._feeds = ChangeFeeds(endpoint) if event.consumer else None
+        self._incoming = 0
+        self._max_age_ms: float | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -135,6 +144,7 @@ class StreamPoller:
             lanes = [asyncio.Queue[Record](MAX_LANE_BACKLOG) for _ in range(factor)]
             self._tasks.append(asyncio.create_task(self._read_shard(shard["ShardId"], lanes)))
             self._tasks.extend(asyncio.create_task(self._run_lane(q)) for q in lanes)
+        self._tasks.append(asyncio.create_task(self._publish_metrics()))
         log.info(
             "%s <- %s: %d shards x %d lanes, batch %d, window %ss, retries %d, bisect %s, dlq %s",
             self.function,
@@ -154,6 +164,8 @@ class StreamPoller:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._feeds is not None:
+            await self._feeds.close()
         await self._stack.aclose()
 
     def idle(self) -> bool:
@@ -164,6 +176,7 @@ class StreamPoller:
         s = self.stats
         return {
             "function": self.function,
+            "source": "kinesis",
             "stream": self.stream_name,
             "batches": s.batches,
             "records": s.records,
@@ -190,6 +203,8 @@ class StreamPoller:
                 StreamName=self.stream_name, ShardId=shard_id, ShardIteratorType=kind
             )
         )["ShardIterator"]
+        feed = f"kinesis/{self.stream_name}/{shard_id}"
+        seen = 0  # the feed's version before the read below: anything written since wakes the wait
         while it:
             try:
                 out = await self._kinesis.get_records(ShardIterator=it, Limit=10000)
@@ -211,14 +226,9 @@ class StreamPoller:
                 await lane.put(record)  # bounded: a slow lane holds the shard reader back
                 self.stats.backlog += 1
             if out["Records"]:
-                await self._metric(
-                    "AWS/Kinesis",
-                    "IncomingRecords",
-                    "StreamName",
-                    self.stream_name,
-                    len(out["Records"]),
-                    "Count",
-                )
+                self._incoming += len(out["Records"])
+            elif self._feeds is not None and self._feeds.available:
+                seen = await self._feeds.wait(feed, seen)
             else:
                 await asyncio.sleep(self.poll_interval)
 
@@ -258,10 +268,25 @@ class StreamPoller:
         self.stats.max_batch_size = max(self.stats.max_batch_size, len(batch))
         event = {"Records": [r.to_event(self.service.region, self.stream_arn) for r in batch]}
         age_ms = max(0.0, (time.time() - batch[-1].arrival) * 1000)
-        await self._metric(
-            "AWS/Lambda", "IteratorAge", "FunctionName", self.function_name, age_ms, "Milliseconds"
-        )
+        self._max_age_ms = max(self._max_age_ms or 0.0, age_ms)
         return await self.pool.invoke(event)
+
+    async def _publish_metrics(self) -> None:
+        """Once a second, what Kinesis and Lambda publish on AWS (the records put, the largest iterator
+        age), so that operators read stream health the same way here. Off the batches' path: on AWS it
+        costs the function nothing, and here a call to the embedded endpoint would queue behind them."""
+        while True:
+            await asyncio.sleep(METRICS_INTERVAL)
+            incoming, self._incoming = self._incoming, 0
+            age, self._max_age_ms = self._max_age_ms, None
+            if incoming:
+                await self._metric(
+                    "AWS/Kinesis", "IncomingRecords", "StreamName", self.stream_name, incoming, "Count"
+                )
+            if age is not None:
+                await self._metric(
+                    "AWS/Lambda", "IteratorAge", "FunctionName", self.function_name, age, "Milliseconds"
+                )
 
     async def _metric(
         self, namespace: str, name: str, dimension: str, value_of: str, value: float, unit: str
@@ -371,6 +396,44 @@ class StreamPoller:
         )
         if self._sqs is not None and self._dlq_url:
             await self._sqs.send_message(QueueUrl=self._dlq_url, MessageBody=json.dumps(message))
+
+
+WAIT_SECONDS = 20.0
+
+
+class ChangeFeeds:
+    """The embedded AWS endpoint's change feeds (local.awsserver): wait until a shard or table has been
+    written to. Unavailable at any other endpoint, where the pollers poll instead."""
+
+    WAIT_SECONDS = WAIT_SECONDS
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.available = True
+        self._session: Any = None
+
+    async def wait(self, key: str, since: int, timeout: float = WAIT_SECONDS) -> int:
+        """The key's version once it is above `since` (or after `timeout`, unchanged)."""
+        import aiohttp
+
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.WAIT_SECONDS + 10))
+        url = f"{self.endpoint}/_local/changes"
+        params = {"key": key, "since": str(since), "wait": str(timeout)}
+        try:
+            async with self._session.get(url, params=params) as answer:
+                if answer.status != 200:
+                    raise RuntimeError(f"HTTP {answer.status}")
+                return int((await answer.json())["version"])
+        except (aiohttp.ClientError, RuntimeError, ValueError, KeyError, TimeoutError) as exc:
+            self.available = False
+            log.info("no change feeds at %s (%s): polling instead", self.endpoint, exc)
+            return since
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 def _iso(epoch: float) -> str:

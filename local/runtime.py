@@ -7,7 +7,8 @@ LocalRuntime
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
 │                       + the browser client at /play, and POST /local/token (local stage only)
-└── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
+├── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
+└── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
 """
 
 from __future__ import annotations
@@ -111,6 +112,9 @@ class LocalRuntime:
                 "AWS_LAMBDA_FUNCTION_NAME": f"{self.service.name}-{self.service.stage}-{fn.name}",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
                 **self.endpoints.env(),
+                # In every AWS call's User-Agent (app/<function>): the embedded endpoint lets the cold
+                # path's calls give way to the hot path's.
+                "AWS_SDK_UA_APP_ID": fn.name,
                 # No X-Ray daemon here: the tracer stays a no-op, as powertools does outside Lambda.
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "PYTHONPATH": str(ROOT),
@@ -128,7 +132,13 @@ class LocalRuntime:
             await asyncio.to_thread(self.dynamodb_local.start)
             log.info("DynamoDB Local (AWS's engine) on %s", self.dynamodb_local.url)
         if cfg.endpoint_url is None:
-            self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port)
+            # The cold path: functions that take their events in tumbling windows.
+            background = tuple(
+                fn.name
+                for fn in self.service.functions.values()
+                if any(e.tumbling_window for e in fn.streams)
+            )
+            self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port, background)
             await asyncio.to_thread(self.moto.start)
         else:
             log.info("using the AWS endpoint %s (nothing embedded)", cfg.endpoint_url)
@@ -173,16 +183,29 @@ class LocalRuntime:
         if not streams:
             return
         from local.poller import StreamPoller
+        from local.tablestream import TableStreamPoller
 
         for fn, ev in streams:
-            poller = StreamPoller(
-                self.service,
-                fn.name,
-                ev,
-                self.pools[fn.name],
-                endpoint=self.aws_endpoint,
-                poll_interval=self.config.poll_interval,
-            )
+            poller: StreamPoller | TableStreamPoller
+            if ev.source == "dynamodb":
+                poller = TableStreamPoller(
+                    self.service,
+                    fn.name,
+                    ev,
+                    self.pools[fn.name],
+                    endpoint=self.aws_endpoint,
+                    poll_interval=self.config.poll_interval,
+                    dynamodb_endpoint=self.dynamodb_endpoint,  # DynamoDB Local's, with that engine
+                )
+            else:
+                poller = StreamPoller(
+                    self.service,
+                    fn.name,
+                    ev,
+                    self.pools[fn.name],
+                    endpoint=self.aws_endpoint,
+                    poll_interval=self.config.poll_interval,
+                )
             await poller.start()
             self.pollers.append(poller)
 
@@ -221,7 +244,7 @@ class LocalRuntime:
             "streams": [p.snapshot() for p in self.pollers],
         }
 
-    async def _health(self, request: web.Request) -> web.Response:
+    async def _health(self, request: web.BaseRequest) -> web.Response:
         return web.json_response(
             {
                 "status": "ok",
@@ -232,10 +255,10 @@ class LocalRuntime:
             }
         )
 
-    async def _metrics(self, request: web.Request) -> web.Response:
+    async def _metrics(self, request: web.BaseRequest) -> web.Response:
         return web.json_response(self.metrics())
 
-    async def _web_client(self, request: web.Request) -> web.StreamResponse:
+    async def _web_client(self, request: web.BaseRequest) -> web.StreamResponse:
         """clients/web/, read on every request (edit and reload)."""
         if request.method not in ("GET", "HEAD"):
             return web.json_response({"message": "Method Not Allowed"}, status=405)
@@ -247,21 +270,42 @@ class LocalRuntime:
             headers={"Cache-Control": "no-store"},
         )
 
-    async def _dev_token(self, request: web.Request) -> web.Response:
-        """POST {"player": "alice"} -> {"token": ...}: what `gamebackend token` mints, for the page."""
+    async def _dev_token(self, request: web.BaseRequest) -> web.Response:
+        """POST {"player": "alice"} -> {"token": ...}: what `gamebackend token` mints, for the page.
+
+        Only the page may ask. The body must be JSON, which another site's page cannot send without a CORS
+        preflight that this endpoint never grants; the request must name this runtime as its host, which a
+        DNS-rebinding page cannot (it names its own); and an `Origin`, where a browser sends one, must be
+        this runtime's. It mints player tokens only, never admin ones."""
+        from backend import wirejson
         from backend.auth import mint
 
+        def refuse(status: int, code: str, message: str) -> web.Response:
+            return web.json_response({"error": {"code": code, "message": message}}, status=status)
+
         if request.method != "POST":
-            return web.json_response({"message": "Method Not Allowed"}, status=405)
+            return refuse(405, "method_not_allowed", 'POST a JSON body: {"player": "alice"}')
+        port = self.config.http_port
+        hosts = {f"{h}:{port}" for h in (self.config.host, "127.0.0.1", "localhost", "[::1]")}
+        if request.headers.get("Host", "") not in hosts:
+            return refuse(403, "forbidden", "only this runtime's own page may mint tokens (Host)")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in {f"http://{h}" for h in hosts}:
+            return refuse(403, "forbidden", "only this runtime's own page may mint tokens (Origin)")
+        if request.content_type != "application/json":
+            return refuse(415, "unsupported_media_type", "send the body as application/json")
         try:
-            player = (await request.json())["player"]
+            body = wirejson.loads(await request.read())
+            player = body["player"] if isinstance(body, dict) else None
+            if not isinstance(player, str):
+                raise ValueError("`player` must be a string")
             settings = self.service.stage_settings()
             token = mint(
-                str(player),
+                player,
                 secret=settings["jwtSecret"],
                 issuer=settings["jwtIssuer"],
                 audience=settings["jwtAudience"],
             )
-        except (ValueError, KeyError, TypeError) as exc:
-            return web.json_response({"message": f"bad request: {exc}"}, status=400)
+        except (ValueError, KeyError) as exc:
+            return refuse(400, "bad_request", f"bad request: {exc}")
         return web.json_response({"player": player, "token": token})

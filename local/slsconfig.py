@@ -138,7 +138,7 @@ class _Resolver:
 
 @dataclass(frozen=True)
 class StreamEvent:
-    stream_resource: str
+    stream_resource: str  # the Kinesis stream, or the DynamoDB table whose stream it is
     batch_size: int
     batch_window: int
     parallelization_factor: int
@@ -148,6 +148,9 @@ class StreamEvent:
     report_batch_item_failures: bool
     starting_position: str
     on_failure_resource: str | None
+    source: str = "kinesis"  # or "dynamodb" (a table's stream)
+    consumer: bool = False  # an enhanced fan-out consumer (Kinesis): records pushed as they arrive
+    tumbling_window: int = 0  # seconds; 0 = no window
 
 
 @dataclass(frozen=True)
@@ -275,11 +278,22 @@ def _resource_name(arn_ref: Any) -> str:
 
 
 def _stream_event(s: dict[str, Any]) -> StreamEvent:
-    if s.get("type") != "kinesis":
-        raise ConfigError(f"only kinesis stream events are supported, got {s.get('type')!r}")
+    source = s.get("type")
+    if source not in ("kinesis", "dynamodb"):
+        raise ConfigError(f"only kinesis and dynamodb stream events are supported, got {source!r}")
+    arn = s["arn"]
+    if source == "dynamodb" and not (
+        isinstance(arn, dict) and list(arn.get("Fn::GetAtt", []))[1:] == ["StreamArn"]
+    ):
+        raise ConfigError(f"a dynamodb stream event's arn must be Fn::GetAtt [Table, StreamArn]: {arn!r}")
+    if source == "kinesis" and s.get("tumblingWindowInSeconds"):
+        raise ConfigError("tumbling windows on a Kinesis event are not emulated locally (only on dynamodb)")
     on_failure = ((s.get("destinations") or {}).get("onFailure") or {}).get("arn")
     return StreamEvent(
-        stream_resource=_resource_name(s["arn"]),
+        source=str(source),
+        consumer=bool(s.get("consumer")),
+        tumbling_window=int(s.get("tumblingWindowInSeconds") or 0),
+        stream_resource=_resource_name(arn),
         batch_size=int(s.get("batchSize", 10)),
         batch_window=int(s.get("batchWindow", 0)),
         parallelization_factor=int(s.get("parallelizationFactor", 1)),

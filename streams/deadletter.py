@@ -1,10 +1,14 @@
 """The dead-letter queue of the actions stream.
 
-Two kinds of message arrive there, and `gamebackend dlq` understands both:
+Two kinds of message arrive on the actions stream's queue, and `gamebackend dlq` understands both:
 - `poison`: sent by the processor for a record that can never succeed (undecodable, unknown schema
   version); carries the record itself, so a fixed consumer can take it back;
 - Lambda's own on-failure record (`KinesisBatchInfo`) after the event source mapping gave up on a
   batch: metadata only (shard and sequence range); the records are read back from the stream.
+
+The leaderboard projector's queue gets the same two shapes for the matches table's stream:
+`unprojectable` (a stream record it cannot read, with the record) and Lambda's on-failure record
+(`DDBStreamBatchInfo`).
 """
 
 from __future__ import annotations
@@ -60,7 +64,23 @@ class DeadLetters:
         return self._url
 
     def send_poison(self, poison: list[Poison], source_arn: str | None) -> None:
-        entries = [{"Id": str(i), "MessageBody": _body(p, source_arn)} for i, p in enumerate(poison)]
+        self._send([_body(p, source_arn) for p in poison])
+
+    def send_records(
+        self, kind: str, records: list[tuple[str, dict[str, Any]]], source_arn: str | None
+    ) -> None:
+        """Stream records that can never be processed, each with its reason (at most 200 KiB of it)."""
+        bodies = []
+        for reason, record in records:
+            body = {"kind": kind, "reason": reason, "eventSourceARN": source_arn, "record": record}
+            text = json.dumps(body)
+            if len(text) > MAX_BODY:
+                text = json.dumps({**body, "record": {"eventID": record.get("eventID"), "dataOmitted": True}})
+            bodies.append(text)
+        self._send(bodies)
+
+    def _send(self, bodies: list[str]) -> None:
+        entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(bodies)]
         for batch in _batches(entries):
             out = self._sqs.send_message_batch(QueueUrl=self.url(), Entries=batch)
             if out.get("Failed"):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from backend import wirejson
 from backend.protocol import EVENT_SCHEMA_VERSION, GameEvent
 
 
@@ -34,8 +34,10 @@ def decode(record: dict[str, Any]) -> Staged | Poison:
     seq = int(kinesis["sequenceNumber"])
     key = kinesis["partitionKey"]
     try:
-        raw = json.loads(base64.b64decode(kinesis["data"]))
-    except ValueError as exc:
+        # Strict (backend.wirejson): a record nested past the parser's stack raised RecursionError and
+        # failed the whole batch, again on every retry, instead of going to the dead-letter queue.
+        raw = wirejson.loads(base64.b64decode(kinesis["data"]))
+    except ValueError as exc:  # binascii.Error, wirejson.NotJson
         return Poison(seq, key, f"undecodable: {exc}", record)
     if not isinstance(raw, dict):
         return Poison(seq, key, "not a JSON object", record)

@@ -1,11 +1,15 @@
-"""The stream processor Lambda: a Kinesis batch in, match state, leaderboards and pushes out.
+"""The stream processor Lambda (the hot path): a Kinesis batch in, match state written and pushed out.
 
-Thin: decode, run the pipeline (streams.pipeline), push, and report per-record failures with powertools'
-batch processor (a failed match fails only its own records; Lambda retries from the lowest of them).
+Thin: decode, plan the batch (streams.pipeline: one read, the pure rules), then for every match at
+once: write its state, and as soon as that write has succeeded, push it to the match's players. No
+leaderboard, rank or event-log work happens here (streams.projector does it from the table's stream).
+Per-record failures are reported with powertools' batch processor: a failed match fails only its own
+records, and Lambda retries from the lowest of them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from functools import cache
 from typing import Any
@@ -16,19 +20,15 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from backend import bootstrap
 from backend.aws import client
 from backend.config import settings
-from backend.ids import ConnectionId, MatchId
+from backend.ids import ConnectionId
+from backend.store.stream import disconnect_event
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 from streams.deadletter import DeadLetters
 from streams.decode import Poison, Staged, decode
-from streams.pipeline import BatchOutcome, Pipeline, rank_frame, rejected_frame, state_frame
-from streams.push import Pusher
+from streams.pipeline import BatchPlan, MatchResult, commit, messages, plan
+from streams.push import Pusher, PushReport
 
 batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
-
-
-@cache
-def pipeline() -> Pipeline:
-    return Pipeline(bootstrap.matches(), bootstrap.leaderboards(), bootstrap.events())
 
 
 @cache
@@ -49,25 +49,33 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     decoded = [decode(r) for r in records]
     poison = [d for d in decoded if isinstance(d, Poison)]
     staged = [d for d in decoded if isinstance(d, Staged)]
-    outcome = pipeline().run(staged, poison)
-    dead_letter(poison, outcome.failed_sequences, records[0].get("eventSourceARN") if records else None)
-    for r in outcome.matches.values():
+    work = plan(bootstrap.matches(), staged, poison)
+    pushed = pusher().run(commit_and_push(work))
+    failed = work.failed_sequences()
+    dead_letter(poison, failed, records[0].get("eventSourceARN") if records else None)
+    for r in work.matches.values():
         if r.error is not None:
             logger.exception(
                 "match failed; its records will be retried", exc_info=r.error, extra={"matchId": r.match_id}
             )
-    push(outcome)
-    failed = outcome.failed_sequences
     counts = {
         "BatchSize": len(records),
-        "ActionsApplied": sum(len(r.applied) for r in outcome.matches.values()),
-        "ActionsRejected": sum(len(r.rejected) for r in outcome.matches.values()),
+        "ActionsApplied": sum(len(r.applied) for r in work.matches.values()),
+        "ActionsRejected": sum(len(r.rejected) for r in work.matches.values()),
         "PoisonRecords": len(poison),
         "FailedRecords": len(failed),
+        "PushesSent": pushed.sent,
+        "PushFailures": len(pushed.failed),
+        "GoneConnections": len(pushed.gone),
     }
     for name, value in counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    logger.info("batch done", extra={"matches": len(outcome.matches), **counts})
+    if pushed.gone or pushed.failed:
+        logger.warning(
+            "push incomplete",
+            extra={"sent": pushed.sent, "gone": len(pushed.gone), "failed": pushed.failed[:10]},
+        )
+    logger.info("batch done", extra={"matches": len(work.matches), **counts})
 
     def report(record: KinesisStreamRecord) -> None:
         if int(record.kinesis.sequence_number) in failed:
@@ -76,6 +84,44 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(
         process_partial_response(event=event, record_handler=report, processor=batch, context=context)
     )
+
+
+async def commit_and_push(work: BatchPlan) -> PushReport:
+    """Every match at once: its writes, then at once its pushes. A match never waits for another."""
+    reports = await asyncio.gather(*(_commit_and_push(r) for r in work.matches.values()))
+    total = PushReport()
+    for report in reports:
+        total.sent += report.sent
+        total.gone += report.gone
+        total.failed += report.failed
+    return total
+
+
+async def _commit_and_push(result: MatchResult) -> PushReport:
+    if result.error is not None:
+        return PushReport()
+    if result.steps:
+        try:
+            # boto3 clients are thread-safe; the write runs beside the other matches' writes and pushes.
+            await asyncio.to_thread(commit, bootstrap.matches(), result)
+        except Exception as exc:  # this match's records fail and are retried; nothing is pushed for them
+            result.error = exc
+            return PushReport()
+    report = await pusher().post_all(messages(result))
+    if report.gone:
+        await asyncio.to_thread(_forget, result, report.gone)
+    return report
+
+
+def _forget(result: MatchResult, gone: list[str]) -> None:
+    """A 410 is authoritative: the connection is deleted, and a `disconnect` record for each tells the
+    match (in order, through the stream) to stop pushing there."""
+    owners = {c: p for p, c in (result.after or result.before).connections.items()}
+    bootstrap.stream().publish_many(
+        [disconnect_event(result.match_id, owners[c], c) for c in gone if c in owners]
+    )
+    for connection_id in gone:
+        bootstrap.connections().delete(ConnectionId(connection_id))
 
 
 def dead_letter(poison: list[Poison], failed: set[int], source_arn: str | None) -> None:
@@ -89,43 +135,3 @@ def dead_letter(poison: list[Poison], failed: set[int], source_arn: str | None) 
             extra={"records": [(p.sequence, p.reason) for p in now]},
         )
         dead_letters().send_poison(now, source_arn)
-
-
-@tracer.capture_method
-def push(outcome: BatchOutcome) -> None:
-    connections = bootstrap.connections()
-    messages: list[tuple[str, str]] = []
-    for r in outcome.matches.values():
-        if r.error is not None:
-            continue
-        for event, refusal in r.rejected:
-            if event.connectionId:
-                messages.append(
-                    (event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
-                )
-        if r.before.exists:
-            for connection_id, confirmed in r.resync.items():
-                resync = state_frame(r, applied=confirmed).model_dump_json(exclude_none=True)
-                messages.append((connection_id, resync))
-        if not r.changed:
-            continue
-        state = state_frame(r).model_dump_json(exclude_none=True)
-        members = connections.in_match(MatchId(r.match_id))  # one Query on the byMatch index
-        for member in members:
-            messages.append((member.connection_id, state))
-            if member.player_id in r.ranks:
-                score, rank = r.ranks[member.player_id]
-                messages.append(
-                    (member.connection_id, rank_frame(member.player_id, score, rank).model_dump_json())
-                )
-    report = pusher().send(messages)
-    metrics.add_metric(name="PushesSent", unit=MetricUnit.Count, value=report.sent)
-    metrics.add_metric(name="PushFailures", unit=MetricUnit.Count, value=len(report.failed))
-    metrics.add_metric(name="GoneConnections", unit=MetricUnit.Count, value=len(report.gone))
-    for gone in report.gone:
-        connections.delete(ConnectionId(gone))
-    if report.gone or report.failed:
-        logger.warning(
-            "push incomplete",
-            extra={"sent": report.sent, "gone": len(report.gone), "failed": report.failed[:10]},
-        )

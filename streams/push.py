@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 MAX_IN_FLIGHT = 64
 
@@ -29,14 +32,19 @@ class Pusher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._client: Any = None
+        self._gate: asyncio.Semaphore | None = None
+
+    def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine that pushes (post_all) on the loop the client lives on, to its end."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(work)
 
     def send(self, messages: list[tuple[str, str]]) -> PushReport:
         """Sends every (connection id, data) pair; blocks until all are answered."""
         if not messages:
             return PushReport()
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(self._send_all(messages))
+        return self.run(self.post_all(messages))
 
     async def _get_client(self) -> Any:
         if self._client is None:
@@ -60,10 +68,16 @@ class Pusher:
             )
         return self._client
 
-    async def _send_all(self, messages: list[tuple[str, str]]) -> PushReport:
-        client = await self._get_client()
-        gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+    async def post_all(self, messages: list[tuple[str, str]]) -> PushReport:
+        """Sends every (connection id, data) pair concurrently; MAX_IN_FLIGHT at most across every
+        post_all running at the same time (they share the client's connection pool)."""
         report = PushReport()
+        if not messages:
+            return report
+        client = await self._get_client()
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(MAX_IN_FLIGHT)
+        gate = self._gate
 
         async def post(connection_id: str, data: str) -> None:
             async with gate:
@@ -82,4 +96,4 @@ class Pusher:
         if self._loop is not None and self._stack is not None:
             self._loop.run_until_complete(self._stack.aclose())
             self._loop.close()
-        self._loop = self._stack = self._client = None
+        self._loop = self._stack = self._client = self._gate = None

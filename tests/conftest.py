@@ -106,6 +106,8 @@ def aws(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Also on DynamoDB Local, which needs no lock: SQS, Kinesis and CloudWatch are still moto's.
+    serialize_aws_calls(monkeypatch)
     endpoints = Endpoints(None)
     if dynamodb_engine == "local":
         url: str = request.getfixturevalue("dynamodb_local")
@@ -123,6 +125,23 @@ def aws(
         yield
 
 
+def serialize_aws_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One botocore call at a time, as the embedded AWS endpoint (local.awsserver) takes them: moto's
+    models are not thread-safe, and the processor and the projector call AWS from threads."""
+    import threading
+
+    import botocore.client
+
+    lock = threading.RLock()
+    original = botocore.client.BaseClient._make_api_call
+
+    def serialized(self: Any, operation: str, params: Any) -> Any:
+        with lock:
+            return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", serialized)
+
+
 @pytest.fixture
 def ddb(aws: None) -> Any:
     import boto3
@@ -133,3 +152,6 @@ def ddb(aws: None) -> Any:
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_DEV", "false")
+    # As in every function's environment (serverless.yml): a child Logger (backend/admin/app.py) finds
+    # its parent (backend/telemetry.py) by this service name, whichever of them a test imports first.
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gamebackend")

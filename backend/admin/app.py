@@ -3,14 +3,21 @@
 Auth: `Authorization: Bearer <JWT>` with the `admin` role, verified like player tokens. No or bad token
 -> 401, a player's token -> 403. `/admin/health` and `/admin/openapi.json` are public. Every error is
 `{"error": {"code", "message"}}` with the status of its GameError class (backend.errors).
+
+`handle` admits a request before the resolver sees it (`admit`): powertools runs its request validation
+ahead of every middleware, so checks made in middlewares would answer 422 to an unauthenticated caller or
+to a body that is not JSON at all. The order of refusals is: a path with a control character (400), no
+valid admin token (401/403), a body that is not `application/json` (415), a body that is not strict JSON
+(400, backend.wirejson), and only then the resolver's validation (422).
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 import time
-import traceback
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,7 +25,6 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
@@ -26,11 +32,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from backend import auth, bootstrap
+from backend import auth, bootstrap, wirejson
 from backend.admin import models as m
 from backend.config import settings
 from backend.errors import (
     BadRequest,
+    Forbidden,
     GameError,
     InvalidRequest,
     MethodNotAllowed,
@@ -40,18 +47,28 @@ from backend.errors import (
     UnsupportedMediaType,
 )
 from backend.game.periods import PERIODS, board_key
-from backend.ids import ConnectionId, MatchId, PlayerId
+from backend.ids import (
+    CONNECTION_ID_PATTERN,
+    MATCH_ID_PATTERN,
+    PLAYER_ID_PATTERN,
+    ConnectionId,
+    MatchId,
+    PlayerId,
+    is_player_id,
+)
 from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
 from backend.store.leaderboards import Row, ranked
 
 logger = Logger(child=True)
-app = APIGatewayHttpResolver(enable_validation=True)
+# The resolver parses bodies with the same strict parser that admit() has already run on them.
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=wirejson.loads)
 PUBLIC = {"/admin/health", "/admin/openapi.json"}
 _DESCRIPTIONS = {
-    400: "Bad request (an invalid cursor, a body that is not JSON)",
+    400: "Bad request (a control character in the path, an invalid cursor, a body that is not JSON)",
     401: "Missing or invalid bearer token",
     403: "The token is not an admin's",
     404: "No such resource",
+    415: "The body is not application/json (UTF-8)",
     422: "A parameter or the body failed validation",
     503: "A backend dependency failed; retry",
 }
@@ -60,7 +77,7 @@ _DESCRIPTIONS = {
 def errors(*extra: int, ok: Any = None, public: bool = False) -> dict[int, Any]:
     """A route's responses for the OpenAPI document: its success model (as 200) and its errors, all with
     the same JSON body. (powertools documents the return annotation only when `responses` is not given.)"""
-    codes = {422, 503, *extra} | (set() if public else {401, 403})
+    codes = {400, 422, 503, *extra} | (set() if public else {401, 403})
     body = {"application/json": {"model": m.ErrorBody}}
     documented = {code: {"description": _DESCRIPTIONS[code], "content": body} for code in sorted(codes)}
     return {**success(200, ok, "OK"), **documented} if ok is not None else documented
@@ -71,8 +88,8 @@ def success(status: int, model: Any, description: str) -> dict[int, Any]:
 
 
 BoardPath = Annotated[Board, Path(description="global or a mode")]
-MatchIdPath = Annotated[str, Path(pattern=r"^m-[0-9a-f]{32}$")]
-PlayerIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+MatchIdPath = Annotated[str, Path(pattern=MATCH_ID_PATTERN)]
+PlayerIdPath = Annotated[str, Path(pattern=PLAYER_ID_PATTERN)]
 PeriodQuery = Annotated[Period, Query()]
 LimitQuery = Annotated[int, Query(ge=1, le=100)]
 # Opaque: what a previous page returned as nextCursor (base64url).
@@ -117,21 +134,6 @@ def _not_found(exc: NotFoundError) -> Response[Any]:
     return _error(404, "not_found", "no such route")
 
 
-@app.exception_handler([json.JSONDecodeError, UnicodeDecodeError])
-def _not_json(exc: ValueError) -> Response[Any]:
-    return _error(400, BadRequest.code, "the body is not valid JSON")
-
-
-@app.exception_handler(ValueError)
-def _unparsable(exc: ValueError) -> Response[Any]:
-    # powertools' request validation raises ValueError for a body it cannot parse (a multipart body
-    # without a boundary, say); a ValueError from anywhere else is a bug and stays a 500.
-    frames = traceback.extract_tb(exc.__traceback__)
-    if any("event_handler/middlewares/openapi_validation" in f.filename for f in frames):
-        return _error(400, BadRequest.code, f"the body cannot be parsed: {exc}")
-    return _server_error(exc)
-
-
 @app.exception_handler(RequestUnsupportedContentType)
 def _wrong_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
     return _error(UnsupportedMediaType.status, UnsupportedMediaType.code, "send the body as application/json")
@@ -149,37 +151,63 @@ def _unexpected(exc: Exception) -> Response[Any]:
     return _server_error(exc)
 
 
-def authenticate(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    if app.current_event.path in PUBLIC:
-        return next_middleware(app)
-    header = app.current_event.headers.get("authorization") or ""
+# --- admission: what is refused before the resolver runs -------------------------------------------
+
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")  # control characters and the space
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The Lambda's entry: admit the request, then resolve it."""
+    logger.remove_keys(["admin"])  # a warm environment must not log the previous request's admin
+    try:
+        admitted = admit(event)
+    except GameError as exc:
+        app.clear_context()
+        return {
+            "statusCode": exc.status,
+            "headers": {"Content-Type": content_types.APPLICATION_JSON},
+            "body": json.dumps({"error": {"code": exc.code, "message": exc.message}}),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(admitted, context)
+
+
+def admit(event: dict[str, Any]) -> dict[str, Any]:
+    """Raises the GameError a request is refused with, or returns the event the resolver may see."""
+    path = str((event.get("requestContext") or {}).get("http", {}).get("path") or event.get("rawPath") or "")
+    if _CONTROL.search(path):
+        # The resolver's route patterns end in `$`, which also matches before a final newline: for
+        # `/admin/leaderboards/global%0a` it would quietly serve `global`.
+        raise BadRequest("the path holds a control character or a space")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    if path not in PUBLIC:
+        _authenticate(headers.get("authorization") or "")
+    body = event.get("body")
+    if not body:
+        return event
+    media_type, _, params = headers.get("content-type", "").partition(";")
+    charset = re.search(r"charset\s*=\s*\"?([^\s\";]+)", params, re.IGNORECASE)
+    if media_type.strip().lower() != "application/json" or (charset and charset[1].lower() != "utf-8"):
+        raise UnsupportedMediaType("send the body as application/json (UTF-8)")
+    try:
+        raw = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else str(body).encode()
+        wirejson.loads(raw.decode())
+    except (binascii.Error, UnicodeDecodeError, wirejson.NotJson) as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from None
+    # Media types are case-insensitive (RFC 9110); the resolver compares them as written.
+    others = {k: v for k, v in (event.get("headers") or {}).items() if str(k).lower() != "content-type"}
+    return {**event, "headers": {**others, "content-type": "application/json"}}
+
+
+def _authenticate(header: str) -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        return _error(401, Unauthorized.code, "missing bearer token")
-    try:
-        claims = auth.verify_from_settings(token)
-    except Unauthorized as exc:
-        return _error(401, exc.code, exc.message)
+        raise Unauthorized("missing bearer token")
+    claims = auth.verify_from_settings(token)
     if claims.role != "admin":
-        return _error(403, "forbidden", "an admin token is required")
+        raise Forbidden("an admin token is required")
     app.append_context(admin=claims.player_id)
     logger.append_keys(admin=claims.player_id)
-    return next_middleware(app)
-
-
-def require_json(app: APIGatewayHttpResolver, next_middleware: NextMiddleware) -> Response[Any]:
-    """A body is JSON or nothing: anything else is refused before a parser sees it."""
-    event = app.current_event
-    if event.body:
-        content_type = (event.headers.get("content-type") or "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return _error(
-                UnsupportedMediaType.status, UnsupportedMediaType.code, "send the body as application/json"
-            )
-    return next_middleware(app)
-
-
-app.use([authenticate, require_json])
 
 
 def _admin() -> str:
@@ -192,9 +220,39 @@ def _encode(value: Any) -> str:
 
 def _decode(cursor: str) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError as exc:
+        return wirejson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except ValueError as exc:  # binascii.Error, NotJson
         raise BadRequest("invalid cursor") from exc
+
+
+# A cursor is opaque to clients but not to this module: it is taken back only in the exact shape a page
+# returned, so a forged one is a 400 here instead of a TypeError, an OverflowError or a ValidationException
+# (or botocore's ParamValidationError) further down.
+_INT64 = 2**63
+
+
+def _int(value: Any, low: int = -_INT64) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value < _INT64:
+        raise BadRequest("invalid cursor")
+    return value
+
+
+def _key_cursor(cursor: str, shape: dict[str, tuple[str, str]]) -> dict[str, Any]:
+    """A DynamoDB start key as a previous page returned it: exactly the attributes of `shape`, each
+    typed (`S`, `N`) as the key schema types it and matching its pattern."""
+    raw = _decode(cursor)
+    if not isinstance(raw, dict) or set(raw) != set(shape):
+        raise BadRequest("invalid cursor")
+    for attr, (kind, pattern) in shape.items():
+        value = raw[attr]
+        if not (
+            isinstance(value, dict)
+            and list(value) == [kind]
+            and isinstance(value[kind], str)
+            and re.fullmatch(pattern, value[kind])
+        ):
+            raise BadRequest("invalid cursor")
+    return raw
 
 
 # --- leaderboards ----------------------------------------------------------------------------------
@@ -221,12 +279,11 @@ def leaderboard_page(
     key = board_key(board, period, datetime.now(UTC), season_no)
     after, previous, position = None, None, 0
     if cursor:
-        raw = _decode(cursor)
-        try:
-            after = Row(str(raw[1]), int(raw[0]))
-            previous, position = (int(raw[0]), int(raw[2])), int(raw[3])
-        except (IndexError, TypeError, ValueError) as exc:
-            raise BadRequest("invalid cursor") from exc
+        raw = _decode(cursor)  # [score, playerId, rank, position] of the last row shown
+        if not isinstance(raw, list) or len(raw) != 4 or not is_player_id(raw[1]):
+            raise BadRequest("invalid cursor")
+        score, rank, position = _int(raw[0]), _int(raw[2], 1), _int(raw[3], 0)
+        after, previous = Row(raw[1], score), (score, rank)
     rows = bootstrap.leaderboards().page(key, limit + 1, after)
     page = ranked(rows[:limit], position, previous)
     entries = [m.Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in page]
@@ -317,9 +374,14 @@ def list_matches(
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
 ) -> m.MatchPage:
-    start = _decode(cursor) if cursor else None
-    if start is not None and not isinstance(start, dict):
-        raise BadRequest("invalid cursor")
+    start = None
+    if cursor:
+        shape = {
+            "matchId": ("S", MATCH_ID_PATTERN),
+            "status": ("S", re.escape(status)),
+            "createdAt": ("N", r"\d{1,15}"),
+        }
+        start = _key_cursor(cursor, shape)
     try:
         found, last = bootstrap.matches().by_status(status, mode=mode, limit=limit, cursor=start)
     except Exception as exc:
@@ -351,12 +413,7 @@ def get_match(matchId: MatchIdPath) -> m.MatchDetail:
 
 @app.get("/admin/matches/<matchId>/events", responses=errors(400, 404, ok=m.EventPage))
 def match_events(matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQuery = None) -> m.EventPage:
-    after = 0
-    if cursor:
-        raw = _decode(cursor)
-        if not isinstance(raw, int) or raw < 0:
-            raise BadRequest("invalid cursor")
-        after = raw
+    after = _int(_decode(cursor), 0) if cursor else 0
     bootstrap.matches().roster(matchId)  # 404 for an unknown match
     found = bootstrap.events().read(matchId, after_version=after, limit=limit + 1)
     page = found[:limit]
@@ -396,8 +453,8 @@ def end_match(matchId: MatchIdPath) -> Response[Any]:
 
 @app.get("/admin/connections", responses=errors(400, ok=m.ConnectionPage))
 def list_connections(
-    playerId: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
-    matchId: Annotated[str | None, Query(pattern=r"^m-[0-9a-f]{32}$")] = None,
+    playerId: Annotated[str | None, Query(pattern=PLAYER_ID_PATTERN)] = None,
+    matchId: Annotated[str | None, Query(pattern=MATCH_ID_PATTERN)] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> m.ConnectionPage:
@@ -410,9 +467,7 @@ def list_connections(
     elif matchId is not None:
         found = store.in_match(MatchId(matchId))
     else:
-        start = _decode(cursor) if cursor else None
-        if start is not None and not isinstance(start, dict):
-            raise BadRequest("invalid cursor")
+        start = _key_cursor(cursor, {"connectionId": ("S", CONNECTION_ID_PATTERN)}) if cursor else None
         found, last = store.all(limit, start)
         next_cursor = _encode(last) if last else None
     return m.ConnectionPage(
@@ -430,7 +485,7 @@ def list_connections(
 
 
 @app.delete("/admin/connections/<connectionId>", responses={204: {"description": "Closed"}, **errors(404)})
-def kick(connectionId: Annotated[str, Path(pattern=r"^[A-Za-z0-9_=+/-]{1,128}$")]) -> Response[Any]:
+def kick(connectionId: Annotated[str, Path(pattern=CONNECTION_ID_PATTERN)]) -> Response[Any]:
     from backend.aws import client
 
     mgmt = client("apigatewaymanagementapi", settings().ws_api_endpoint)
@@ -443,7 +498,7 @@ def kick(connectionId: Annotated[str, Path(pattern=r"^[A-Za-z0-9_=+/-]{1,128}$")
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
-@app.post("/admin/broadcast", responses=errors(400, 404, ok=m.BroadcastResult))
+@app.post("/admin/broadcast", responses=errors(404, 415, ok=m.BroadcastResult))
 def broadcast(body: m.Broadcast) -> m.BroadcastResult:
     from streams.push import Pusher
 

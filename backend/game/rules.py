@@ -167,10 +167,22 @@ def _move(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
     )
 
 
+def _disconnect(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
+    # The game goes on: where the player's pushes go is the processor's business (streams.pipeline).
+    return state, Ignored("a connection closed")
+
+
 def _end(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
     if state.status == "finished":
         return state, Ignored("already finished")
     return _bump(state, status="finished"), Applied(event.actionId)
 
 
-_HANDLERS = {"join": _join, "leave": _leave, "score": _score, "move": _move, "end": _end}
+_HANDLERS = {
+    "join": _join,
+    "leave": _leave,
+    "score": _score,
+    "move": _move,
+    "end": _end,
+    "disconnect": _disconnect,
+}

@@ -6,7 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from backend.admin.app import app
+from backend.admin.app import handle
 from backend.telemetry import logger, metrics, tracer
 
 
@@ -14,4 +14,4 @@ from backend.telemetry import logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return handle(event, context)

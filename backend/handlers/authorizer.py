@@ -17,9 +17,8 @@ from backend.telemetry import MetricUnit, logger, metrics, tracer
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    token = (event.get("queryStringParameters") or {}).get("token")
     try:
-        claims = auth.verify_from_settings(token)
+        claims = auth.verify_from_settings(the_token(event))
     except Unauthorized as exc:
         metrics.add_metric(name="ConnectionsRefused", unit=MetricUnit.Count, value=1)
         logger.info("connection refused", extra={"reason": exc.message})
@@ -33,3 +32,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response.allow_all_routes()
     logger.info("connection authorized", extra={"playerId": claims.player_id, "role": claims.role})
     return response.asdict()
+
+
+def the_token(event: dict[str, Any]) -> str | None:
+    """The one `token` query parameter. API Gateway's single-value map keeps only the last of repeated
+    parameters (`?token=A&token=B` gives B), so which token a client "meant" would depend on the order in
+    which a proxy or library wrote them: two are refused, whatever they hold."""
+    values = (event.get("multiValueQueryStringParameters") or {}).get("token")
+    if values is not None and len(values) != 1:
+        raise Unauthorized("more than one token")
+    return (event.get("queryStringParameters") or {}).get("token")

@@ -1,8 +1,13 @@
-"""The events table: the immutable log of every applied action, one item per (match, batch).
+"""The events table: the immutable log of every applied action, in chunks of consecutive versions.
 
 Key: matchId + version (the state version the first event of the chunk produced). Each event in a
-chunk carries the version it produced. Chunks are written before the match state, and their content
-is determined by the records alone, so a retried batch rewrites the same chunk with the same bytes.
+chunk carries the version it produced. The leaderboard projector writes a window's events of a match
+as one chunk (more if they span MAX_CHUNK_SPAN versions or more), each with a condition that no chunk
+has that key yet: a window written again (a retry) finds its chunks there and writes nothing, and a
+write delivered again in a later window either finds its chunk there or adds one that overlaps others
+(every event was logged in its first window already). Chunks never span MAX_CHUNK_SPAN versions, so
+the chunks holding versions after a cursor are among those starting less than MAX_CHUNK_SPAN before
+it; readers key events by version, so overlapping chunks count each event once.
 """
 
 from __future__ import annotations
@@ -17,6 +22,26 @@ from backend.store import condition_failed
 
 LOG_RETENTION = 30 * 24 * 3600
 AUDIT_RETENTION = 365 * 24 * 3600
+MAX_CHUNK_SPAN = 128  # a chunk holds versions first .. first + MAX_CHUNK_SPAN - 1 at most
+
+
+def dump_events(events: list[tuple[int, GameEvent]]) -> str:
+    """Events with the version each produced: a chunk's `events`, and the match item's `tail`."""
+    return json.dumps([[v, e.model_dump(exclude_none=True)] for v, e in events], separators=(",", ":"))
+
+
+def load_events(text: str) -> list[tuple[int, GameEvent]]:
+    return [(int(v), GameEvent.model_validate(raw)) for v, raw in json.loads(text)]
+
+
+def _chunks(events: list[tuple[int, GameEvent]]) -> list[list[tuple[int, GameEvent]]]:
+    """Events in version order, cut so that no chunk spans MAX_CHUNK_SPAN versions or more."""
+    chunks: list[list[tuple[int, GameEvent]]] = []
+    for version, event in sorted(events, key=lambda ve: ve[0]):
+        if not chunks or version - chunks[-1][0][0] >= MAX_CHUNK_SPAN:
+            chunks.append([])
+        chunks[-1].append((version, event))
+    return chunks
 
 
 class EventLog:
@@ -24,30 +49,45 @@ class EventLog:
         self._ddb = client
         self._table = table
 
-    def append(self, chunks: dict[str, list[tuple[int, GameEvent]]]) -> None:
-        """Writes one chunk per match: BatchWriteItem, 25 matches a request."""
-        items = [
-            {
-                "PutRequest": {
-                    "Item": {
-                        "matchId": {"S": match_id},
-                        "version": {"N": str(events[0][0])},
-                        "events": {
-                            "S": json.dumps([[v, e.model_dump(exclude_none=True)] for v, e in events])
-                        },
-                        # From the records, not the clock: a retried batch writes the same bytes.
-                        "ttl": {"N": str(events[-1][1].receivedAt // 1000 + LOG_RETENTION)},
-                    }
-                }
-            }
-            for match_id, events in chunks.items()
-            if events
-        ]
-        for start in range(0, len(items), 25):
-            request: dict[str, Any] = {self._table: items[start : start + 25]}
-            while request:
-                out = self._ddb.batch_write_item(RequestItems=request)
-                request = out.get("UnprocessedItems") or {}
+    def append(self, writes: dict[str, list[list[tuple[int, GameEvent]]]]) -> int:
+        """Logs each match's events, given as the state writes that applied them: all of them as one
+        chunk (or more, by MAX_CHUNK_SPAN), one conditional PutItem each (1 write unit per KB). When a
+        chunk's key is taken (a window written before; or one that holds a write delivered again beside
+        new ones), each write's events go in chunks of their own instead, and those already there are
+        left as they are. Returns how many chunks were written."""
+        written = 0
+        for match_id, match_writes in writes.items():
+            merged = sorted({v: e for events in match_writes for v, e in events}.items())
+            for chunk in _chunks(merged):
+                if self._put_new(match_id, chunk):
+                    written += 1
+                    continue
+                versions = {v for v, _ in chunk}
+                for events in match_writes:
+                    for part in _chunks([(v, e) for v, e in events if v in versions]):
+                        written += self._put_new(match_id, part)
+        return written
+
+    def _put_new(self, match_id: str, chunk: list[tuple[int, GameEvent]]) -> bool:
+        """Writes the chunk unless one with its key is there; True if written."""
+        from botocore.exceptions import ClientError
+
+        item = {
+            "matchId": {"S": match_id},
+            "version": {"N": str(chunk[0][0])},
+            "events": {"S": dump_events(chunk)},
+            # From the records, not the clock: a chunk is the same bytes whoever writes it.
+            "ttl": {"N": str(chunk[-1][1].receivedAt // 1000 + LOG_RETENTION)},
+        }
+        try:
+            self._ddb.put_item(
+                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(version)"
+            )
+        except ClientError as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
 
     def read(
         self, match_id: str, after_version: int = 0, limit: int | None = None
@@ -62,23 +102,15 @@ class EventLog:
                     if version > after_version:
                         found[int(version)] = GameEvent.model_validate(raw)
 
-        if after_version > 0:
-            # A chunk is keyed by its first version, so the one starting at or before the cursor may
-            # hold versions after it.
-            take(
-                self._ddb.query(
-                    TableName=self._table,
-                    KeyConditionExpression="matchId = :m AND version <= :v",
-                    ExpressionAttributeValues={":m": {"S": match_id}, ":v": {"N": str(after_version)}},
-                    ScanIndexForward=False,
-                    Limit=1,
-                    ConsistentRead=True,
-                )["Items"]
-            )
+        # A chunk is keyed by its first version and spans fewer than MAX_CHUNK_SPAN versions: any chunk
+        # holding a version after the cursor starts after cursor - MAX_CHUNK_SPAN.
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "matchId = :m AND version > :v",
-            "ExpressionAttributeValues": {":m": {"S": match_id}, ":v": {"N": str(after_version)}},
+            "ExpressionAttributeValues": {
+                ":m": {"S": match_id},
+                ":v": {"N": str(max(0, after_version - MAX_CHUNK_SPAN))},
+            },
             "ConsistentRead": True,
         }
         while True:

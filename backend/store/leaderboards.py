@@ -6,9 +6,18 @@ The GSI `byScore` (shardKey, score) spreads one hot board over SHARDS index part
 every shard's top N and merges them.
 
 Exactly-once credits: a row carries, per match that ever credited it, `c_{matchId}` = the match total
-it already includes. A credit moves the row from what the match item believes is credited to the
-match's current total, on the condition that the row still holds that belief; if it does not (a
-retry after a crash), the row's own value says what is missing, and only that is added.
+it already includes. A credit moves the row from what the projector believes is credited (the match's
+total before the window) to the match's total after it, on the condition that the row still holds that
+belief; if it does not (a retry after a crash, a replayed window), the row's own value says what is
+missing, and only that is added. A credit never moves a row back: a total at or below what the row
+already holds from that match (an old write delivered again) is a no-op.
+
+Settlement: once a finished match's final totals are on every row, `settled#{matchId}` records it and
+the match's credit attributes are dropped from the all-time rows; a settled match credits nothing
+again, even when an old window of it is delivered again.
+
+`toldRank` on a global row is the rank its player was last pushed, so a `rank` frame is pushed only
+when the rank changed.
 """
 
 from __future__ import annotations
@@ -24,10 +33,22 @@ SHARDS = 4
 SEASON_CACHE_SECONDS = 5.0
 
 
+SETTLED_TTL = 8 * 24 * 3600  # past the stream's 24 h retention and the match's own 7-day expiry
+# Matches credited to a row in one write at most (each is an attribute and a condition of it).
+MAX_MATCHES_PER_CREDIT = 25
+
+
 @dataclass(frozen=True)
 class Row:
     player_id: str
     score: int
+
+
+@dataclass(frozen=True)
+class Standing:
+    rank: int
+    score: int
+    told: int | None  # the rank last pushed to the player, if any
 
 
 def ranked(
@@ -100,7 +121,7 @@ class LeaderboardStore:
         attr = _credit_attr(match_id)
         for _ in range(5):
             delta = total - believed
-            if delta == 0:
+            if delta <= 0:
                 return None
             values: dict[str, Any] = {
                 ":d": {"N": str(delta)},
@@ -133,6 +154,68 @@ class LeaderboardStore:
                 believed = int(old[attr]["N"]) if attr in old else 0
         raise RuntimeError(f"could not credit {player_id} on {board_key} for {match_id}")
 
+    def credit_matches(
+        self, board_key: str, player_id: str, credits: dict[str, tuple[int, int]], *, expires: int | None
+    ) -> int | None:
+        """Brings the row up to each match's total at once: match -> (believed, total). One UpdateItem
+        when every match's belief holds (the usual case); when one does not (a retry, a replay), each
+        match goes on its own, as `credit` does. Returns the row's new score, or None if nothing moved."""
+        from botocore.exceptions import ClientError
+
+        moving = {m: bt for m, bt in credits.items() if bt[1] > bt[0]}
+        if len(moving) <= 1 or len(moving) > MAX_MATCHES_PER_CREDIT:
+            score = None
+            for match_id, (believed, total) in moving.items():
+                score = (
+                    self.credit(
+                        board_key, player_id, match_id, believed=believed, total=total, expires=expires
+                    )
+                    or score
+                )
+            return score
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {
+            ":d": {"N": str(sum(t - b for b, t in moving.values()))},
+            ":board": {"S": board_key},
+            ":pl": {"S": player_id},
+            ":sh": {"S": f"{board_key}#{shard_of(player_id)}"},
+        }
+        sets, conditions = [], []
+        for i, (match_id, (believed, total)) in enumerate(sorted(moving.items())):
+            names[f"#c{i}"] = _credit_attr(match_id)
+            values[f":t{i}"] = {"N": str(total)}
+            values[f":b{i}"] = {"N": str(believed)}
+            sets.append(f"#c{i} = :t{i}")
+            conditions.append(f"(attribute_not_exists(#c{i}) OR #c{i} = :b{i})")
+        expr = "ADD score :d SET " + ", ".join(sets) + ", boardKey = :board, playerId = :pl, shardKey = :sh"
+        if expires is not None:
+            expr += ", #ttl = :ttl"
+            names["#ttl"] = "ttl"
+            values[":ttl"] = {"N": str(expires)}
+        try:
+            out = self._ddb.update_item(
+                TableName=self._table,
+                Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+                UpdateExpression=expr,
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+            score = None
+            for match_id, (believed, total) in sorted(moving.items()):
+                score = (
+                    self.credit(
+                        board_key, player_id, match_id, believed=believed, total=total, expires=expires
+                    )
+                    or score
+                )
+            return score
+        return int(out["Attributes"]["score"]["N"])
+
     def forget(self, board_key: str, player_id: str, match_id: str, total: int) -> None:
         """Drops a finished match's credit attribute from a row, once the match itself records that
         the row holds its final total (nothing can credit it again): rows stay small however many
@@ -147,6 +230,63 @@ class LeaderboardStore:
                 ConditionExpression="#c = :t",
                 ExpressionAttributeNames={"#c": _credit_attr(match_id)},
                 ExpressionAttributeValues={":t": {"N": str(total)}},
+            )
+        except ClientError as exc:
+            if not condition_failed(exc):
+                raise
+
+    # --- settlement of finished matches: `settled#{matchId}` ---------------------------------------
+
+    def settled(self, match_ids: list[str]) -> set[str]:
+        """Which of these matches are settled: one BatchGetItem per 100."""
+        found: set[str] = set()
+        for start in range(0, len(match_ids), 100):
+            keys = [{"entryId": {"S": f"settled#{m}"}} for m in match_ids[start : start + 100]]
+            request: dict[str, Any] = {
+                self._table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "entryId"}
+            }
+            while request:
+                out = self._ddb.batch_get_item(RequestItems=request)
+                found |= {i["entryId"]["S"][8:] for i in out["Responses"].get(self._table, [])}
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def settle(self, match_id: str, last_at: int) -> None:
+        """Marks a finished match settled; `last_at` (epoch ms of its last record) sets the expiry, so a
+        settlement written again is the same item."""
+        self._ddb.put_item(
+            TableName=self._table,
+            Item={"entryId": {"S": f"settled#{match_id}"}, "ttl": {"N": str(last_at // 1000 + SETTLED_TTL)}},
+        )
+
+    # --- ranks --------------------------------------------------------------------------------------
+
+    def standing(self, board_key: str, player_id: str) -> Standing | None:
+        """The player's rank (1 + rows scoring strictly higher, counted per shard), score, and the rank
+        last told to them."""
+        out = self._ddb.get_item(
+            TableName=self._table,
+            Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+            ProjectionExpression="score, toldRank",
+            ConsistentRead=True,
+        )
+        item = out.get("Item")
+        if not item or "score" not in item:
+            return None
+        score = int(item["score"]["N"])
+        told = int(item["toldRank"]["N"]) if "toldRank" in item else None
+        return Standing(self._higher(board_key, score) + 1, score, told)
+
+    def tell_rank(self, board_key: str, player_id: str, rank: int) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"entryId": {"S": f"{board_key}#{player_id}"}},
+                UpdateExpression="SET toldRank = :r",
+                ConditionExpression="attribute_exists(entryId)",  # never recreate a removed row
+                ExpressionAttributeValues={":r": {"N": str(rank)}},
             )
         except ClientError as exc:
             if not condition_failed(exc):
@@ -177,6 +317,10 @@ class LeaderboardStore:
         score = self.score_of(board_key, player_id)
         if score is None:
             return None
+        return self._higher(board_key, score) + 1, score
+
+    def _higher(self, board_key: str, score: int) -> int:
+        """How many rows of the board score strictly higher: one COUNT Query per shard."""
         higher = 0
         for shard in range(SHARDS):
             kwargs: dict[str, Any] = {
@@ -192,7 +336,7 @@ class LeaderboardStore:
                 if "LastEvaluatedKey" not in out:
                     break
                 kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
-        return higher + 1, score
+        return higher
 
     def around(
         self, board_key: str, player_id: str, score: int, rank: int, width: int = 2

@@ -3,22 +3,31 @@
 - matchmaking (the message Lambda) owns the roster: `roster`, `rosterCount`, `openMode` (sparse GSI
   `open`, present while seats are free). Seats are claimed with a conditional update on
   `rosterCount`, so concurrent joins can never overfill a match.
-- the stream processor owns the game state: `status`, `version`, `players`, `winner`, `seen`,
-  `credited` and `seq` (the highest Kinesis sequence number applied). It writes them with a condition
-  on `version`, after every leaderboard credit of the batch.
+- the stream processor owns the game state: `status`, `version`, `winner`, `seq` (the highest Kinesis
+  sequence number applied), `lastAt` (the receive time of the write's last record) and `state`, in one
+  UpdateItem per batch with a condition on `version`. `state` holds, zlib-compressed JSON, the players
+  (score, position, left), the ids `seen` per player, `conns` (where each player's pushes go) and
+  `tail` (the events this write applied): DynamoDB bills a write per KB of the whole item, and these
+  are most of it. The table's stream (NEW_AND_OLD_IMAGES) hands each write to the leaderboard
+  projector (streams.projector), which writes the event log and the boards from it, off the players'
+  path.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
 
 from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
+from backend.protocol import GameEvent
 from backend.store import condition_failed, start_key
+from backend.store.events import dump_events, load_events
 
 MATCH_TTL = 7 * 24 * 3600
 
@@ -42,7 +51,9 @@ class Stored:
 
     match: Match
     seq: int  # highest applied sequence number, 0 for none
-    credited: dict[str, int]  # per player, the match score already added to the leaderboards
+    # Where each seated player's pushes go: the connection they last joined from (not game state, so
+    # not in Match; kept by streams.pipeline.route).
+    connections: dict[str, str] = field(default_factory=dict)
     exists: bool = True
 
 
@@ -62,17 +73,6 @@ class MatchStore:
         self._table = table
 
     # --- matchmaking ---------------------------------------------------------------------------
-
-    def open_matches(self, mode: str, limit: int = 5) -> list[Roster]:
-        """Oldest matches of a mode with a free seat (the `open` index is sparse, so this is cheap)."""
-        out = self._ddb.query(
-            TableName=self._table,
-            IndexName="open",
-            KeyConditionExpression="openMode = :m",
-            ExpressionAttributeValues={":m": {"S": mode}},
-            Limit=limit,
-        )
-        return [_roster(i) for i in out["Items"]]
 
     def create(self, match_id: str, mode: str, player: str, now_ms: int | None = None) -> Roster:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -190,31 +190,38 @@ class MatchStore:
                 request = out.get("UnprocessedKeys") or {}
         return found
 
-    def save(self, stored: Stored, expected_version: int) -> None:
+    def save(
+        self,
+        stored: Stored,
+        expected_version: int,
+        *,
+        events: list[tuple[int, GameEvent]],
+        last_at: int,
+    ) -> None:
+        """Writes the state, if the stored version is still `expected_version` (else StaleState), with
+        the events it applied and the receive time of its last record, for the table's stream."""
         from botocore.exceptions import ClientError
 
         m = stored.match
         names = {
             "#st": "status",
             "#v": "version",
-            "#p": "players",
-            "#seen": "seen",
-            "#c": "credited",
+            "#s": "state",
             "#seq": "seq",
+            "#at": "lastAt",
+            "#ttl": "ttl",
         }
         values: dict[str, Any] = {
             ":st": {"S": m.status},
             ":v": {"N": str(m.version)},
-            ":p": {"S": json.dumps({k: [p.score, p.x, p.y, p.left] for k, p in m.players.items()})},
-            ":seen": {"S": json.dumps({k: list(v) for k, v in m.seen.items()})},
-            ":c": {"S": json.dumps(stored.credited)},
+            ":s": {"B": pack_state(m, stored.connections, events)},
             ":seq": {"S": str(stored.seq)},
+            ":at": {"N": str(last_at)},
+            # Every state write pushes the expiry out again: a long match is not deleted while it is played.
+            ":ttl": {"N": str(int(time.time()) + MATCH_TTL)},
             ":old": {"N": str(expected_version)},
         }
-        # Every state write pushes the expiry out again: a long match is not deleted while it is played.
-        values[":ttl"] = {"N": str(int(time.time()) + MATCH_TTL)}
-        names["#ttl"] = "ttl"
-        expr = "SET #st = :st, #v = :v, #p = :p, #seen = :seen, #c = :c, #seq = :seq, #ttl = :ttl"
+        expr = "SET #st = :st, #v = :v, #s = :s, #seq = :seq, #at = :at, #ttl = :ttl"
         if m.winner:
             expr += ", winner = :w"
             values[":w"] = {"S": m.winner}
@@ -288,21 +295,62 @@ class MatchStore:
         return _stored(out["Item"])
 
 
-def _stored(item: dict[str, Any]) -> Stored:
-    match_id = item["matchId"]["S"]
-    mode = item["mode"]["S"]
-    if "version" not in item:  # matchmaking created it; the processor has not applied anything yet
-        return Stored(Match(match_id, mode), seq=0, credited={}, exists=True)
-    players = {k: Player(*v) for k, v in json.loads(item["players"]["S"]).items()}
-    seen = {k: tuple(v) for k, v in json.loads(item.get("seen", {"S": "{}"})["S"]).items()}
-    match = Match(
-        match_id=match_id,
-        mode=mode,
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def pack_state(match: Match, connections: dict[str, str], events: list[tuple[int, GameEvent]]) -> bytes:
+    """The `state` attribute: the parts of a match that grow with its players and actions, compressed."""
+    doc = {
+        "p": {k: [p.score, p.x, p.y, p.left] for k, p in match.players.items()},
+        "s": {k: list(v) for k, v in match.seen.items()},
+        "c": connections,
+        "t": dump_events(events),
+    }
+    return zlib.compress(_compact(doc).encode(), 6)
+
+
+def _unpack(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The `state` of an item read with boto3 (bytes) or of a stream image in a Lambda event (base64)."""
+    raw = item.get("state", {}).get("B")
+    if raw is None:
+        return None
+    data = base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)
+    doc: dict[str, Any] = json.loads(zlib.decompress(data))
+    return doc
+
+
+def match_of(item: dict[str, Any]) -> Match | None:
+    """The game state in an item (or a stream image) of this table; None before the processor's first
+    write (matchmaking created it) and for items that are not matches (the lobby)."""
+    doc = _unpack(item)
+    if "version" not in item or doc is None:
+        return None
+    return Match(
+        match_id=item["matchId"]["S"],
+        mode=item["mode"]["S"],
         status=item["status"]["S"],
         version=int(item["version"]["N"]),
-        players=players,
+        players={k: Player(*v) for k, v in doc["p"].items()},
         winner=item["winner"]["S"] if "winner" in item else None,
-        seen=seen,
+        seen={k: tuple(v) for k, v in doc["s"].items()},
     )
-    credited = {k: int(v) for k, v in json.loads(item.get("credited", {"S": "{}"})["S"]).items()}
-    return Stored(match, seq=int(item.get("seq", {"S": "0"})["S"]), credited=credited)
+
+
+def connections_of(item: dict[str, Any]) -> dict[str, str]:
+    """player -> connection id, of an item (or a stream image) of this table."""
+    doc = _unpack(item)
+    return dict(doc["c"]) if doc else {}
+
+
+def tail_of(item: dict[str, Any]) -> list[tuple[int, GameEvent]]:
+    """The events the write that left this item applied."""
+    doc = _unpack(item)
+    return load_events(doc["t"]) if doc else []
+
+
+def _stored(item: dict[str, Any]) -> Stored:
+    match = match_of(item)
+    if match is None:  # matchmaking created it; the processor has not applied anything yet
+        return Stored(Match(item["matchId"]["S"], item["mode"]["S"]), seq=0, exists=True)
+    return Stored(match, seq=int(item.get("seq", {"S": "0"})["S"]), connections=connections_of(item))

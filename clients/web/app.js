@@ -82,7 +82,8 @@
       body: JSON.stringify({ player }),
     });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.message || `the token endpoint answered ${response.status}`);
+    const reason = (body.error && body.error.message) || body.message;
+    if (!response.ok) throw new Error(reason || `the token endpoint answered ${response.status}`);
     return body.token;
   }
 

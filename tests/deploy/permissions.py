@@ -23,7 +23,10 @@ MATCHES = "MatchesTable"
 LEADERBOARDS = "LeaderboardsTable"
 EVENTS = "EventsTable"
 STREAM = "ActionStream"
+CONSUMER = "ActionStreamConsumer"
+MATCH_CHANGES = "MatchesTable/stream"  # Fn::GetAtt [MatchesTable, StreamArn]
 DLQ = "ActionDeadLetterQueue"
+PROJECTOR_DLQ = "ProjectorDeadLetterQueue"
 STREAM_KEY = "kms:key/*"
 PUSH = "execute-api:WebsocketsApi/{stage}/POST/@connections/*"
 JWT_SECRET = "ssm:parameter/gamebackend/{stage}/jwt-secret"
@@ -41,6 +44,7 @@ STAR_RESOURCE_ACTIONS = frozenset(
         "xray:PutTraceSegments",
         "xray:PutTelemetryRecords",
         "kinesis:ListStreams",
+        "dynamodb:ListStreams",
         "cloudwatch:GetMetricStatistics",
     }
 )
@@ -56,6 +60,8 @@ CALLS: dict[str, dict[str, set[str]]] = {
     },
     "disconnect": {
         "dynamodb:DeleteItem": {CONNECTIONS},
+        "kinesis:PutRecord": {STREAM},  # a `disconnect` record for the connection's match
+        "kms:GenerateDataKey": {STREAM_KEY},
     },
     "message": {
         "dynamodb:GetItem": {CONNECTIONS, MATCHES, LEADERBOARDS},
@@ -74,34 +80,45 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "kms:GenerateDataKey": {STREAM_KEY},
     },
     "processor": {
-        # The Kinesis event-source mapping reads the stream with the function's role.
+        # The Kinesis event-source mapping reads the stream with the function's role, through the
+        # enhanced fan-out consumer.
         "kinesis:DescribeStream": {STREAM},
         "kinesis:DescribeStreamSummary": {STREAM},
         "kinesis:GetRecords": {STREAM},
         "kinesis:GetShardIterator": {STREAM},
         "kinesis:ListShards": {STREAM},
+        "kinesis:SubscribeToShard": {CONSUMER},
+        "kinesis:DescribeStreamConsumer": {CONSUMER},
         "kinesis:ListStreams": {"*"},
         "kms:Decrypt": {STREAM_KEY},
-        "dynamodb:BatchGetItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
-        "dynamodb:BatchWriteItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
-        "dynamodb:GetItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
-        "dynamodb:PutItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
-        "dynamodb:UpdateItem": {CONNECTIONS, MATCHES, LEADERBOARDS, EVENTS},
-        "dynamodb:Query": {
-            CONNECTIONS,
-            index(CONNECTIONS),
-            MATCHES,
-            index(MATCHES),
-            LEADERBOARDS,
-            index(LEADERBOARDS),
-            EVENTS,
-        },
-        "dynamodb:DeleteItem": {CONNECTIONS},  # connections found gone (410) while pushing
+        # The hot path: one read of the batch's matches, one write per changed match.
+        "dynamodb:BatchGetItem": {MATCHES},
+        "dynamodb:UpdateItem": {MATCHES},
+        "dynamodb:DeleteItem": {CONNECTIONS},  # connections found gone (410) while pushing ...
+        "kinesis:PutRecords": {STREAM},  # ... and a `disconnect` record for each
+        "kms:GenerateDataKey": {STREAM_KEY},
         "execute-api:ManageConnections": {PUSH},
         # The mapping's on-failure destination is written by Lambda with the function's role, and
         # streams/deadletter.py sends poison records itself (GetQueueUrl, then SendMessageBatch).
         "sqs:GetQueueUrl": {DLQ},
         "sqs:SendMessage": {DLQ},
+    },
+    # streams/projector.py: the cold path, from the matches table's stream.
+    "projector": {
+        "dynamodb:DescribeStream": {MATCH_CHANGES},
+        "dynamodb:GetRecords": {MATCH_CHANGES},
+        "dynamodb:GetShardIterator": {MATCH_CHANGES},
+        "dynamodb:ListStreams": {"*"},
+        "dynamodb:BatchGetItem": {LEADERBOARDS},  # settlement markers, seasons
+        "dynamodb:GetItem": {LEADERBOARDS},  # standings, a row after a lost condition
+        "dynamodb:PutItem": {LEADERBOARDS},  # settlement markers
+        "dynamodb:UpdateItem": {LEADERBOARDS},  # credits, forgetting credits, the told rank
+        "dynamodb:Query": {index(LEADERBOARDS)},  # ranks (COUNT per shard)
+        "dynamodb:BatchWriteItem": {EVENTS},  # the event log
+        "dynamodb:DeleteItem": {CONNECTIONS},  # connections found gone (410) while pushing a rank
+        "execute-api:ManageConnections": {PUSH},
+        "sqs:GetQueueUrl": {PROJECTOR_DLQ},
+        "sqs:SendMessage": {PROJECTOR_DLQ},
     },
     # backend/admin/app.py, route by route.
     "admin": {

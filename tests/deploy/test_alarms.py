@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.deploy.conftest import ROOT
 
-FUNCTIONS = ("authorizer", "connect", "disconnect", "message", "processor", "admin")
+FUNCTIONS = ("authorizer", "connect", "disconnect", "message", "processor", "projector", "admin")
 
 
 def _alarms(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -50,6 +50,12 @@ def test_what_is_watched(resources: dict[str, Any]) -> None:
     watched = _watched(_alarms(resources))
     stage = "dev"
     assert ("AWS/Lambda", "IteratorAge", f"gamebackend-{stage}-processor") in watched
+    assert ("AWS/Lambda", "IteratorAge", f"gamebackend-{stage}-projector") in watched
+    assert (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        f"gamebackend-{stage}-projector-dlq",
+    ) in watched
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", f"gamebackend-{stage}-actions-dlq") in watched
     assert ("AWS/ApiGateway", "5xx", "api") in watched
     assert ("AWS/ApiGateway", "IntegrationError", "api") in watched

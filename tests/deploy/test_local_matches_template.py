@@ -3,7 +3,7 @@
 The local runtime wires itself from serverless.yml (stage `local`); AWS gets the template osls makes of
 the same file (stage `dev`). Names differ by stage; everything else must not: functions, handlers and
 timeouts, WebSocket and HTTP routes, tables with their keys and indexes, the stream, the queue, and
-the event-source mapping (checked in test_template.py).
+the event-source mappings (checked in test_template.py).
 """
 
 from __future__ import annotations
@@ -71,4 +71,4 @@ def test_same_tables_stream_and_queue(resources: Resources, local_service: Any) 
     local_queues = [
         p["QueueName"].split("-", 2)[2] for p in local_service.resources_of_type("AWS::SQS::Queue").values()
     ]
-    assert queues == local_queues == ["actions-dlq"]
+    assert queues == local_queues == ["actions-dlq", "projector-dlq"]

@@ -57,6 +57,8 @@ def render(resource: Any) -> str:
         ((fn, arg),) = resource.items()
         if fn == "Fn::GetAtt" and list(arg)[1:] == ["Arn"]:
             return str(arg[0])
+        if fn == "Fn::GetAtt" and list(arg)[1:] == ["StreamArn"]:
+            return f"{arg[0]}/stream"
         if fn == "Ref":
             return str(arg)
         if fn == "Fn::Sub" and isinstance(arg, str):
@@ -255,24 +257,44 @@ def test_connect_route_is_guarded_by_the_authorizer(resources: Resources) -> Non
     raise AssertionError("no $connect route")
 
 
-def test_stream_event_source_mapping_is_the_one_serverless_yml_declares(
+def test_stream_event_source_mappings_are_those_serverless_yml_declares(
     resources: Resources, declared: Any
 ) -> None:
     mappings = list(of_type(resources, "AWS::Lambda::EventSourceMapping").values())
-    expected = [(fn, s) for fn, f in declared.functions.items() for s in f.streams]
-    assert len(mappings) == len(expected) == 1
-    (fn, s), props = expected[0], mappings[0]["Properties"]
-    assert props["FunctionName"] == {"Fn::GetAtt": [f"{function_logical_id(fn)}LambdaFunction", "Arn"]}
-    assert props["EventSourceArn"] == {"Fn::GetAtt": [s.stream_resource, "Arn"]}
-    assert props["StartingPosition"] == s.starting_position
-    assert props["BatchSize"] == s.batch_size
-    assert props.get("MaximumBatchingWindowInSeconds", 0) == s.batch_window
-    assert props.get("ParallelizationFactor", 1) == s.parallelization_factor
-    assert props.get("BisectBatchOnFunctionError", False) is s.bisect_on_error
-    assert props.get("MaximumRetryAttempts", -1) == s.maximum_retry_attempts
-    assert props.get("MaximumRecordAgeInSeconds", -1) == s.maximum_record_age
-    reports_failures = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
-    assert reports_failures is s.report_batch_item_failures
-    destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
-    assert destination == {"Fn::GetAtt": [s.on_failure_resource, "Arn"]}
-    assert props.get("Enabled", True) is True
+    expected = {fn: s for fn, f in declared.functions.items() for s in f.streams}
+    assert len(mappings) == len(expected) == 2
+    by_function = {str(m["Properties"]["FunctionName"]["Fn::GetAtt"][0]): m["Properties"] for m in mappings}
+    for fn, s in expected.items():
+        props = by_function[f"{function_logical_id(fn)}LambdaFunction"]
+        assert props["FunctionName"] == {"Fn::GetAtt": [f"{function_logical_id(fn)}LambdaFunction", "Arn"]}
+        if s.source == "dynamodb":
+            assert props["EventSourceArn"] == {"Fn::GetAtt": [s.stream_resource, "StreamArn"]}
+        elif s.consumer:
+            # Enhanced fan-out: the mapping reads through the stream's consumer, not the stream.
+            assert props["EventSourceArn"] == {"Ref": "ActionStreamConsumer"}
+            consumer = resources["ActionStreamConsumer"]
+            assert consumer["Type"] == "AWS::Kinesis::StreamConsumer"
+            assert consumer["Properties"]["StreamARN"] == {"Fn::GetAtt": [s.stream_resource, "Arn"]}
+        else:
+            assert props["EventSourceArn"] == {"Fn::GetAtt": [s.stream_resource, "Arn"]}
+        assert props["StartingPosition"] == s.starting_position
+        assert props["BatchSize"] == s.batch_size
+        assert props.get("MaximumBatchingWindowInSeconds", 0) == s.batch_window
+        assert props.get("ParallelizationFactor", 1) == s.parallelization_factor
+        assert props.get("BisectBatchOnFunctionError", False) is s.bisect_on_error
+        assert props.get("MaximumRetryAttempts", -1) == s.maximum_retry_attempts
+        assert props.get("MaximumRecordAgeInSeconds", -1) == s.maximum_record_age
+        assert props.get("TumblingWindowInSeconds", 0) == s.tumbling_window
+        reports_failures = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+        assert reports_failures is s.report_batch_item_failures
+        destination = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        assert destination == {"Fn::GetAtt": [s.on_failure_resource, "Arn"]}
+        assert props.get("Enabled", True) is True
+    # The hot path has no batching window; the cold path aggregates over a window of its own.
+    assert expected["processor"].consumer and expected["processor"].batch_window == 0
+    assert expected["projector"].tumbling_window > 0
+
+
+def test_the_matches_table_streams_old_and_new_images(resources: Resources) -> None:
+    table = resources["MatchesTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}

@@ -145,6 +145,14 @@ async def connect_player(stack: LocalRuntime) -> AsyncIterator[Any]:
         await ws.close()
 
 
+def management_api(stack: LocalRuntime) -> Any:
+    """A client of the stack's Management API, signed (SigV4 for execute-api) as the functions' are:
+    the local gateway refuses unsigned calls, as API Gateway does."""
+    import boto3
+
+    return boto3.client("apigatewaymanagementapi", endpoint_url=stack.management_url, region_name="us-east-1")
+
+
 async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Polls `check` until it returns a truthy value (for effects that happen after a socket closes)."""
     async with asyncio.timeout(timeout):
@@ -153,3 +161,14 @@ async def eventually(check: Any, timeout: float = 10.0, interval: float = 0.05) 
             if value:
                 return value
             await asyncio.sleep(interval)
+
+
+def faults(endpoint: str, method: str = "GET", rule: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The embedded AWS endpoint's injected faults (local.awsserver): POST one, DELETE all, GET them."""
+    import urllib.request
+
+    data = json.dumps(rule).encode() if rule is not None else None
+    request = urllib.request.Request(f"{endpoint}/_local/faults", data=data, method=method)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        found: dict[str, Any] = json.loads(answer.read())
+    return found

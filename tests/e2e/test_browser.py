@@ -29,6 +29,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from clients.sdk import GameClient
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
+from tests.e2e.conftest import management_api
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,7 +268,8 @@ def connection_ids(stack: LocalRuntime, player: str) -> list[str]:
 
 
 def delete_connection(stack: LocalRuntime, connection_id: str) -> int:
-    return _http(f"{stack.management_url}/@connections/{connection_id}", method="DELETE")[0]
+    answer = management_api(stack).delete_connection(ConnectionId=connection_id)
+    return int(answer["ResponseMetadata"]["HTTPStatusCode"])
 
 
 MY_ROW = "document.querySelector('#players tr[data-player=\"{player}\"]')"

@@ -1,4 +1,4 @@
-"""The dead-letter path end to end, on a stack of its own (it takes a table away to cause an outage)."""
+"""The dead-letter path end to end, on a stack of its own (it makes DynamoDB fail to cause an outage)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,10 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import connect
 
-from local.aws import create_resources
 from local.ops import Ops
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
-from tests.e2e.conftest import Client, eventually, own_stack_config
+from tests.e2e.conftest import Client, eventually, faults, own_stack_config
 from tests.e2e.test_game import join, score, state_where
 
 pytestmark = pytest.mark.e2e
@@ -25,14 +24,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest_asyncio.fixture(scope="module")
 async def isolated() -> AsyncIterator[LocalRuntime]:
-    async with LocalRuntime(own_stack_config()) as runtime:
+    # On moto whatever the engine setting: the outage is a fault that the embedded moto injects.
+    async with LocalRuntime(own_stack_config("moto")) as runtime:
         yield runtime
 
 
 async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isolated: LocalRuntime) -> None:
     rt = isolated
     ops = Ops(rt.service, rt.aws_endpoint, rt.dynamodb_endpoint)
-    ddb = boto3.client("dynamodb", endpoint_url=rt.dynamodb_endpoint, region_name="us-east-1")
     ws = await connect(f"{rt.ws_url}/?token={token_for('dl-player')}", open_timeout=30)
     player = Client(ws, "dl-player")
     try:
@@ -40,16 +39,21 @@ async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isol
         await score(player, mid, "before", 10)
         await state_where(player, lambda s: "before" in s["applied"])
 
-        # Outage: the event log's table disappears; every batch now fails until retries run out.
-        await asyncio.to_thread(ddb.delete_table, TableName="gamebackend-local-events")
+        # Outage: every write of a match's state fails; the batch fails until its retries run out.
+        outage = {
+            "operation": "UpdateItem",
+            "resource": "gamebackend-local-matches",
+            "code": "InternalServerError",
+        }
+        await asyncio.to_thread(faults, rt.aws_endpoint, "POST", outage)
         await score(player, mid, "during", 25)
         poller = rt.pollers[0]
         await eventually(lambda: poller.stats.dead_lettered_batches >= 1, timeout=30)
         (listed,) = [ops.describe(m) for m in await asyncio.to_thread(ops.dlq_messages)]
         assert listed["kind"] == "batch" and listed["reason"] == "RetryAttemptsExhausted"
 
-        # Fixed: the table is back (empty, as after a restore). Redrive puts the records back on the stream.
-        await asyncio.to_thread(create_resources, rt.service, rt.endpoints)
+        # Fixed. Redrive puts the records back on the stream.
+        assert (await asyncio.to_thread(faults, rt.aws_endpoint, "DELETE"))["faults"] == []
         moved = await asyncio.to_thread(ops.redrive)
         assert moved == 1
         state = await state_where(player, lambda s: "during" in s["applied"])

@@ -46,7 +46,9 @@ def _client(service: str, url: str) -> Any:
         endpoint_url=url,
         region_name="us-east-1",
         # No client retries: a retried request could hide a lost or doubled one.
-        config=Config(max_pool_connections=THREADS * 2, retries={"max_attempts": 1}),
+        config=Config(
+            max_pool_connections=THREADS * 2, retries={"total_max_attempts": 1, "mode": "standard"}
+        ),
     )
 
 
@@ -188,6 +190,38 @@ def test_change_feed_counts_table_writes_but_not_reads_or_failures(endpoint: str
     assert _changes(endpoint, key, since=0, wait=0) == 2
 
 
+def test_an_injected_fault_fails_the_matching_requests_as_aws_would(endpoint: str) -> None:
+    from tests.e2e.conftest import faults
+
+    ddb = _client("dynamodb", endpoint)
+    table = f"faulty-{time.time_ns()}"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    rule = {
+        "operation": "PutItem",
+        "resource": table,
+        "code": "ProvisionedThroughputExceededException",
+        "count": 2,
+    }
+    faults(endpoint, "POST", {**rule, "status": 400})
+    for _ in range(2):
+        with pytest.raises(ddb.exceptions.ProvisionedThroughputExceededException):
+            ddb.put_item(TableName=table, Item={"k": {"S": "a"}})
+    ddb.get_item(TableName=table, Key={"k": {"S": "a"}})  # another operation: untouched
+    ddb.put_item(TableName=table, Item={"k": {"S": "a"}})  # the fault is used up
+    assert ddb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
+    assert faults(endpoint)["faults"] == []
+    faults(endpoint, "POST", {"operation": "GetItem", "count": -1})
+    with pytest.raises(ddb.exceptions.InternalServerError):
+        ddb.get_item(TableName=table, Key={"k": {"S": "a"}})
+    assert faults(endpoint, "DELETE")["faults"] == []
+    assert ddb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
+
+
 def test_change_feed_refuses_a_request_without_a_key(endpoint: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{endpoint}/_local/changes?since=0", timeout=10)
@@ -221,6 +255,51 @@ def test_the_middleware_never_lets_two_requests_into_moto_at_once() -> None:
         answers = list(pool.map(call, range(THREADS * 10)))
     assert answers == [b"{}"] * THREADS * 10
     assert most == 1
+
+
+def test_the_cold_paths_requests_give_way_to_the_hot_paths() -> None:
+    """A background request (its User-Agent names a cold-path function) waiting with a foreground one
+    goes second; alone, it goes at once."""
+    gate = threading.Event()
+    served: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        if environ["X_NAME"] == "first":
+            gate.wait(10)
+        served.append(environ["X_NAME"])
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    middleware = SerializedAws(app, background=["projector"])
+
+    def call(name: str, agent: str) -> None:
+        environ = {"PATH_INFO": "/", "X_NAME": name, "HTTP_USER_AGENT": agent}
+        b"".join(middleware(environ, lambda *a: None))
+
+    hot, cold = "Boto3/1.43 app/message", "Boto3/1.43 app/projector"
+
+    def until(waiting: tuple[int, int]) -> None:
+        deadline = time.monotonic() + 10
+        while middleware.lock.waiting() != waiting and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert middleware.lock.waiting() == waiting
+
+    first = threading.Thread(target=call, args=("first", hot))
+    first.start()
+    while not middleware.lock._busy:  # it holds the lock
+        time.sleep(0.001)
+    background = threading.Thread(target=call, args=("background", cold))
+    background.start()
+    until((0, 1))
+    foreground = threading.Thread(target=call, args=("foreground", hot))
+    foreground.start()
+    until((1, 1))
+    gate.set()
+    for t in (first, background, foreground):
+        t.join(10)
+    assert served == ["first", "foreground", "background"]
+    call("alone", cold)
+    assert served[-1] == "alone"
 
 
 @pytest.mark.parametrize(

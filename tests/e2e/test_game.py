@@ -51,6 +51,18 @@ async def my_entry(client: Client, board: str, period: str = "alltime") -> dict[
     return me
 
 
+async def settled_entry(client: Client, board: str, period: str = "alltime", *, score: int) -> dict[str, Any]:
+    """The caller's entry once the leaderboards show `score`: they are written off the players' path,
+    within a window (custom.stages.local.leaderboardWindow) of the last action."""
+
+    async def check() -> dict[str, Any] | None:
+        me = await my_entry(client, board, period)
+        return me if me is not None and me["score"] == score else None
+
+    found: dict[str, Any] = await eventually(check, timeout=20, interval=0.25)
+    return found
+
+
 async def test_practice_match_played_to_the_end(connect_player: Any) -> None:
     solo = await connect_player(name("solo"))
     joined = await join(solo, "practice")
@@ -61,8 +73,7 @@ async def test_practice_match_played_to_the_end(connect_player: Any) -> None:
         await score(solo, mid, f"s{i}", points)
         last = await state_where(solo, lambda s, i=i: f"s{i}" in s["applied"])
     assert (last["status"], last["winner"]) == ("finished", solo.player)
-    me = await my_entry(solo, "practice")
-    assert me is not None and me["score"] == 100
+    await settled_entry(solo, "practice", score=100)
     for period in ("daily", "weekly"):
         assert (await my_entry(solo, "global", period))["score"] == 100  # type: ignore[index]
 
@@ -97,7 +108,7 @@ async def test_duel_both_players_see_every_state_and_the_winner(
     rejected = await bob.wait_for(lambda f: f.get("type") == "rejected")
     assert (rejected["id"], rejected["code"]) == ("b2", "match_not_running")
 
-    assert (await my_entry(alice, "duel"))["score"] == 200  # type: ignore[index]
+    await settled_entry(alice, "duel", score=200)
     assert (await my_entry(bob, "duel"))["score"] == 50  # type: ignore[index]
     assert (await my_entry(bob, "global", "daily"))["score"] == 50  # type: ignore[index]
 
@@ -115,7 +126,7 @@ async def test_one_action_id_sent_twice_is_applied_once(connect_player: Any) -> 
     await score(solo, mid, "next", 5)
     s = await state_where(solo, lambda s: "next" in s["applied"])
     assert s["players"][solo.player]["score"] == 35
-    assert (await my_entry(solo, "practice"))["score"] == 35  # type: ignore[index]
+    await settled_entry(solo, "practice", score=35)
 
 
 async def test_actions_in_someone_elses_match_are_refused(connect_player: Any) -> None:

@@ -18,8 +18,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from backend.game.rules import Match, Player
-from backend.protocol import GameEvent
-from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore
 from backend.store.matches import MatchStore, Stored
 
@@ -100,7 +98,7 @@ def test_a_kinesis_sequence_number_is_kept_as_a_string(ddb: Any) -> None:
     store.create("m-" + "0" * 32, "practice", "alice", now_ms=1)
     seq = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
     match = Match("m-" + "0" * 32, "practice", status="running", version=1, players={"alice": Player()})
-    store.save(Stored(match, seq=seq, credited={}), expected_version=0)
+    store.save(Stored(match, seq=seq), expected_version=0, events=[], last_at=1)
     assert store.load(match.match_id).seq == seq
 
 
@@ -163,8 +161,10 @@ def test_updated_new_returns_only_the_updated_attributes(probe: Any, ddb: Any) -
         ReturnValues="UPDATED_NEW",
     )
     assert out["Attributes"] == {"n": {"N": "1"}}
-    # LeaderboardStore.start_season reads only the attribute it updated, so it works either way.
-    assert LeaderboardStore(ddb, "gamebackend-local-leaderboards").start_season("duel") == 1
+    # The leaderboards read only the attributes they updated (`season`, `score`), so they work either way.
+    store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
+    assert store.start_season("duel") == 1
+    assert store.credit("duel#alltime#all", "alice", "m-" + "1" * 32, believed=0, total=5, expires=None) == 5
 
 
 # --- items and indexes -----------------------------------------------------------------------------
@@ -215,30 +215,6 @@ def test_a_table_name_has_3_to_255_characters(ddb: Any) -> None:
 def test_a_batch_write_takes_at_most_25_requests(probe: Any) -> None:
     puts = [{"PutRequest": {"Item": key(sk=i)}} for i in range(26)]
     refused(lambda: probe.batch_write_item(RequestItems={TABLE: puts}), "BatchWriteItem")
-
-
-def test_the_event_log_writes_more_than_25_matches_in_batches_of_25(ddb: Any) -> None:
-    log = EventLog(ddb, "gamebackend-local-events")
-    chunks = {
-        f"m-{i:032x}": [
-            (
-                1,
-                GameEvent(
-                    eventId=f"e{i}",
-                    matchId=f"m-{i:032x}",
-                    playerId="alice",
-                    connectionId="c",
-                    receivedAt=1_700_000_000_000,
-                    type="score",
-                    actionId="a",
-                    points=1,
-                ),
-            )
-        ]
-        for i in range(30)
-    }
-    log.append(chunks)
-    assert all(len(log.read(m)) == 1 for m in chunks)
 
 
 @moto_differs("applies a repeated TransactWriteItems with the same ClientRequestToken again")

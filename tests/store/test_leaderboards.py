@@ -72,6 +72,44 @@ def test_a_retry_with_a_stale_belief_adds_only_what_is_missing(store: Leaderboar
     assert store.score_of(BOARD, "alice") == 70
 
 
+def test_a_total_below_what_the_row_holds_moves_nothing_back(store: LeaderboardStore) -> None:
+    store.credit(BOARD, "alice", M1, believed=0, total=50, expires=None)
+    # An old write of the match, delivered again: its total is below the row's.
+    assert store.credit(BOARD, "alice", M1, believed=0, total=30, expires=None) is None
+    assert store.credit(BOARD, "alice", M1, believed=10, total=30, expires=None) is None
+    assert store.score_of(BOARD, "alice") == 50
+
+
+def test_several_matches_credit_a_row_in_one_write_and_a_stale_belief_falls_back(
+    store: LeaderboardStore, ddb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[str] = []
+    original = ddb.update_item
+
+    def counted(**kwargs: Any) -> Any:
+        writes.append(kwargs["Key"]["entryId"]["S"])
+        return original(**kwargs)
+
+    monkeypatch.setattr(ddb, "update_item", counted)
+    m3 = "m-" + "3" * 32
+    credits = {M1: (0, 30), M2: (0, 12), m3: (5, 5)}  # m3 did not move: left out
+    assert store.credit_matches(BOARD, "alice", credits, expires=None) == 42
+    assert writes == [f"{BOARD}#alice"]
+    item = raw(ddb, BOARD, "alice")
+    assert (item["c_" + M1.replace("-", "_")], item["c_" + M2.replace("-", "_")]) == (
+        {"N": "30"},
+        {"N": "12"},
+    )
+    assert "c_" + m3.replace("-", "_") not in item
+    # The same window again (a retry): every belief fails, each match finds its total there.
+    assert store.credit_matches(BOARD, "alice", credits, expires=None) is None
+    # A later window where one belief is stale (M1's credit of 40 was written, M2's was not): the one
+    # write fails, and each match on its own adds only what is missing.
+    store.credit(BOARD, "alice", M1, believed=30, total=40, expires=None)
+    assert store.credit_matches(BOARD, "alice", {M1: (30, 40), M2: (12, 20)}, expires=None) == 60
+    assert store.score_of(BOARD, "alice") == 40 + 20
+
+
 def test_two_matches_crediting_one_row_add_up(store: LeaderboardStore) -> None:
     store.credit(BOARD, "alice", M1, believed=0, total=30, expires=None)
     assert store.credit(BOARD, "alice", M2, believed=0, total=45, expires=None) == 75

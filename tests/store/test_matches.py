@@ -25,7 +25,10 @@ def store(ddb: Any) -> MatchStore:
 
 
 def open_ids(store: MatchStore, mode: str) -> list[str]:
-    return [r.match_id for r in store.open_matches(mode, limit=100)]
+    """The matches of a mode that still take players: those carrying `openMode` (a seat is claimed only
+    while it is there)."""
+    items = store._ddb.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+    return sorted(i["matchId"]["S"] for i in items if i.get("openMode") == {"S": mode})
 
 
 # --- matchmaking -----------------------------------------------------------------------------------
@@ -49,7 +52,7 @@ def test_create_writes_the_roster_and_opens_a_multi_seat_match(store: MatchStore
     assert int(item["ttl"]["N"]) == T0 // 1000 + MATCH_TTL
     # The processor has not applied anything yet: no game state on the item.
     assert "version" not in item
-    assert store.load(mid(1)) == Stored(Match(mid(1), "duel"), seq=0, credited={})
+    assert store.load(mid(1)) == Stored(Match(mid(1), "duel"), seq=0)
     # An id is never reused: a second create fails (in the project's own terms) and leaves the first alone.
     with pytest.raises(Conflict):
         store.create(mid(1), "duel", "mallory", now_ms=T0 + 1)
@@ -67,14 +70,6 @@ def test_a_practice_match_is_full_at_creation_and_never_open(store: MatchStore) 
     with pytest.raises(MatchFull):
         store.claim_seat(roster, "bob")
     assert store.roster(mid(1)).players == ("alice",)
-
-
-def test_open_matches_are_oldest_first(store: MatchStore) -> None:
-    store.create(mid(2), "arena", "bob", now_ms=T0 + 2000)
-    store.create(mid(1), "arena", "alice", now_ms=T0 + 1000)
-    store.create(mid(3), "arena", "carol", now_ms=T0 + 3000)
-    assert open_ids(store, "arena") == [mid(1), mid(2), mid(3)]
-    assert [r.match_id for r in store.open_matches("arena", limit=2)] == [mid(1), mid(2)]
 
 
 def test_claim_seat_fills_the_match_then_closes_it(store: MatchStore) -> None:
@@ -143,7 +138,7 @@ def game(match_id: str, **changes: Any) -> Match:
     return Match(**{**base, **changes})
 
 
-def test_save_and_load_many_round_trip_state_seq_and_credited(store: MatchStore) -> None:
+def test_save_and_load_many_round_trip_state_seq_and_connections(store: MatchStore) -> None:
     store.create(mid(1), "duel", "alice", now_ms=T0)
     store.create(mid(2), "arena", "carol", now_ms=T0)
     finished = game(
@@ -156,21 +151,21 @@ def test_save_and_load_many_round_trip_state_seq_and_credited(store: MatchStore)
     )
     # A real Kinesis sequence number: far beyond 64 bits.
     seq = 49_590_338_271_490_256_608_559_692_538_361_571_095_921_575_989_136_588_898
-    stored = Stored(finished, seq=seq, credited={"alice": 200, "bob": 15})
-    store.save(stored, expected_version=0)
+    stored = Stored(finished, seq=seq, connections={"alice": "c-alice", "bob": "c-bob-2"})
+    store.save(stored, expected_version=0, events=[], last_at=T0)
     got = store.load_many([mid(1), mid(2), mid(3)])
     assert set(got) == {mid(1), mid(2)}  # an unknown match is simply absent
     assert got[mid(1)] == stored
     assert store.load(mid(1)) == stored
-    # Not processed yet: an empty waiting match, nothing applied, nothing credited.
-    assert got[mid(2)] == Stored(Match(mid(2), "arena"), seq=0, credited={})
+    # Not processed yet: an empty waiting match, nothing applied.
+    assert got[mid(2)] == Stored(Match(mid(2), "arena"), seq=0)
 
 
 def test_load_many_reads_more_than_one_batch(store: MatchStore) -> None:
     ids = [mid(i) for i in range(1, 131)]
     for n, m in enumerate(ids):
         store.create(m, "duel", f"p{n}", now_ms=T0 + n)
-    store.save(Stored(game(mid(130), version=1), seq=5, credited={}), expected_version=0)
+    store.save(Stored(game(mid(130), version=1), seq=5), expected_version=0, events=[], last_at=T0)
     got = store.load_many(ids)
     assert set(got) == set(ids)
     assert got[mid(130)].seq == 5
@@ -179,21 +174,21 @@ def test_load_many_reads_more_than_one_batch(store: MatchStore) -> None:
 
 def test_save_with_a_wrong_expected_version_is_stale(store: MatchStore) -> None:
     store.create(mid(1), "duel", "alice", now_ms=T0)
-    v1 = Stored(game(mid(1), version=1, status="waiting", players={"alice": Player()}), seq=10, credited={})
-    store.save(v1, expected_version=0)
-    v2 = Stored(game(mid(1), version=2), seq=11, credited={})
+    v1 = Stored(game(mid(1), version=1, status="waiting", players={"alice": Player()}), seq=10)
+    store.save(v1, expected_version=0, events=[], last_at=T0)
+    v2 = Stored(game(mid(1), version=2), seq=11)
     for wrong in (0, 2, 5):
         with pytest.raises(StaleState):
-            store.save(v2, expected_version=wrong)
+            store.save(v2, expected_version=wrong, events=[], last_at=T0)
     assert store.load(mid(1)) == v1
-    store.save(v2, expected_version=1)
+    store.save(v2, expected_version=1, events=[], last_at=T0)
     assert store.load(mid(1)) == v2
 
 
 def test_the_processor_state_leaves_the_roster_alone(store: MatchStore) -> None:
     roster = store.create(mid(1), "duel", "alice", now_ms=T0)
     waiting = game(mid(1), status="waiting", version=1, players={"alice": Player()})
-    store.save(Stored(waiting, seq=1, credited={}), expected_version=0)
+    store.save(Stored(waiting, seq=1), expected_version=0, events=[], last_at=T0)
     assert store.roster(mid(1)) == Roster(mid(1), "duel", ("alice",), T0, status="waiting")
     # Still open while waiting: a second player can take the seat.
     assert open_ids(store, "duel") == [mid(1)]
@@ -205,7 +200,7 @@ def test_the_processor_state_leaves_the_roster_alone(store: MatchStore) -> None:
 def test_a_finished_match_takes_no_more_players(store: MatchStore) -> None:
     roster = store.create(mid(1), "arena", "alice", now_ms=T0)
     left = game(mid(1), mode="arena", status="finished", version=2, players={"alice": Player(left=True)})
-    store.save(Stored(left, seq=2, credited={}), expected_version=0)
+    store.save(Stored(left, seq=2), expected_version=0, events=[], last_at=T0)
     assert open_ids(store, "arena") == []
     with pytest.raises(StaleState):
         store.claim_seat(roster, "bob")

@@ -52,6 +52,7 @@ def token(key: Any, kid: str, **claims: Any) -> str:
         "sub": "3f0c8a2e-0000-4000-8000-000000000001",
         "iss": ISSUER,
         "aud": AUDIENCE,
+        "iat": int(time.time()),
         "exp": int(time.time()) + 600,
     }
     return jwt.encode({**base, **claims}, key, algorithm="RS256", headers={"kid": kid})
@@ -81,7 +82,7 @@ def test_bad_provider_tokens_are_refused(keys: dict[str, Any], jwks_url: str, ca
     elif case == "wrong-audience":
         raw = token(keys["k1"], "k1", aud="someone-else")
     elif case == "expired":
-        raw = token(keys["k1"], "k1", exp=int(time.time()) - 10)
+        raw = token(keys["k1"], "k1", exp=int(time.time()) - 120)  # beyond the 30 s leeway
     else:
         raw = jwt.encode(
             {"sub": "x", "iss": ISSUER, "aud": AUDIENCE, "exp": int(time.time()) + 60},

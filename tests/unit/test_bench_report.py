@@ -59,6 +59,43 @@ def test_the_docs_get_the_results_one_heading_level_down() -> None:
     assert report.for_docs(markdown) == "Run ...\n\n### Targets\n\n| a |"
 
 
+def _bots(players: int, p50: float, p99: float, lost: int = 0) -> dict[str, Any]:
+    return {"players": players, "latency_ms": {"p50": p50, "p99": p99}, "lost": lost, "actions_per_s": 50.0}
+
+
+def _live(wru_per_action: float, cost: float) -> dict[str, Any]:
+    duel = {
+        "mode": "duel",
+        "per_action": {"dynamodb_wru": wru_per_action},
+        "wru_per_1000_by_function": {"processor": 1000 * wru_per_action},
+        "mean_batch": 3.0,
+    }
+    return {"current": {"phases": [duel], "pooled": {"cost_per_million": {"total": cost}}}}
+
+
+def _realtime(results: dict[str, Any], analysis: dict[str, Any]) -> dict[str, bool]:
+    return {t["target"].split(":")[0]: t["met"] for t in report._realtime_targets(analysis, results)}
+
+
+def test_the_real_time_targets() -> None:
+    fast = {"stack": {"throughput": [_bots(2, 20.0, 80.0), _bots(32, 60.0, 140.0)]}}
+    assert _realtime(fast, {"live": _live(0.6, 3.5)}) == {
+        "2 bots in one duel": True,
+        "32 bots at the bots' default pace": True,
+        "DynamoDB write units per 1,000 actions, live duels": True,  # 600 <= 3,228 / 5
+        "estimated cost per million actions below $4.00": True,
+    }
+    slow = {"stack": {"throughput": [_bots(2, 31.0, 80.0), _bots(32, 60.0, 151.0)]}}
+    assert _realtime(slow, {"live": _live(0.7, 4.0)}) == {
+        "2 bots in one duel": False,  # p50 31 ms
+        "32 bots at the bots' default pace": False,  # p99 151 ms
+        "DynamoDB write units per 1,000 actions, live duels": False,  # 700 > 645.6
+        "estimated cost per million actions below $4.00": False,  # not below
+    }
+    lossy = {"stack": {"throughput": [_bots(2, 10.0, 20.0, lost=1), _bots(32, 10.0, 20.0, lost=1)]}}
+    assert not any(_realtime(lossy, {}).values())
+
+
 def _phase(engine: str | None, players: int, per_s: float) -> dict[str, Any]:
     phase: dict[str, Any] = {
         "players": players,
@@ -81,3 +118,9 @@ def test_the_stack_throughput_puts_the_engines_side_by_side() -> None:
     # Results from before the second engine have no engine: they were moto's.
     headers, rows = report.throughput_side_by_side({"throughput": [_phase(None, 4, 12.0)]})
     assert headers[1] == "actions applied/s moto" and rows == [[4, "12.0", "10", "20", 0, 5]]
+
+
+def test_the_real_time_targets_are_judged_on_the_default_engine() -> None:
+    local = {**_bots(2, 500.0, 900.0), "engine": "local"}
+    results = {"stack": {"throughput": [{**_bots(2, 20.0, 80.0), "engine": "moto"}, local]}}
+    assert _realtime(results, {"live": _live(0.6, 3.5)})["2 bots in one duel"] is True

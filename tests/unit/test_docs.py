@@ -83,3 +83,12 @@ def test_relative_links_resolve(doc: str) -> None:
         if not (path.parent / target.split("#", 1)[0]).exists():
             broken.append(target)
     assert not broken, f"{doc}: links to missing files: {broken}"
+
+
+def test_operations_states_the_token_policy_the_code_enforces() -> None:
+    from backend import auth
+
+    section = (DOCS / "operations.md").read_text().split("\n## Tokens\n", 1)[1].split("\n## ", 1)[0]
+    assert f"{auth.LEEWAY} s either way" in section
+    assert f"{auth.MAX_LIFETIME // 3600} h from `iat` to `exp`" in section
+    assert f"refuses more than {auth.MAX_LIFETIME}" in section

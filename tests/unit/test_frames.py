@@ -64,6 +64,9 @@ def test_request_ref_only_echoes_sane_ids() -> None:
     assert frames.request_ref({"id": "abc"}) == "abc"
     assert frames.request_ref({"id": 5}) is None
     assert frames.request_ref({"id": "x" * 65}) is None
+    assert (
+        frames.request_ref(json.loads('{"id": "\\ud800"}')) is None
+    )  # found by tests/store/test_fuzz_handlers.py
     assert frames.request_ref(json.loads("[1]")) is None
 
 
@@ -80,3 +83,50 @@ def test_dead_letter_batches_respect_sqs_limits() -> None:
     assert [len(b) for b in _batches(small)] == [10, 10, 3]
     large = [{"Id": str(i), "MessageBody": "x" * 150_000} for i in range(3)]
     assert [len(b) for b in _batches(large)] == [1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"action":"ping","id":' + "[" * 1000 + "]" * 1000 + "}",  # past the parser's own stack
+        '{"action":"ping","id":' + "[" * 40 + "]" * 40 + "}",  # parses, but deeper than MAX_DEPTH
+        "[" * 100_000 + "]" * 100_000,
+        '{"action":"ping","id":NaN}',
+        '{"action":"act","kind":"score","points":Infinity}',
+        '{"action":"act","kind":"score","points":-1e400}',
+        '{"action":"ping","id":' + "1" * 5000 + "}",  # over Python's 4,300-digit limit
+    ],
+    ids=["1000-deep", "40-deep", "100000-deep", "nan", "infinity", "-1e400", "5000-digits"],
+)
+def test_hostile_json_is_a_malformed_frame(body: str) -> None:
+    with pytest.raises(MalformedFrame):
+        frames.decode(body)
+
+
+def test_json_within_the_depth_limit_still_reaches_validation() -> None:
+    from backend import wirejson
+
+    nested = '{"action":"ping","id":' + "[" * (wirejson.MAX_DEPTH - 1) + "]" * (wirejson.MAX_DEPTH - 1) + "}"
+    with pytest.raises(InvalidMessage):
+        frames.parse(frames.decode(nested))
+
+
+def test_hostile_frames_get_their_error_frame_from_the_handler() -> None:
+    from backend.service import Caller, handle_frame
+
+    caller = Caller(connection_id="c", player_id="alice", role="player", received_at=0)  # type: ignore[arg-type]
+    for body in ("[" * 1000 + "]" * 1000, '{"action":"ping","id":' + "{" * 1000):
+        answer = json.loads(handle_frame(caller, body))
+        assert (answer["type"], answer["code"]) == ("error", "malformed_frame"), answer
+    # A lone surrogate parses, then could not be written back in the error's `ref`: the frame failed.
+    answer = json.loads(handle_frame(caller, '{"action":"ping","id":"\\ud800"}'))
+    assert (answer["type"], answer["code"], answer.get("ref")) == ("error", "invalid_message", None), answer
+
+
+def test_the_gateway_routes_hostile_json_to_default(service: object) -> None:
+    from local.gateway import Gateway
+
+    gateway = Gateway(service, {})  # type: ignore[arg-type]
+    assert gateway.select_route('{"action":"ping"}') == "ping"
+    for body in ("[" * 1000 + "]" * 1000, '{"action":"ping","x":' + "[" * 100_000 + "]" * 100_000 + "}"):
+        assert gateway.select_route(body) == "$default"

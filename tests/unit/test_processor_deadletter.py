@@ -52,3 +52,16 @@ def test_a_record_too_large_for_sqs_travels_without_its_data() -> None:
     assert body["record"]["kinesis"].get("dataOmitted") is True
     assert "data" not in body["record"]["kinesis"]
     assert len(_body(poison(2), None)) < MAX_BODY and "data" in _body(poison(2), None)
+
+
+def test_a_record_nested_past_the_parsers_stack_is_poison_not_a_crash() -> None:
+    """Found by tests/store/test_fuzz_handlers.py: json.loads raised RecursionError out of decode(), so
+    the whole batch failed on every retry."""
+    import base64
+
+    from streams.decode import Poison, decode
+    from tests.store.kinesis_events import record
+
+    for data in (b"[" * 5000 + b"]" * 5000, b'{"v":1,"points":NaN}'):
+        decoded = decode(record(base64.b64encode(data).decode(), "m-" + "0" * 32, 7))
+        assert isinstance(decoded, Poison) and decoded.reason.startswith("undecodable"), decoded

@@ -1,0 +1,270 @@
+"""API Gateway's Management API for a WebSocket API, on the WebSocket API's own port.
+
+    POST   /@connections/{id}   send data to the connection
+    GET    /@connections/{id}   its connectedAt, lastActiveAt and identity
+    DELETE /@connections/{id}   close it (answered at once, as on AWS)
+
+An unknown id answers 410 with the `GoneException` error type, so botocore raises `GoneException`
+exactly as on AWS. A request must be SigV4-signed for `execute-api` in the stage's region: botocore
+clients sign by themselves, and a request that does not gets the 403 AWS answers (the signature itself
+is not recomputed: there is no IAM here; what this catches is code that forgets to sign, or signs for
+another service or region).
+
+HTTP is parsed by h11 (a tested HTTP/1.1 state machine, not a hand-written parser): keep-alive, so a
+pusher reuses its connection; bodies by Content-Length or chunked. A request that asks to upgrade to
+a WebSocket is handed, bytes and all, to websockets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import h11
+from websockets.asyncio.server import ServerConnection
+
+from local.wsapi import Limits, LiveConnection, iso
+
+log = logging.getLogger("local.management")
+
+_CONNECTIONS_PATH = re.compile(r"^(?:/[^/@]+)?/@connections/([^/?]+)$")
+# The shape of a SigV4 Authorization header.
+_SIGV4 = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=[^/\s,]+/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z0-9-]+)/aws4_request,"
+    r"\s*SignedHeaders=(?P<signed>[a-z0-9;-]+),\s*Signature=[0-9a-f]{64}"
+)
+MAX_HEAD = 16 * 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def error(status: int, error_type: str, message: str | None) -> Answer:
+    return Answer(
+        status,
+        {"Content-Type": "application/json", "x-amzn-errortype": error_type},
+        json.dumps({"message": message}).encode(),
+    )
+
+
+def refuse_unsigned(headers: dict[str, str], region: str) -> Answer | None:
+    """API Gateway's answers to a Management API call that is not signed for execute-api."""
+    header = headers.get("authorization", "")
+    if not header:
+        return error(403, "MissingAuthenticationTokenException", "Missing Authentication Token")
+    sig = _SIGV4.fullmatch(header.strip())
+    if sig is None or "host" not in sig["signed"].split(";") or not headers.get("x-amz-date"):
+        return error(
+            403,
+            "IncompleteSignatureException",
+            "Authorization header requires 'Credential', 'Signature', 'SignedHeaders' (with host) "
+            "and an X-Amz-Date header (AWS Signature Version 4)",
+        )
+    if sig["service"] != "execute-api":
+        return error(
+            403, "InvalidSignatureException", "Credential should be scoped to correct service: 'execute-api'."
+        )
+    if sig["region"] != region:
+        return error(
+            403, "InvalidSignatureException", f"Credential should be scoped to a valid region: '{region}'."
+        )
+    return None
+
+
+class ManagementApi:
+    """The calls, against the gateway's own map of connections."""
+
+    def __init__(
+        self,
+        connections: dict[str, LiveConnection],
+        region: str,
+        limits: Callable[[], Limits],
+        send: Callable[[LiveConnection, str | bytes], Awaitable[bool]],
+        close: Callable[[LiveConnection], None],
+        stats: dict[str, int],
+    ) -> None:
+        self.connections = connections
+        self.region = region
+        self.limits = limits
+        self.send = send
+        self.close = close
+        self.stats = stats
+
+    async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        refusal = refuse_unsigned(headers, self.region)
+        if refusal is not None:
+            return refusal
+        m = _CONNECTIONS_PATH.match(urlsplit(path).path)
+        if not m:
+            return error(404, "NotFoundException", f"no route for {method} {path}")
+        conn = self.connections.get(unquote(m.group(1)))
+        if conn is None:
+            self.stats["gone"] += 1
+            return error(410, "GoneException", None)
+        if method == "POST":
+            if len(body) > self.limits().max_message_bytes:
+                return error(413, "PayloadTooLargeException", "Message too long")
+            try:
+                data: str | bytes = body.decode()
+            except UnicodeDecodeError:
+                data = body
+            if not await self.send(conn, data):
+                self.stats["gone"] += 1
+                return error(410, "GoneException", None)
+            self.stats["posts"] += 1
+            return Answer(200, {}, b"")
+        if method == "GET":
+            info = {
+                "connectedAt": iso(conn.connected_at_ms),
+                "lastActiveAt": iso(conn.last_active_ms),
+                "identity": {"sourceIp": conn.source_ip, "userAgent": conn.user_agent},
+            }
+            return Answer(200, {"Content-Type": "application/json"}, json.dumps(info).encode())
+        if method == "DELETE":
+            # AWS answers at once and closes in the background. Waiting here for the close handshake
+            # would hang the caller (the admin function's kick) on a client that has stopped reading.
+            self.close(conn)
+            return Answer(204, {}, b"")
+        return error(405, "MethodNotAllowedException", f"{method} is not allowed")
+
+
+class HttpAwareConnection(ServerConnection):
+    """A websockets connection that serves plain HTTP requests (the Management API) itself.
+
+    Bytes go to h11 first. A first request asking for a WebSocket upgrade hands everything received
+    to websockets, unchanged; any other request is answered here, and the connection stays open for
+    the next one (HTTP/1.1 keep-alive), one request at a time.
+    """
+
+    management: ManagementApi
+    spawn: Callable[[Any], None]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self._mode = "sniff"  # sniff -> ws | http -> done
+        self._raw = b""  # every byte, until the first request has told what this connection is
+        self._request: h11.Request | None = None
+        self._body: list[bytes] = []
+        self._busy = False
+
+    def data_received(self, data: bytes) -> None:
+        if self._mode == "ws":
+            super().data_received(data)
+            return
+        if self._mode == "done":
+            return
+        if self._mode == "sniff":
+            self._raw += data
+        self._http.receive_data(data)
+        self._pump()
+
+    def eof_received(self) -> None:
+        if self._mode == "ws":
+            super().eof_received()
+            return
+        self._http.receive_data(b"")
+        self._pump()
+
+    def _pump(self) -> None:
+        while not self._busy and self._mode not in ("ws", "done"):
+            try:
+                event = self._http.next_event()
+            except h11.RemoteProtocolError as exc:
+                status = exc.error_status_hint
+                self._reply(
+                    error(
+                        status,
+                        "BadRequestException" if status != 431 else "RequestHeaderFieldsTooLarge",
+                        str(exc),
+                    )
+                )
+                self._finish()
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.ConnectionClosed):
+                self._finish()
+                return
+            if isinstance(event, h11.Request):
+                headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
+                if self._mode == "sniff" and "websocket" in headers.get("upgrade", "").lower():
+                    self._mode = "ws"
+                    raw, self._raw = self._raw, b""
+                    super().data_received(raw)
+                    return
+                self._mode, self._raw = "http", b""
+                self._request, self._body = event, []
+            elif isinstance(event, h11.Data):
+                self._body.append(bytes(event.data))
+                if sum(map(len, self._body)) > 2 * self.management.limits().max_message_bytes:
+                    self._reply(error(413, "PayloadTooLargeException", "Message too long"))
+                    self._finish()
+                    return
+            elif isinstance(event, h11.EndOfMessage) and self._request is not None:
+                request, body = self._request, b"".join(self._body)
+                self._request, self._body, self._busy = None, [], True
+                self.spawn(self._answer(request, body))
+                return
+
+    async def _answer(self, request: h11.Request, body: bytes) -> None:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.headers}
+        try:
+            answer = await self.management.handle(
+                request.method.decode("latin-1").upper(), request.target.decode("latin-1"), headers, body
+            )
+        except Exception:
+            log.exception("Management API request failed")
+            answer = error(500, "InternalServerErrorException", "internal error")
+        self._reply(answer)
+        self._busy = False
+        if self._http.our_state is h11.MUST_CLOSE or self._http.their_state is h11.MUST_CLOSE:
+            self._finish()
+            return
+        try:
+            self._http.start_next_cycle()
+        except h11.LocalProtocolError:
+            self._finish()
+            return
+        self._pump()
+
+    def _reply(self, answer: Answer) -> None:
+        headers = [
+            ("Content-Length", str(len(answer.body))),
+            ("x-amzn-RequestId", str(uuid.uuid4())),
+            *answer.headers.items(),
+        ]
+        try:
+            out = self._http.send(h11.Response(status_code=answer.status, headers=headers))
+            out += self._http.send(h11.Data(data=answer.body)) if answer.body else b""
+            out += self._http.send(h11.EndOfMessage())
+        except h11.LocalProtocolError:
+            # Before a request was read (an unparsable head): a plain answer, then the end.
+            head = f"HTTP/1.1 {answer.status} \r\nContent-Length: {len(answer.body)}\r\n"
+            out = (head + "Connection: close\r\n\r\n").encode() + answer.body
+        self.transport.write(out)
+
+    def _finish(self) -> None:
+        self._mode = "done"
+        self.transport.close()
+
+
+def closer(spawn: Callable[[Any], None]) -> Callable[[LiveConnection], None]:
+    """The gateway's way to close a connection at once: reason recorded, close handshake in the
+    background."""
+
+    def close(conn: LiveConnection) -> None:
+        conn.closing_reason = (1000, "Connection closed by the server")
+        spawn(conn.socket.close(1000, ""))
+
+    return close

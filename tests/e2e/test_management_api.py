@@ -1,0 +1,67 @@
+"""The local Management API over real HTTP: keep-alive (a pusher reuses its connection), chunked
+bodies, and the answers to requests that HTTP/1.1 refuses, on the WebSocket API's own port."""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import socket
+from typing import Any
+
+from local.runtime import LocalRuntime
+from tests.unit.test_wsapi import SIGNED
+
+
+def _signed(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"Authorization": SIGNED["authorization"], "X-Amz-Date": SIGNED["x-amz-date"], **(extra or {})}
+
+
+async def test_one_http_connection_carries_many_posts(stack: LocalRuntime, connect_player: Any) -> None:
+    client = await connect_player("mgmt-keepalive")
+    (conn_id,) = [
+        c for c, live in stack.gateway.connections.items() if live.authorizer["playerId"] == client.player
+    ]  # type: ignore[union-attr]
+
+    def post_three() -> list[int]:
+        http_conn = http.client.HTTPConnection("127.0.0.1", stack.config.ws_port, timeout=10)
+        statuses = []
+        for i in range(3):
+            http_conn.request(
+                "POST", f"/@connections/{conn_id}", body=json.dumps({"n": i}), headers=_signed()
+            )
+            answer = http_conn.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+        # Chunked, on the same connection.
+        http_conn.putrequest("POST", f"/@connections/{conn_id}")
+        for name, value in _signed({"Transfer-Encoding": "chunked"}).items():
+            http_conn.putheader(name, value)
+        http_conn.endheaders()
+        http_conn.send(b'7\r\n{"n":3}\r\n0\r\n\r\n')
+        answer = http_conn.getresponse()
+        answer.read()
+        statuses.append(answer.status)
+        http_conn.close()
+        return statuses
+
+    assert await asyncio.to_thread(post_three) == [200, 200, 200, 200]
+    got = [await client.recv() for _ in range(4)]
+    assert got == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}]
+
+
+async def test_a_request_http_refuses_gets_a_json_400(stack: LocalRuntime) -> None:
+    def send_raw(data: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", stack.config.ws_port), timeout=10) as s:
+            s.sendall(data)
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+            return b"".join(chunks)
+
+    answer = await asyncio.to_thread(
+        send_raw, b"POST /@connections/x HTTP/1.1\r\nContent-Length: nope\r\n\r\n"
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert "message" in json.loads(body)
