@@ -207,17 +207,33 @@ class TableStreamPoller:
 
     # --- reading ------------------------------------------------------------------------------------
 
+    async def _iterator(self, shard_id: str, after: str | None) -> str:
+        where = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            if after
+            else {"ShardIteratorType": self.event.starting_position}
+        )
+        out = await self._streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where)
+        return str(out["ShardIterator"])
+
     async def _read_shard(self, shard_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        it = (
-            await self._streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.event.starting_position
-            )
-        )["ShardIterator"]
+        last: str | None = None  # the sequence number of the last record queued
+        it: str | None = await self._iterator(shard_id, None)
         seen = 0
         while it:
             began = time.time()
             try:
                 out = await self._streams.get_records(ShardIterator=it, Limit=1000)
+            except (
+                self._streams.exceptions.ExpiredIteratorException,
+                self._streams.exceptions.TrimmedDataAccessException,
+            ) as exc:
+                # An iterator lasts 15 minutes on AWS; DynamoDB Local also refuses one as trimmed long
+                # before its records are 24 hours old. Lambda's mapping takes a new one after the last
+                # record it read, and so does this reader.
+                log.info("new iterator for %s of %s after %s (%s)", shard_id, self.table, last, exc)
+                it = await self._iterator(shard_id, last)
+                continue
             except Exception:
                 log.exception("GetRecords failed on %s of %s; retrying", shard_id, self.table)
                 await asyncio.sleep(1.0)
@@ -226,6 +242,7 @@ class TableStreamPoller:
             for record in out["Records"]:
                 await queue.put(record)
                 self.stats.backlog += 1
+                last = record["dynamodb"]["SequenceNumber"]
             self._read_up_to[shard_id] = began  # every record written before `began` is queued
             await asyncio.sleep(self.poll_interval)
             if out["Records"]:
