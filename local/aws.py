@@ -3,6 +3,9 @@
 When `AWS_ENDPOINT_URL` is set (e.g. LocalStack, which serves every service on one endpoint), nothing is
 embedded: the same resources are created there if missing, and the same code runs against it. (A real
 account has one endpoint per service: deploy to it with serverless.yml instead, docs/deploy.md.)
+
+The tables can live on a second engine, DynamoDB Local (local.dynamodb_local): `Endpoints` says which
+endpoint serves which service, and every client of the stack is built from it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +96,45 @@ class EmbeddedMoto:
                 self.proc.wait()
 
 
+DYNAMODB_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the stack's AWS services are served. `default` serves everything (the embedded moto,
+    LocalStack; None: the account's own endpoints) except DynamoDB and DynamoDB Streams when `dynamodb`
+    is set (DynamoDB Local, which serves both on its one port)."""
+
+    default: str | None
+    dynamodb: str | None = None
+    # The embedded moto (local.awsserver), whose /_local/changes feeds exist for what it serves only.
+    change_feeds: str | None = None
+
+    def of(self, service: str) -> str | None:
+        """The endpoint of a boto3 service name ("dynamodb", "dynamodbstreams", "kinesis", ...)."""
+        if service in DYNAMODB_SERVICES and self.dynamodb:
+            return self.dynamodb
+        return self.default
+
+    def feeds_of(self, service: str) -> str | None:
+        """The change-feed server that sees the writes of `service`, or None: then poll."""
+        return self.change_feeds if self.change_feeds and self.of(service) == self.change_feeds else None
+
+    def env(self) -> dict[str, str]:
+        """The standard variables that point every AWS SDK client at these endpoints. The per-service
+        ones are always set, so a value left in the shell cannot send DynamoDB elsewhere."""
+        out: dict[str, str] = {}
+        for name, service in (
+            ("AWS_ENDPOINT_URL", "kinesis"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "dynamodb"),
+            ("AWS_ENDPOINT_URL_DYNAMODB_STREAMS", "dynamodbstreams"),
+        ):
+            url = self.of(service)
+            if url:
+                out[name] = url
+        return out
+
+
 def _boto(service: str, endpoint: str | None, region: str) -> Any:
     import boto3
 
@@ -110,10 +153,13 @@ _TABLE_KEYS = (
 )
 
 
-def create_resources(service: Service, endpoint: str | None) -> None:
-    """Creates every table, stream and queue of serverless.yml's resources, skipping existing ones."""
+def create_resources(service: Service, endpoint: str | Endpoints | None, *, ttl: bool = True) -> None:
+    """Creates every table, stream and queue of serverless.yml's resources, skipping existing ones.
+    ttl=False leaves the tables' TTL off (for tests with fixed dates: DynamoDB Local deletes an expired
+    item within seconds, where AWS takes up to days)."""
+    endpoints = endpoint if isinstance(endpoint, Endpoints) else Endpoints(endpoint)
     region = service.region
-    ddb = _boto("dynamodb", endpoint, region)
+    ddb = _boto("dynamodb", endpoints.of("dynamodb"), region)
     existing = set(ddb.list_tables()["TableNames"])
     for props in service.resources_of_type("AWS::DynamoDB::Table").values():
         name = props["TableName"]
@@ -124,12 +170,12 @@ def create_resources(service: Service, endpoint: str | None) -> None:
             spec["StreamSpecification"] = {"StreamEnabled": True, **spec["StreamSpecification"]}
         ddb.create_table(**spec)
         ddb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
-        ttl = props.get("TimeToLiveSpecification")
-        if ttl and ttl.get("Enabled"):
-            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        expiry = props.get("TimeToLiveSpecification")
+        if ttl and expiry and expiry.get("Enabled"):
+            ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=expiry)
         log.info("table %s", name)
 
-    kinesis = _boto("kinesis", endpoint, region)
+    kinesis = _boto("kinesis", endpoints.of("kinesis"), region)
     streams = set(kinesis.list_streams()["StreamNames"])
     for props in service.resources_of_type("AWS::Kinesis::Stream").values():
         name = props["Name"]
@@ -143,7 +189,7 @@ def create_resources(service: Service, endpoint: str | None) -> None:
         kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.2})
         log.info("stream %s", name)
 
-    sqs = _boto("sqs", endpoint, region)
+    sqs = _boto("sqs", endpoints.of("sqs"), region)
     for props in service.resources_of_type("AWS::SQS::Queue").values():
         sqs.create_queue(QueueName=props["QueueName"])  # idempotent for identical attributes
         log.info("queue %s", props["QueueName"])

@@ -19,17 +19,25 @@ from pathlib import Path
 
 
 def _local(args: argparse.Namespace) -> int:
+    from local.dynamodb_local import EngineUnavailable, engine_from_env
     from local.runtime import LocalRuntime, RuntimeConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
     # websockets logs every open and close at INFO; the gateway logs what matters itself.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    try:
+        engine = args.dynamodb or engine_from_env()
+    except EngineUnavailable as exc:
+        print(f"gamebackend local: {exc}", file=sys.stderr)
+        return 2
     config = RuntimeConfig(
         host=args.host,
         ws_port=args.ws_port,
         http_port=args.http_port,
         aws_port=args.aws_port,
         config_path=Path(args.config),
+        dynamodb=engine,
+        dynamodb_port=args.dynamodb_port,
     )
 
     async def main() -> None:
@@ -37,12 +45,14 @@ def _local(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        engine_name = "DynamoDB Local" if config.dynamodb == "local" else "on the AWS endpoint"
         async with LocalRuntime(config) as rt:
             print(
                 f"\n  WebSocket API   {rt.ws_url}/?token=<JWT>\n"
                 f"  Management API  {rt.management_url}/@connections/{{connectionId}}\n"
                 f"  HTTP API        {rt.http_url}\n"
-                f"  AWS endpoint    {rt.aws_endpoint}\n\n"
+                f"  AWS endpoint    {rt.aws_endpoint}\n"
+                f"  DynamoDB        {rt.dynamodb_endpoint} ({engine_name})\n\n"
                 "  mint a token:   .venv/bin/gamebackend token alice\n"
                 "  stop:           Ctrl-C\n",
                 flush=True,
@@ -142,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ws-port", type=int, default=3001)
     p.add_argument("--http-port", type=int, default=3000)
     p.add_argument("--aws-port", type=int, default=4566)
+    p.add_argument(
+        "--dynamodb",
+        choices=["moto", "local"],
+        help="the tables' engine: moto (default) or AWS's DynamoDB Local (default: $GAMEBACKEND_DYNAMODB)",
+    )
+    p.add_argument("--dynamodb-port", type=int, default=8000, help="DynamoDB Local's port (default 8000)")
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_local)
 

@@ -1,7 +1,8 @@
 """Operational commands: rebuild a match from its event log, inspect and redrive the dead-letter queue.
 
 They use the same stores as the Lambdas, against the endpoint in AWS_ENDPOINT_URL (the embedded one by
-default for the local stage) or the account's default endpoints.
+default for the local stage) or the account's default endpoints. The tables are read where
+AWS_ENDPOINT_URL_DYNAMODB says, or on DynamoDB Local's port when GAMEBACKEND_DYNAMODB=local.
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from backend.store.matches import MatchStore
 from local import slsconfig
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
+LOCAL_DYNAMODB_LOCAL = "http://127.0.0.1:8000"
 
 
 class Ops:
-    def __init__(self, service: slsconfig.Service, endpoint: str | None) -> None:
+    def __init__(
+        self, service: slsconfig.Service, endpoint: str | None, dynamodb_endpoint: str | None = None
+    ) -> None:
         import boto3
 
         self.service = service
@@ -30,7 +34,8 @@ class Ops:
             kw["endpoint_url"] = endpoint
         if endpoint and service.stage == "local":
             kw.update(aws_access_key_id="testing", aws_secret_access_key="testing")
-        self._ddb = boto3.client("dynamodb", **kw)
+        ddb_kw = {**kw, "endpoint_url": dynamodb_endpoint} if dynamodb_endpoint else kw
+        self._ddb = boto3.client("dynamodb", **ddb_kw)
         self._kinesis = boto3.client("kinesis", **kw)
         self._sqs = boto3.client("sqs", **kw)
         names = service.custom["names"]
@@ -42,8 +47,13 @@ class Ops:
     @classmethod
     def from_env(cls, config: str = "serverless.yml", stage: str = "local") -> Ops:
         service = slsconfig.load(config, stage)
-        endpoint = os.environ.get("AWS_ENDPOINT_URL") or (LOCAL_ENDPOINT if stage == "local" else None)
-        return cls(service, endpoint)
+        local = stage == "local"
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or (LOCAL_ENDPOINT if local else None)
+        on_dynamodb_local = local and os.environ.get("GAMEBACKEND_DYNAMODB", "").strip().lower() == "local"
+        dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or (
+            LOCAL_DYNAMODB_LOCAL if on_dynamodb_local else None
+        )
+        return cls(service, endpoint, dynamodb)
 
     # --- replay -------------------------------------------------------------------------------------
 

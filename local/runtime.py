@@ -2,6 +2,7 @@
 
 LocalRuntime
 ├── EmbeddedMoto        AWS endpoint (DynamoDB, Kinesis, SQS)       :4566  (unless AWS_ENDPOINT_URL)
+├── DynamoDBLocal       DynamoDB + DynamoDB Streams, with dynamodb="local"  :8000  (local.dynamodb_local)
 ├── FunctionPool x N    one per function, worker processes          (local.lambdas)
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
@@ -23,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from local import aws, slsconfig
+from local.dynamodb_local import DEFAULT_PORT, DynamoDBLocal, engine_from_env
 from local.gateway import Gateway, Limits
 from local.httpapi import HttpApi
 from local.lambdas import FunctionPool
@@ -57,6 +59,9 @@ class RuntimeConfig:
     # AWS_ENDPOINT_URL set -> use that endpoint and embed nothing
     endpoint_url: str | None = field(default_factory=lambda: os.environ.get("AWS_ENDPOINT_URL"))
     idle_seconds: float = 300.0
+    # The tables' engine: "moto" (on the AWS endpoint above) or "local" (AWS's DynamoDB Local, embedded).
+    dynamodb: str = field(default_factory=engine_from_env)
+    dynamodb_port: int = DEFAULT_PORT
 
 
 class LocalRuntime:
@@ -64,6 +69,7 @@ class LocalRuntime:
         self.config = config or RuntimeConfig()
         self.service = slsconfig.load(self.config.config_path, self.config.stage, self.config.region)
         self.moto: aws.EmbeddedMoto | None = None
+        self.dynamodb_local: DynamoDBLocal | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.gateway: Gateway | None = None
         self.http: HttpApi | None = None
@@ -88,6 +94,25 @@ class LocalRuntime:
         assert self.moto is not None
         return self.moto.url
 
+    @property
+    def endpoints(self) -> aws.Endpoints:
+        """Which endpoint serves which service: every client of the stack (the Lambdas, the pollers, the
+        tests) is pointed through this, so DynamoDB goes to DynamoDB Local when that is the engine. A
+        DynamoDB stream poller reads `of("dynamodbstreams")`, and waits on the change feed at
+        `feeds_of("dynamodb")` where there is one (moto's), else polls: DynamoDB Local has none."""
+        return aws.Endpoints(
+            default=self.aws_endpoint,
+            dynamodb=self.dynamodb_local.url if self.dynamodb_local else None,
+            change_feeds=self.moto.url if self.moto else None,
+        )
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        """Where the tables are (and their DynamoDB streams)."""
+        url = self.endpoints.of("dynamodb")
+        assert url is not None
+        return url
+
     def function_env(self, fn: slsconfig.Function) -> dict[str, str]:
         endpoints = slsconfig.LocalEndpoints(self.config.region, self.management_url, self.http_url)
         env = {k: slsconfig.resolve_intrinsic(self.service, v, endpoints) for k, v in fn.environment.items()}
@@ -97,7 +122,7 @@ class LocalRuntime:
                 "AWS_DEFAULT_REGION": self.config.region,
                 "AWS_LAMBDA_FUNCTION_NAME": f"{self.service.name}-{self.service.stage}-{fn.name}",
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory),
-                "AWS_ENDPOINT_URL": self.aws_endpoint,
+                **self.endpoints.env(),
                 # In every AWS call's User-Agent (app/<function>): the embedded endpoint lets the cold
                 # path's calls give way to the hot path's.
                 "AWS_SDK_UA_APP_ID": fn.name,
@@ -106,12 +131,17 @@ class LocalRuntime:
                 "PYTHONPATH": str(ROOT),
             }
         )
-        if self.moto is not None:
+        if self.moto is not None or self.dynamodb_local is not None:
             env.update(aws.FAKE_CREDENTIALS)
         return env
 
     async def start(self) -> None:
         cfg = self.config
+        if cfg.dynamodb == "local":
+            # First, so that a missing Java or npm package is reported before anything else starts.
+            self.dynamodb_local = DynamoDBLocal(cfg.host, cfg.dynamodb_port)
+            await asyncio.to_thread(self.dynamodb_local.start)
+            log.info("DynamoDB Local (AWS's engine) on %s", self.dynamodb_local.url)
         if cfg.endpoint_url is None:
             # The cold path: functions that take their events in tumbling windows.
             background = tuple(
@@ -123,9 +153,9 @@ class LocalRuntime:
             await asyncio.to_thread(self.moto.start)
         else:
             log.info("using the AWS endpoint %s (nothing embedded)", cfg.endpoint_url)
-        if self.moto is not None:
+        if self.moto is not None or self.dynamodb_local is not None:
             os.environ.update(aws.FAKE_CREDENTIALS)
-        await asyncio.to_thread(aws.create_resources, self.service, self.aws_endpoint)
+        await asyncio.to_thread(aws.create_resources, self.service, self.endpoints)
         for fn in self.service.functions.values():
             self.pools[fn.name] = FunctionPool(
                 fn.name,
@@ -154,7 +184,13 @@ class LocalRuntime:
                     self.http.add_local_route(f"{prefix}/{asset.name}", self._static(folder, prefix))
         await self.http.start()
         await self._start_pollers()
-        log.info("local stack ready: ws=%s http=%s aws=%s", self.ws_url, self.http_url, self.aws_endpoint)
+        log.info(
+            "local stack ready: ws=%s http=%s aws=%s dynamodb=%s",
+            self.ws_url,
+            self.http_url,
+            self.aws_endpoint,
+            self.dynamodb_endpoint,
+        )
 
     async def _start_pollers(self) -> None:
         streams = [(fn, ev) for fn in self.service.functions.values() for ev in fn.streams]
@@ -164,15 +200,26 @@ class LocalRuntime:
         from local.tablestream import TableStreamPoller
 
         for fn, ev in streams:
-            kind = TableStreamPoller if ev.source == "dynamodb" else StreamPoller
-            poller = kind(
-                self.service,
-                fn.name,
-                ev,
-                self.pools[fn.name],
-                endpoint=self.aws_endpoint,
-                poll_interval=self.config.poll_interval,
-            )
+            poller: StreamPoller | TableStreamPoller
+            if ev.source == "dynamodb":
+                poller = TableStreamPoller(
+                    self.service,
+                    fn.name,
+                    ev,
+                    self.pools[fn.name],
+                    endpoint=self.aws_endpoint,
+                    poll_interval=self.config.poll_interval,
+                    dynamodb_endpoint=self.dynamodb_endpoint,  # DynamoDB Local's, with that engine
+                )
+            else:
+                poller = StreamPoller(
+                    self.service,
+                    fn.name,
+                    ev,
+                    self.pools[fn.name],
+                    endpoint=self.aws_endpoint,
+                    poll_interval=self.config.poll_interval,
+                )
             await poller.start()
             self.pollers.append(poller)
 
@@ -187,6 +234,8 @@ class LocalRuntime:
             await pool.close()
         if self.moto:
             await asyncio.to_thread(self.moto.stop)
+        if self.dynamodb_local:
+            await asyncio.to_thread(self.dynamodb_local.stop)
 
     async def __aenter__(self) -> LocalRuntime:
         try:
@@ -210,7 +259,15 @@ class LocalRuntime:
         }
 
     async def _health(self, request: web.BaseRequest) -> web.Response:
-        return web.json_response({"status": "ok", "stage": self.service.stage, "aws": self.aws_endpoint})
+        return web.json_response(
+            {
+                "status": "ok",
+                "stage": self.service.stage,
+                "aws": self.aws_endpoint,
+                "dynamodb": self.dynamodb_endpoint,
+                "dynamodbEngine": self.config.dynamodb,
+            }
+        )
 
     async def _metrics(self, request: web.BaseRequest) -> web.Response:
         return web.json_response(self.metrics())

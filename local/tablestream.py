@@ -99,7 +99,10 @@ class TableStreamPoller:
         *,
         endpoint: str,
         poll_interval: float = READ_INTERVAL,
+        dynamodb_endpoint: str | None = None,
     ) -> None:
+        """`endpoint` serves CloudWatch and SQS (and the tables, unless `dynamodb_endpoint`, DynamoDB
+        Local for example, serves them and their streams)."""
         if event.parallelization_factor != 1 or event.bisect_on_error or event.report_batch_item_failures:
             raise ConfigError(
                 f"{function}: parallelizationFactor > 1, bisectBatchOnFunctionError and "
@@ -120,7 +123,10 @@ class TableStreamPoller:
         self.stats = TableStreamStats()
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+        self.dynamodb_endpoint = dynamodb_endpoint or endpoint
         self._feeds = ChangeFeeds(endpoint)
+        # The embedded endpoint's feeds see the writes to the tables it serves, and only those.
+        self._feeds.available = self.dynamodb_endpoint == endpoint
         self._streams: Any = None
         self._sqs: Any = None
         self._cloudwatch: Any = None
@@ -135,8 +141,11 @@ class TableStreamPoller:
 
         session = get_session()
         kw = {"endpoint_url": self.endpoint, "region_name": self.service.region}
-        ddb = await self._stack.enter_async_context(session.create_client("dynamodb", **kw))
-        self._streams = await self._stack.enter_async_context(session.create_client("dynamodbstreams", **kw))
+        tables = {**kw, "endpoint_url": self.dynamodb_endpoint}
+        ddb = await self._stack.enter_async_context(session.create_client("dynamodb", **tables))
+        self._streams = await self._stack.enter_async_context(
+            session.create_client("dynamodbstreams", **tables)
+        )
         self._cloudwatch = await self._stack.enter_async_context(session.create_client("cloudwatch", **kw))
         if self.dlq_name:
             self._sqs = await self._stack.enter_async_context(session.create_client("sqs", **kw))
@@ -198,17 +207,33 @@ class TableStreamPoller:
 
     # --- reading ------------------------------------------------------------------------------------
 
+    async def _iterator(self, shard_id: str, after: str | None) -> str:
+        where = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after}
+            if after
+            else {"ShardIteratorType": self.event.starting_position}
+        )
+        out = await self._streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=shard_id, **where)
+        return str(out["ShardIterator"])
+
     async def _read_shard(self, shard_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        it = (
-            await self._streams.get_shard_iterator(
-                StreamArn=self.stream_arn, ShardId=shard_id, ShardIteratorType=self.event.starting_position
-            )
-        )["ShardIterator"]
+        last: str | None = None  # the sequence number of the last record queued
+        it: str | None = await self._iterator(shard_id, None)
         seen = 0
         while it:
             began = time.time()
             try:
                 out = await self._streams.get_records(ShardIterator=it, Limit=1000)
+            except (
+                self._streams.exceptions.ExpiredIteratorException,
+                self._streams.exceptions.TrimmedDataAccessException,
+            ) as exc:
+                # An iterator lasts 15 minutes on AWS; DynamoDB Local also refuses one as trimmed long
+                # before its records are 24 hours old. Lambda's mapping takes a new one after the last
+                # record it read, and so does this reader.
+                log.info("new iterator for %s of %s after %s (%s)", shard_id, self.table, last, exc)
+                it = await self._iterator(shard_id, last)
+                continue
             except Exception:
                 log.exception("GetRecords failed on %s of %s; retrying", shard_id, self.table)
                 await asyncio.sleep(1.0)
@@ -217,6 +242,7 @@ class TableStreamPoller:
             for record in out["Records"]:
                 await queue.put(record)
                 self.stats.backlog += 1
+                last = record["dynamodb"]["SequenceNumber"]
             self._read_up_to[shard_id] = began  # every record written before `began` is queued
             await asyncio.sleep(self.poll_interval)
             if out["Records"]:

@@ -1,8 +1,13 @@
-"""Shared fixtures: settings for the local stage, token minting, moto-backed tables."""
+"""Shared fixtures: settings for the local stage, token minting, tables on each DynamoDB engine.
+
+The store tests run once per engine (`dynamodb_engine`): moto, in-process, and AWS's DynamoDB Local, one
+per session, with fresh tables for every test. GAMEBACKEND_DYNAMODB=moto or =local runs only that one.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,21 +44,84 @@ def token_for(player: str, *, admin: bool = False, ttl: int = 3600, **overrides:
     )
 
 
+def dynamodb_engines() -> tuple[str, ...]:
+    """Both engines, or the one GAMEBACKEND_DYNAMODB names."""
+    from local.dynamodb_local import ENGINE_ENV, ENGINES, engine_from_env
+
+    return (engine_from_env(),) if os.environ.get(ENGINE_ENV, "").strip() else ENGINES
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[str]:
+    """One DynamoDB Local for the whole session (about a second to start); its URL."""
+    from local.dynamodb_local import DynamoDBLocal, EngineUnavailable
+
+    server = DynamoDBLocal("127.0.0.1", free_port())
+    try:
+        server.start()
+    except EngineUnavailable as exc:
+        pytest.fail(f"{exc}; GAMEBACKEND_DYNAMODB=moto runs the suite on moto alone", pytrace=False)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=dynamodb_engines())
+def dynamodb_engine(request: pytest.FixtureRequest) -> str:
+    """The engine of this run of a store test: "moto" or "local" (DynamoDB Local)."""
+    return str(request.param)
+
+
+def _drop_tables(url: str) -> None:
+    import boto3
+
+    ddb = boto3.client(
+        "dynamodb",
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="t",
+        aws_secret_access_key="t",
+    )
+    for name in ddb.list_tables()["TableNames"]:
+        ddb.delete_table(TableName=name)
+
+
 @pytest.fixture
-def aws(service: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """An in-process moto with every resource of serverless.yml created, for store tests."""
+def aws(
+    service: Any, dynamodb_engine: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Every resource of serverless.yml, for store tests: Kinesis, SQS and CloudWatch on an in-process moto,
+    and the tables on moto too or on DynamoDB Local (fresh for each test: dropped and created again)."""
     from moto import mock_aws
 
-    for key in ("AWS_ENDPOINT_URL",):
+    from local.aws import Endpoints, create_resources
+
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_DYNAMODB_STREAMS"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    # Also on DynamoDB Local, which needs no lock: SQS, Kinesis and CloudWatch are still moto's.
     serialize_aws_calls(monkeypatch)
+    endpoints = Endpoints(None)
+    if dynamodb_engine == "local":
+        url: str = request.getfixturevalue("dynamodb_local")
+        _drop_tables(url)
+        endpoints = Endpoints(None, dynamodb=url)
+        # Every client made without an explicit endpoint (the stores', the processor's) goes there; moto
+        # intercepts only requests to AWS's own host names, so these pass it by.
+        for key, value in endpoints.env().items():
+            monkeypatch.setenv(key, value)
     with mock_aws():
-        from local.aws import create_resources
-
-        create_resources(service, None)
+        # The tests play matches on fixed past days. DynamoDB Local deletes an item within seconds of
+        # its expiry, where AWS takes up to days and moto never does: without TTL on its tables, their
+        # items stay readable for the seconds a test takes, as they would on AWS.
+        create_resources(service, endpoints, ttl=dynamodb_engine != "local")
         yield
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend.ids import ConnectionId, MatchId, PlayerId
-from backend.store import condition_failed
+from backend.store import condition_failed, start_key
 
 MAX_CONNECTION_AGE = 2 * 3600
 TTL_MARGIN = 600
@@ -125,7 +125,7 @@ class ConnectionStore:
         all), never on a player's path."""
         kwargs: dict[str, Any] = {"TableName": self._table, "Limit": limit}
         if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
+            kwargs["ExclusiveStartKey"] = start_key(cursor, {"connectionId": "S"})
         out = self._ddb.scan(**kwargs)
         return [_from_item(i) for i in out["Items"]], out.get("LastEvaluatedKey")
 

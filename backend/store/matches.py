@@ -26,7 +26,7 @@ from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
 from backend.protocol import GameEvent
-from backend.store import condition_failed
+from backend.store import condition_failed, start_key
 from backend.store.events import dump_events, load_events
 
 MATCH_TTL = 7 * 24 * 3600
@@ -253,7 +253,8 @@ class MatchStore:
             kwargs["ExpressionAttributeNames"]["#m"] = "mode"
             kwargs["ExpressionAttributeValues"][":m"] = {"S": mode}
         if cursor:
-            kwargs["ExclusiveStartKey"] = cursor
+            schema = {"matchId": "S", "status": "S", "createdAt": "N"}
+            kwargs["ExclusiveStartKey"] = start_key(cursor, schema, status=status)
         out = self._ddb.query(**kwargs)
         summaries = [
             {

@@ -1,10 +1,14 @@
-"""End-to-end fixtures: the local runtime on free ports, and real WebSocket clients."""
+"""End-to-end fixtures: the local runtime on free ports, and real WebSocket clients.
+
+`stack` is one local runtime per DynamoDB engine for the whole session, started when first asked for.
+Its engine is GAMEBACKEND_DYNAMODB's (moto unless set); a module marked `on_every_engine` runs each of
+its tests on both engines (or on the one that GAMEBACKEND_DYNAMODB names).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,34 +16,72 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import ClientConnection, connect
 
+from local.dynamodb_local import EngineUnavailable, engine_from_env
 from local.runtime import LocalRuntime, RuntimeConfig
-from tests.conftest import token_for
+from tests.conftest import dynamodb_engines, free_port, token_for
 
 pytestmark = pytest.mark.e2e
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# For a module whose tests must hold on both engines: `pytestmark = [pytest.mark.e2e, on_every_engine]`.
+on_every_engine = pytest.mark.parametrize("stack_engine", dynamodb_engines(), indirect=True)
 
 
-def own_stack_config() -> RuntimeConfig:
-    """A whole local stack of its own (embedded AWS endpoint included) on free ports."""
+def own_stack_config(dynamodb: str | None = None) -> RuntimeConfig:
+    """A whole local stack of its own (embedded AWS endpoint, and DynamoDB Local for dynamodb="local")
+    on free ports."""
     return RuntimeConfig(
         ws_port=free_port(),
         http_port=free_port(),
         aws_port=free_port(),
         endpoint_url=None,
         poll_interval=0.05,
+        dynamodb=dynamodb or engine_from_env(),
+        dynamodb_port=free_port(),
     )
 
 
+class Stacks:
+    """The session's local runtimes, one per engine, started on first use and stopped at the end."""
+
+    def __init__(self) -> None:
+        self.running: dict[str, LocalRuntime] = {}
+        self.failed: dict[str, str] = {}
+
+    async def get(self, engine: str) -> LocalRuntime:
+        if engine in self.failed:
+            pytest.fail(self.failed[engine], pytrace=False)
+        if engine not in self.running:
+            runtime = LocalRuntime(own_stack_config(engine))
+            try:
+                await runtime.__aenter__()
+            except EngineUnavailable as exc:
+                self.failed[engine] = f"{exc}; GAMEBACKEND_DYNAMODB=moto runs the suite on moto alone"
+                pytest.fail(self.failed[engine], pytrace=False)
+            self.running[engine] = runtime
+        return self.running[engine]
+
+    async def close(self) -> None:
+        for runtime in self.running.values():
+            await runtime.__aexit__(None, None, None)
+
+
 @pytest_asyncio.fixture(scope="session")
-async def stack(monkeypatch_session: pytest.MonkeyPatch) -> AsyncIterator[LocalRuntime]:
+async def stacks(monkeypatch_session: pytest.MonkeyPatch) -> AsyncIterator[Stacks]:
     monkeypatch_session.delenv("AWS_ENDPOINT_URL", raising=False)
-    async with LocalRuntime(own_stack_config()) as runtime:
-        yield runtime
+    started = Stacks()
+    yield started
+    await started.close()
+
+
+@pytest.fixture
+def stack_engine(request: pytest.FixtureRequest) -> str:
+    """The DynamoDB engine of the `stack` this test gets: on_every_engine's parameter, else the default."""
+    return str(getattr(request, "param", None) or engine_from_env())
+
+
+@pytest_asyncio.fixture
+async def stack(stacks: Stacks, stack_engine: str) -> LocalRuntime:
+    return await stacks.get(stack_engine)
 
 
 @pytest.fixture(scope="session")

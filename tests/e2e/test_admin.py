@@ -84,6 +84,14 @@ async def test_auth_failures(stack: LocalRuntime, token: str | None, status: int
         ("GET", "/admin/matches/not-a-match", 422),
         ("GET", "/admin/matches/m-00000000000000000000000000000000", 404),
         ("GET", "/admin/matches?status=paused", 422),
+        # Cursors that decode to a key, but not one of the listing's: DynamoDB refuses them as start keys.
+        ("GET", "/admin/connections?cursor=eyJmb28iOnsiUyI6IngifX0=", 400),
+        (
+            "GET",
+            "/admin/matches?status=running&cursor=eyJtYXRjaElkIjp7IlMiOiJtLTEifSwic3RhdHVzIjp7IlMiOiJmaW5pc2hlZCJ9"
+            "LCJjcmVhdGVkQXQiOnsiTiI6IjEifX0=",
+            400,
+        ),
         ("GET", "/admin/nothing-here", 404),
         ("DELETE", "/admin/connections/nope", 404),
     ],
@@ -137,7 +145,7 @@ async def test_leaderboards_matches_and_events(stack: LocalRuntime, connect_play
 async def test_leaderboard_pages_are_exact_in_rank_order(stack: LocalRuntime) -> None:
     """Rows written through the store, then read back a page at a time with ties across pages."""
     store = LeaderboardStore(
-        boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1"),
+        boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1"),
         "gamebackend-local-leaderboards",
     )
     board = "arena"
@@ -167,7 +175,7 @@ async def test_leaderboard_pages_are_exact_in_rank_order(stack: LocalRuntime) ->
 
 
 async def test_remove_a_cheater_is_audited_and_reset_keeps_the_old_season(stack: LocalRuntime) -> None:
-    ddb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1")
     store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
     cheater, honest = name("cheat"), name("honest")
     key = board_key(

@@ -63,7 +63,7 @@ async def test_bots_play_duels_and_lose_nothing(stack: LocalRuntime) -> None:
     assert "p99" in report.summary() and report.ok
 
     # The bots left what was not over: no match of theirs stays open for a human to be seated in.
-    ops = Ops(stack.service, stack.aws_endpoint)
+    ops = Ops(stack.service, stack.aws_endpoint, stack.dynamodb_endpoint)
 
     async def all_finished() -> bool:
         stored = [await asyncio.to_thread(ops.matches.load, mid) for mid in report.joined]

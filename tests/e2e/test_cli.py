@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from tests.conftest import dynamodb_engines
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -49,8 +50,9 @@ def test_schema_command_prints_both_directions() -> None:
     assert "Score" in json.dumps(doc["client"])
 
 
-def test_local_starts_serves_and_stops_on_ctrl_c() -> None:
-    ws, http, aws = free_port(), free_port(), free_port()
+@pytest.mark.parametrize("engine", dynamodb_engines())
+def test_local_starts_serves_and_stops_on_ctrl_c(engine: str) -> None:
+    ws, http, aws, dynamodb = free_port(), free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     proc = subprocess.Popen(
         [
@@ -64,6 +66,10 @@ def test_local_starts_serves_and_stops_on_ctrl_c() -> None:
             str(http),
             "--aws-port",
             str(aws),
+            "--dynamodb",
+            engine,
+            "--dynamodb-port",
+            str(dynamodb),
         ],
         cwd=ROOT,
         env=env,
@@ -76,23 +82,53 @@ def test_local_starts_serves_and_stops_on_ctrl_c() -> None:
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{http}/local/health", timeout=1) as r:
-                    assert json.loads(r.read())["status"] == "ok"
+                    health = json.loads(r.read())
                     break
             except OSError:
                 assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
                 assert time.monotonic() < deadline, "the local stack did not come up"
                 time.sleep(0.2)
+        assert health["status"] == "ok" and health["dynamodbEngine"] == engine
+        tables_port = dynamodb if engine == "local" else aws
+        assert health["dynamodb"] == f"http://127.0.0.1:{tables_port}"
         token = _cli("token", "cli-user").stdout.strip()
         with connect(f"ws://127.0.0.1:{ws}/?token={token}", open_timeout=30) as sock:
             sock.send('{"action":"ping"}')
             assert json.loads(sock.recv(timeout=10)) == {"type": "pong", "protocol": 1}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
-        # Every port is free again: the Lambda workers and the embedded AWS endpoint went with it.
-        for port in (ws, http, aws):
+        # Every port is free again: the Lambda workers, the embedded AWS endpoint and DynamoDB Local
+        # went with it.
+        for port in (ws, http, aws, dynamodb):
             with socket.socket() as s:
                 assert s.connect_ex(("127.0.0.1", port)) != 0, port
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_local_on_dynamodb_local_without_java_names_the_install_step(tmp_path: Path) -> None:
+    # A PATH with no java on it; the interpreter is named by its full path.
+    env = {**os.environ, "PATH": str(tmp_path)}
+    env.pop("AWS_ENDPOINT_URL", None)
+    ws, http, aws, dynamodb = free_port(), free_port(), free_port(), free_port()
+    out = _cli(
+        "local",
+        *("--ws-port", str(ws), "--http-port", str(http), "--aws-port", str(aws)),
+        *("--dynamodb", "local", "--dynamodb-port", str(dynamodb)),
+        env=env,
+    )
+    assert out.returncode == 1
+    assert "apt-get install openjdk-17-jre-headless" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+    for port in (ws, http, aws, dynamodb):  # nothing was left running
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, port
+
+
+def test_an_unknown_engine_is_refused_with_the_choices() -> None:
+    out = _cli("local", env={**os.environ, "GAMEBACKEND_DYNAMODB": "sqlite"})
+    assert out.returncode == 2
+    assert "GAMEBACKEND_DYNAMODB='sqlite'" in out.stderr and "moto, local" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr

@@ -28,7 +28,7 @@ TABLE = "gamebackend-local-connections"
 
 @pytest.fixture
 def ddb(stack: LocalRuntime) -> Any:
-    return boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+    return boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1")
 
 
 @pytest.fixture

@@ -24,13 +24,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest_asyncio.fixture(scope="module")
 async def isolated() -> AsyncIterator[LocalRuntime]:
-    async with LocalRuntime(own_stack_config()) as runtime:
+    # On moto whatever the engine setting: the outage is a fault that the embedded moto injects.
+    async with LocalRuntime(own_stack_config("moto")) as runtime:
         yield runtime
 
 
 async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isolated: LocalRuntime) -> None:
     rt = isolated
-    ops = Ops(rt.service, rt.aws_endpoint)
+    ops = Ops(rt.service, rt.aws_endpoint, rt.dynamodb_endpoint)
     ws = await connect(f"{rt.ws_url}/?token={token_for('dl-player')}", open_timeout=30)
     player = Client(ws, "dl-player")
     try:
@@ -69,7 +70,7 @@ async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isol
 
 async def test_poison_records_are_listed_and_can_be_put_back(isolated: LocalRuntime) -> None:
     rt = isolated
-    ops = Ops(rt.service, rt.aws_endpoint)
+    ops = Ops(rt.service, rt.aws_endpoint, rt.dynamodb_endpoint)
     kinesis = boto3.client("kinesis", endpoint_url=rt.aws_endpoint, region_name="us-east-1")
     data = json.dumps({"v": 99, "matchId": "m-" + "9" * 32}).encode()
     await asyncio.to_thread(

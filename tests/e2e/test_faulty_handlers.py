@@ -10,19 +10,22 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import connect
 
+from local.dynamodb_local import engine_from_env
 from local.runtime import LocalRuntime, RuntimeConfig
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import Stacks, free_port
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest_asyncio.fixture(scope="module")
-async def faulty(stack: LocalRuntime) -> AsyncIterator[LocalRuntime]:
+async def faulty(stacks: Stacks) -> AsyncIterator[LocalRuntime]:
     # Shares the main stack's AWS endpoint; only the gateway and workers are its own.
+    stack = await stacks.get(engine_from_env())
     config = RuntimeConfig(
         ws_port=free_port(),
         http_port=free_port(),
         endpoint_url=stack.aws_endpoint,
+        dynamodb="moto",  # its tables, if any, on that endpoint too
         config_path=Path(__file__).parents[1] / "fixtures" / "faulty.yml",
     )
     async with LocalRuntime(config) as runtime:

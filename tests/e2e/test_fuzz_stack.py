@@ -115,9 +115,9 @@ def _fuzz_admin(http_url: str) -> None:
 
 
 async def test_fuzzed_admin_requests_get_json_and_no_5xx(stack: LocalRuntime) -> None:
-    before = await asyncio.to_thread(_counts, stack.aws_endpoint)
+    before = await asyncio.to_thread(_counts, stack.dynamodb_endpoint)
     await asyncio.to_thread(_fuzz_admin, stack.http_url)
-    assert await asyncio.to_thread(_counts, stack.aws_endpoint) == before
+    assert await asyncio.to_thread(_counts, stack.dynamodb_endpoint) == before
 
 
 def _put_fuzzed_records(endpoint: str) -> int:

@@ -10,9 +10,9 @@ import pytest
 
 from local.ops import Ops
 from local.runtime import LocalRuntime
-from tests.e2e.conftest import Client, eventually
+from tests.e2e.conftest import Client, eventually, on_every_engine
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, on_every_engine]
 
 
 def name(prefix: str) -> str:
@@ -112,7 +112,7 @@ async def test_duel_both_players_see_every_state_and_the_winner(
     assert (await my_entry(bob, "duel"))["score"] == 50  # type: ignore[index]
     assert (await my_entry(bob, "global", "daily"))["score"] == 50  # type: ignore[index]
 
-    ops = Ops(stack.service, stack.aws_endpoint)
+    ops = Ops(stack.service, stack.aws_endpoint, stack.dynamodb_endpoint)
     equal, rebuilt, stored = await asyncio.to_thread(ops.replay, mid)
     assert equal, (rebuilt, stored)
     assert rebuilt["winner"] == alice.player
@@ -161,7 +161,7 @@ async def test_leaving_finishes_the_match_when_everyone_left(
     # A connection that left is detached: its actions no longer reach the match.
     answer = await p2.request({"action": "act", "kind": "move", "matchId": mid, "id": "m", "x": 1, "y": 1})
     assert answer["code"] == "not_in_match"
-    ops = Ops(stack.service, stack.aws_endpoint)
+    ops = Ops(stack.service, stack.aws_endpoint, stack.dynamodb_endpoint)
 
     async def finished() -> bool:
         stored = await asyncio.to_thread(ops.matches.load, mid)
@@ -204,7 +204,7 @@ async def test_simultaneous_joins_pair_up_and_never_overfill(
         seats.setdefault(a["matchId"], []).append(p.player)
     # Six duellists joining at the same instant make three full duels: none left waiting alone.
     assert sorted(len(v) for v in seats.values()) == [2, 2, 2], seats
-    ops = Ops(stack.service, stack.aws_endpoint)
+    ops = Ops(stack.service, stack.aws_endpoint, stack.dynamodb_endpoint)
     for match_id, members in seats.items():
         roster = await asyncio.to_thread(ops.matches.roster, match_id)
         assert sorted(roster.players) == sorted(members)

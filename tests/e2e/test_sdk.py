@@ -139,7 +139,7 @@ async def test_socket_dropped_mid_match_loses_and_doubles_nothing(stack: LocalRu
 
         await eventually(settled, timeout=20, interval=0.25)
 
-    ops = Ops(stack.service, stack.aws_endpoint)
+    ops = Ops(stack.service, stack.aws_endpoint, stack.dynamodb_endpoint)
     equal, rebuilt, _ = await asyncio.to_thread(ops.replay, mid)
     assert equal and rebuilt["players"][player]["score"] == sum(points)
 

@@ -12,16 +12,18 @@ import boto3
 import pytest
 import pytest_asyncio
 
+from local.dynamodb_local import engine_from_env
 from local.runtime import LocalRuntime, RuntimeConfig
-from tests.e2e.conftest import eventually, free_port
+from tests.e2e.conftest import Stacks, eventually, free_port
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest_asyncio.fixture(scope="module")
 async def esm(
-    stack: LocalRuntime, tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
+    stacks: Stacks, tmp_path_factory: pytest.TempPathFactory, monkeypatch_session: pytest.MonkeyPatch
 ) -> AsyncIterator[tuple[LocalRuntime, Path]]:
+    stack = await stacks.get(engine_from_env())
     log = tmp_path_factory.mktemp("esm") / "batches.jsonl"
     log.touch()
     monkeypatch_session.setenv("BATCH_LOG", str(log))
@@ -29,6 +31,7 @@ async def esm(
         ws_port=free_port(),
         http_port=free_port(),
         endpoint_url=stack.aws_endpoint,
+        dynamodb="moto",  # its tables, if any, on that endpoint too
         config_path=Path(__file__).parents[1] / "fixtures" / "stream.yml",
         poll_interval=0.05,
     )

@@ -38,6 +38,7 @@ async def tsm(
         ws_port=free_port(),
         http_port=free_port(),
         endpoint_url=stack.aws_endpoint,
+        dynamodb="moto",  # its table on that endpoint too, with its change feed
         config_path=Path(__file__).parents[1] / "fixtures" / "tablestream.yml",
         poll_interval=0.05,
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from backend.errors import ConnectionGone
+from backend.errors import BadRequest, ConnectionGone
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.store.connections import MAX_CONNECTION_AGE, Connection, ConnectionStore
 
@@ -67,3 +67,17 @@ def test_connections_of_a_player(store: ConnectionStore) -> None:
     store.put(conn("c2", "alice"))
     store.put(conn("c3", "bob"))
     assert {c.connection_id for c in store.of_player(PlayerId("alice"))} == {"c1", "c2"}
+
+
+def test_pages_follow_their_cursor_and_a_forged_cursor_is_a_bad_request(store: ConnectionStore) -> None:
+    for i in range(3):
+        store.put(conn(f"c{i}"))
+    first, cursor = store.all(limit=2)
+    assert cursor is not None
+    rest, _ = store.all(limit=2, cursor=cursor)
+    assert sorted(c.connection_id for c in first + rest) == ["c0", "c1", "c2"]
+    # The admin API hands cursors to clients. DynamoDB refuses a start key that is not the table's key
+    # (ValidationException, a 500 if it got through); moto even crashes on some. The store refuses first.
+    for forged in ({"foo": {"S": "x"}}, {"connectionId": {"N": "1"}}, {"connectionId": "c1"}, ["c1"]):
+        with pytest.raises(BadRequest):
+            store.all(limit=2, cursor=forged)  # type: ignore[arg-type]

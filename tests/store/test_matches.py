@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
+from backend.errors import BadRequest, Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
 from backend.store.matches import MATCH_TTL, MatchStore, Roster, Stored
@@ -205,3 +205,19 @@ def test_a_finished_match_takes_no_more_players(store: MatchStore) -> None:
     with pytest.raises(StaleState):
         store.claim_seat(roster, "bob")
     assert store.roster(mid(1)).status == "finished"
+
+
+def test_the_status_listing_pages_newest_first_and_refuses_a_forged_cursor(store: MatchStore) -> None:
+    for i in range(1, 4):
+        store.create(mid(i), "duel", "alice", now_ms=T0 + i)
+    first, cursor = store.by_status("waiting", limit=2)
+    assert [m["matchId"] for m in first] == [mid(3), mid(2)]
+    assert cursor is not None
+    rest, _ = store.by_status("waiting", limit=2, cursor=cursor)
+    assert [m["matchId"] for m in rest] == [mid(1)]
+    # A cursor of another listing, or not a key of the index at all: DynamoDB answers a
+    # ValidationException ("does not match the range key predicate"), where moto lists from it anyway.
+    other = {**cursor, "status": {"S": "running"}}
+    for forged in (other, {"matchId": cursor["matchId"]}, {**cursor, "createdAt": {"N": "soon"}}):
+        with pytest.raises(BadRequest):
+            store.by_status("waiting", limit=2, cursor=forged)

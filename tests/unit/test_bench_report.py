@@ -94,3 +94,33 @@ def test_the_real_time_targets() -> None:
     }
     lossy = {"stack": {"throughput": [_bots(2, 10.0, 20.0, lost=1), _bots(32, 10.0, 20.0, lost=1)]}}
     assert not any(_realtime(lossy, {}).values())
+
+
+def _phase(engine: str | None, players: int, per_s: float) -> dict[str, Any]:
+    phase: dict[str, Any] = {
+        "players": players,
+        "actions_per_s": per_s,
+        "latency_ms": {"p50": 10.0, "p99": 20.0},
+        "lost": 0,
+        "processor_batches": 5,
+    }
+    if engine:
+        phase["engine"] = engine
+    return phase
+
+
+def test_the_stack_throughput_puts_the_engines_side_by_side() -> None:
+    stack = {"throughput": [_phase("moto", 8, 40.0), _phase("local", 8, 55.5), _phase("moto", 32, 90.0)]}
+    headers, rows = report.throughput_side_by_side(stack)
+    assert headers[:3] == ["bots (duel)", "actions applied/s moto", "actions applied/s DynamoDB Local"]
+    assert rows[0][:3] == [8, "40.0", "55.5"]
+    assert rows[1][:3] == [32, "90.0", "-"]  # not measured on DynamoDB Local
+    # Results from before the second engine have no engine: they were moto's.
+    headers, rows = report.throughput_side_by_side({"throughput": [_phase(None, 4, 12.0)]})
+    assert headers[1] == "actions applied/s moto" and rows == [[4, "12.0", "10", "20", 0, 5]]
+
+
+def test_the_real_time_targets_are_judged_on_the_default_engine() -> None:
+    local = {**_bots(2, 500.0, 900.0), "engine": "local"}
+    results = {"stack": {"throughput": [{**_bots(2, 20.0, 80.0), "engine": "moto"}, local]}}
+    assert _realtime(results, {"live": _live(0.6, 3.5)})["2 bots in one duel"] is True
