@@ -19,11 +19,13 @@ import json
 import re
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.depends import Depends
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
@@ -31,9 +33,9 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from backend import auth, bootstrap, wirejson
+from backend import auth, wirejson
 from backend.admin import models as m
-from backend.config import settings
+from backend.config import Settings
 from backend.errors import (
     BadRequest,
     Forbidden,
@@ -56,7 +58,14 @@ from backend.ids import (
     is_player_id,
 )
 from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
-from backend.store.leaderboards import Row, ranked
+from backend.push import Pusher
+from backend.store.connections import ConnectionStore
+from backend.store.events import EventLog
+from backend.store.health import Health
+from backend.store.leaderboards import LeaderboardStore, Row, ranked
+from backend.store.matches import MatchStore
+from backend.store.stream import ActionStream
+from backend.store.streamstats import QueueDepths, StreamStats
 
 logger = Logger(child=True)
 # The resolver parses bodies with the same strict parser that admit() has already run on them.
@@ -93,6 +102,32 @@ PeriodQuery = Annotated[Period, Query()]
 LimitQuery = Annotated[int, Query(ge=1, le=100)]
 # Opaque: what a previous page returned as nextCursor (base64url).
 CursorQuery = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+={0,2}$")]
+
+
+@dataclass(frozen=True)
+class AdminDeps:
+    """What the admin routes use. The admin handler builds it once per execution environment (its
+    composition root) and hands it to `handle`, which gives it to the routes that declare `Deps`."""
+
+    leaderboards: LeaderboardStore
+    events: EventLog
+    matches: MatchStore
+    connections: ConnectionStore
+    stream: ActionStream
+    stream_stats: StreamStats
+    queues: QueueDepths
+    health: Health
+    pusher: Pusher
+    settings: Settings
+
+
+def _deps() -> AdminDeps:
+    deps: AdminDeps = app.context["deps"]
+    return deps
+
+
+# powertools resolves it per request (Depends), and keeps it out of the OpenAPI document.
+Deps = Annotated[AdminDeps, Depends(_deps)]
 
 
 # --- errors and auth -----------------------------------------------------------------------------
@@ -155,8 +190,8 @@ def _unexpected(exc: Exception) -> Response[Any]:
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")  # control characters and the space
 
 
-def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The Lambda's entry: admit the request, then resolve it."""
+def handle(event: dict[str, Any], context: Any, deps: AdminDeps) -> dict[str, Any]:
+    """The Lambda's entry: admit the request, then resolve it with `deps`."""
     logger.remove_keys(["admin"])  # a warm environment must not log the previous request's admin
     try:
         admitted = admit(event)
@@ -168,6 +203,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "body": json.dumps({"error": {"code": exc.code, "message": exc.message}}),
             "isBase64Encoded": False,
         }
+    app.append_context(deps=deps)
     return app.resolve(admitted, context)
 
 
@@ -257,8 +293,8 @@ def _key_cursor(cursor: str, shape: dict[str, tuple[str, str]]) -> dict[str, Any
 # --- leaderboards ----------------------------------------------------------------------------------
 
 
-def _season(board: str, season: int | None) -> int:
-    current = bootstrap.leaderboards().seasons([board], max_age=0)[board]
+def _season(boards: LeaderboardStore, board: str, season: int | None) -> int:
+    current = boards.seasons([board], max_age=0)[board]
     if season is None:
         return current
     if season > current:
@@ -268,13 +304,14 @@ def _season(board: str, season: int | None) -> int:
 
 @app.get("/admin/leaderboards/<board>", responses=errors(400, 404, ok=m.LeaderboardPage))
 def leaderboard_page(
+    deps: Deps,
     board: BoardPath,
     period: PeriodQuery = "alltime",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
     season: Annotated[int | None, Query(ge=0)] = None,
 ) -> m.LeaderboardPage:
-    season_no = _season(board, season)
+    season_no = _season(deps.leaderboards, board, season)
     key = board_key(board, period, datetime.now(UTC), season_no)
     after, previous, position = None, None, 0
     if cursor:
@@ -283,7 +320,7 @@ def leaderboard_page(
             raise BadRequest("invalid cursor")
         score, rank, position = _int(raw[0]), _int(raw[2], 1), _int(raw[3], 0)
         after, previous = Row(raw[1], score), (score, rank)
-    rows = bootstrap.leaderboards().page(key, limit + 1, after)
+    rows = deps.leaderboards.page(key, limit + 1, after)
     page = ranked(rows[:limit], position, previous)
     entries = [m.Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in page]
     next_cursor = None
@@ -297,11 +334,11 @@ def leaderboard_page(
 
 @app.get("/admin/leaderboards/<board>/players/<playerId>", responses=errors(404, ok=m.PlayerStanding))
 def player_standing(
-    board: BoardPath, playerId: PlayerIdPath, period: PeriodQuery = "alltime"
+    deps: Deps, board: BoardPath, playerId: PlayerIdPath, period: PeriodQuery = "alltime"
 ) -> m.PlayerStanding:
-    season_no = _season(board, None)
+    season_no = _season(deps.leaderboards, board, None)
     key = board_key(board, period, datetime.now(UTC), season_no)
-    store = bootstrap.leaderboards()
+    store = deps.leaderboards
     found = store.rank_of(key, playerId)
     if found is None:
         raise NotFound(f"{playerId} is not on {board}/{period}")
@@ -322,16 +359,14 @@ def player_standing(
 
 
 @app.delete("/admin/leaderboards/<board>/players/<playerId>", responses=errors(404, ok=m.Removed))
-def remove_player(board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
-    season_no = _season(board, None)
+def remove_player(deps: Deps, board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
+    season_no = _season(deps.leaderboards, board, None)
     now = datetime.now(UTC)
-    store = bootstrap.leaderboards()
+    store = deps.leaderboards
     removed = [k for k in (board_key(board, p, now, season_no) for p in PERIODS) if store.remove(k, playerId)]
     if not removed:
         raise NotFound(f"{playerId} is not on {board}")
-    bootstrap.events().audit(
-        _admin(), "leaderboard.remove", {"board": board, "playerId": playerId, "keys": removed}
-    )
+    deps.events.audit(_admin(), "leaderboard.remove", {"board": board, "playerId": playerId, "keys": removed})
     logger.warning("player removed from leaderboard", extra={"board": board, "playerId": playerId})
     return m.Removed(board=board, playerId=playerId, removed=removed)
 
@@ -339,9 +374,9 @@ def remove_player(board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
 @app.post(
     "/admin/leaderboards/<board>/reset", responses={**success(201, m.Season, "The new season"), **errors()}
 )
-def reset_board(board: BoardPath) -> Response[Any]:
-    season_no = bootstrap.leaderboards().start_season(board)
-    bootstrap.events().audit(_admin(), "leaderboard.reset", {"board": board, "season": season_no})
+def reset_board(deps: Deps, board: BoardPath) -> Response[Any]:
+    season_no = deps.leaderboards.start_season(board)
+    deps.events.audit(_admin(), "leaderboard.reset", {"board": board, "season": season_no})
     return Response(
         status_code=201,
         content_type=content_types.APPLICATION_JSON,
@@ -368,6 +403,7 @@ def _logged(version: int, e: GameEvent) -> m.LoggedEvent:
 
 @app.get("/admin/matches", responses=errors(400, ok=m.MatchPage))
 def list_matches(
+    deps: Deps,
     status: Annotated[m.MatchStatusName, Query()] = "running",
     mode: Annotated[Mode | None, Query()] = None,
     limit: LimitQuery = 20,
@@ -381,20 +417,15 @@ def list_matches(
             "createdAt": ("N", r"\d{1,15}"),
         }
         start = _key_cursor(cursor, shape)
-    try:
-        found, last = bootstrap.matches().by_status(status, mode=mode, limit=limit, cursor=start)
-    except Exception as exc:
-        if start is not None and "ValidationException" in type(exc).__name__ + str(exc):
-            raise BadRequest("invalid cursor") from exc
-        raise
+    found, last = deps.matches.by_status(status, mode=mode, limit=limit, cursor=start)
     return m.MatchPage(
         matches=[m.MatchSummary.model_validate(s) for s in found], nextCursor=_encode(last) if last else None
     )
 
 
 @app.get("/admin/matches/<matchId>", responses=errors(404, ok=m.MatchDetail))
-def get_match(matchId: MatchIdPath) -> m.MatchDetail:
-    store = bootstrap.matches()
+def get_match(deps: Deps, matchId: MatchIdPath) -> m.MatchDetail:
+    store = deps.matches
     stored = store.load(matchId)
     roster = store.roster(matchId)
     match = stored.match
@@ -406,15 +437,17 @@ def get_match(matchId: MatchIdPath) -> m.MatchDetail:
         players={p: PlayerState(score=s.score, x=s.x, y=s.y, left=s.left) for p, s in match.players.items()},
         roster=list(roster.players),
         winner=match.winner,
-        lastEvents=[_logged(v, e) for v, e in bootstrap.events().recent(matchId, 20)],
+        lastEvents=[_logged(v, e) for v, e in deps.events.recent(matchId, 20)],
     )
 
 
 @app.get("/admin/matches/<matchId>/events", responses=errors(400, 404, ok=m.EventPage))
-def match_events(matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQuery = None) -> m.EventPage:
+def match_events(
+    deps: Deps, matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQuery = None
+) -> m.EventPage:
     after = _int(_decode(cursor), 0) if cursor else 0
-    bootstrap.matches().roster(matchId)  # 404 for an unknown match
-    found = bootstrap.events().read(matchId, after_version=after, limit=limit + 1)
+    deps.matches.roster(matchId)  # 404 for an unknown match
+    found = deps.events.read(matchId, after_version=after, limit=limit + 1)
     page = found[:limit]
     return m.EventPage(
         matchId=matchId,
@@ -427,9 +460,9 @@ def match_events(matchId: MatchIdPath, limit: LimitQuery = 50, cursor: CursorQue
     "/admin/matches/<matchId>/end",
     responses={**success(202, m.Accepted, "Queued on the stream"), **errors(404)},
 )
-def end_match(matchId: MatchIdPath) -> Response[Any]:
+def end_match(deps: Deps, matchId: MatchIdPath) -> Response[Any]:
     """Finishes the match through the stream, like a player action: ordered, applied exactly once."""
-    bootstrap.matches().roster(matchId)
+    deps.matches.roster(matchId)
     event = GameEvent(
         eventId=str(uuid.uuid4()),
         matchId=matchId,
@@ -438,8 +471,8 @@ def end_match(matchId: MatchIdPath) -> Response[Any]:
         type="end",
         actionId=f"admin-end-{uuid.uuid4().hex[:8]}",
     )
-    bootstrap.stream().publish(event)
-    bootstrap.events().audit(_admin(), "match.end", {"matchId": matchId, "eventId": event.eventId})
+    deps.stream.publish(event)
+    deps.events.audit(_admin(), "match.end", {"matchId": matchId, "eventId": event.eventId})
     return Response(
         status_code=202,
         content_type=content_types.APPLICATION_JSON,
@@ -452,12 +485,13 @@ def end_match(matchId: MatchIdPath) -> Response[Any]:
 
 @app.get("/admin/connections", responses=errors(400, ok=m.ConnectionPage))
 def list_connections(
+    deps: Deps,
     playerId: Annotated[str | None, Query(pattern=PLAYER_ID_PATTERN)] = None,
     matchId: Annotated[str | None, Query(pattern=MATCH_ID_PATTERN)] = None,
     limit: LimitQuery = 50,
     cursor: CursorQuery = None,
 ) -> m.ConnectionPage:
-    store = bootstrap.connections()
+    store = deps.connections
     next_cursor = None
     if playerId is not None:
         found = store.of_player(PlayerId(playerId))
@@ -484,26 +518,19 @@ def list_connections(
 
 
 @app.delete("/admin/connections/<connectionId>", responses={204: {"description": "Closed"}, **errors(404)})
-def kick(connectionId: Annotated[str, Path(pattern=CONNECTION_ID_PATTERN)]) -> Response[Any]:
-    from backend.aws import client
-
-    mgmt = client("apigatewaymanagementapi", settings().ws_api_endpoint)
-    try:
-        mgmt.delete_connection(ConnectionId=connectionId)
-    except mgmt.exceptions.GoneException:
-        bootstrap.connections().delete(ConnectionId(connectionId))
-        raise NotFound("no such connection") from None
-    bootstrap.events().audit(_admin(), "connection.kick", {"connectionId": connectionId})
+def kick(deps: Deps, connectionId: Annotated[str, Path(pattern=CONNECTION_ID_PATTERN)]) -> Response[Any]:
+    if not deps.pusher.delete(connectionId):
+        deps.connections.delete(ConnectionId(connectionId))
+        raise NotFound("no such connection")
+    deps.events.audit(_admin(), "connection.kick", {"connectionId": connectionId})
     return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
 
 
 @app.post("/admin/broadcast", responses=errors(404, 415, ok=m.BroadcastResult))
-def broadcast(body: m.Broadcast) -> m.BroadcastResult:
-    from streams.push import Pusher
-
-    store = bootstrap.connections()
+def broadcast(deps: Deps, body: m.Broadcast) -> m.BroadcastResult:
+    store = deps.connections
     if body.matchId is not None:
-        bootstrap.matches().roster(body.matchId)
+        deps.matches.roster(body.matchId)
         targets = [c.connection_id for c in store.in_match(MatchId(body.matchId))]
     else:
         targets, cursor = [], None
@@ -513,10 +540,10 @@ def broadcast(body: m.Broadcast) -> m.BroadcastResult:
             if not cursor:
                 break
     frame = Notice(message=body.message).model_dump_json()
-    report = Pusher(settings().ws_api_endpoint).send([(cid, frame) for cid in targets])
+    report = deps.pusher.send([(cid, frame) for cid in targets])
     for gone in report.gone:
         store.delete(ConnectionId(gone))
-    bootstrap.events().audit(_admin(), "broadcast", {"matchId": body.matchId, "sent": report.sent})
+    deps.events.audit(_admin(), "broadcast", {"matchId": body.matchId, "sent": report.sent})
     return m.BroadcastResult(sent=report.sent, gone=len(report.gone), failed=len(report.failed))
 
 
@@ -532,23 +559,9 @@ def broadcast(body: m.Broadcast) -> m.BroadcastResult:
         **errors(public=True),
     },
 )
-def health() -> Response[Any]:
-    from backend.aws import client
-
-    s = settings()
-    checks: dict[str, str] = {}
-    ddb = client("dynamodb")
-    for name in (s.connections_table, s.matches_table, s.leaderboards_table, s.events_table):
-        try:
-            checks[name] = ddb.describe_table(TableName=name)["Table"]["TableStatus"].lower()
-        except Exception as exc:
-            checks[name] = f"error: {type(exc).__name__}"
-    try:
-        summary = client("kinesis").describe_stream_summary(StreamName=s.stream_name)
-        checks[s.stream_name] = summary["StreamDescriptionSummary"]["StreamStatus"].lower()
-    except Exception as exc:
-        checks[s.stream_name] = f"error: {type(exc).__name__}"
-    ok = all(v in ("active", "updating") for v in checks.values())
+def health(deps: Deps) -> Response[Any]:
+    checks = deps.health.checks()
+    ok = deps.health.healthy(checks)
     body = m.Health(status="ok" if ok else "degraded", checks=checks)
     return Response(
         status_code=200 if ok else 503,
@@ -558,13 +571,13 @@ def health() -> Response[Any]:
 
 
 @app.get("/admin/stats", responses=errors(ok=m.Stats))
-def stats() -> m.Stats:
-    matches = bootstrap.matches()
-    stream = bootstrap.stream_stats()
-    queues = bootstrap.dead_letters()
-    s = settings()
+def stats(deps: Deps) -> m.Stats:
+    matches = deps.matches
+    stream = deps.stream_stats
+    queues = deps.queues
+    s = deps.settings
     return m.Stats(
-        connections=bootstrap.connections().count(),
+        connections=deps.connections.count(),
         waitingMatches=matches.count_by_status("waiting"),
         runningMatches=matches.count_by_status("running"),
         actionsLastMinute=stream.records_last_minute(),
@@ -577,6 +590,7 @@ def stats() -> m.Stats:
 
 @app.get("/admin/audit", responses=errors(400, ok=m.AuditPage))
 def audit(
+    deps: Deps,
     day: Annotated[
         str | None,
         Query(
@@ -595,7 +609,7 @@ def audit(
     except ValueError:
         raise InvalidRequest(f"day: no such day: {day}") from None
     before = _int(_decode(cursor), 0) if cursor else None
-    found, last = bootstrap.events().audit_page(name, limit, before)
+    found, last = deps.events.audit_page(name, limit, before)
     return m.AuditPage(
         day=name,
         entries=[m.AuditEntry.model_validate(e) for e in found],
