@@ -22,6 +22,12 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
     return boto3.session.Session().client(service, config=config, endpoint_url=endpoint_url)
 
 
+def failed_dependency(exc: BaseException) -> bool:
+    """Whether an exception is an AWS call's failure (throttling, a timeout, a 5xx; botocore's and
+    aiobotocore's), which a caller may retry, rather than a bug of ours."""
+    return type(exc).__module__.startswith(("botocore", "aiobotocore"))
+
+
 class Deferred:
     """A client made on first use: `Deferred("sqs").send_message(...)` creates the SQS client then
     (`client`, so one per service for the environment). A composition root holds these, so that building

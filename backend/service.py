@@ -16,6 +16,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from backend import frames
+from backend.aws import failed_dependency
 from backend.caller import Caller
 from backend.errors import GameError, MalformedFrame, Unavailable
 from backend.protocol import Ack, ErrorFrame, Ping, Pong, dump
@@ -47,7 +48,7 @@ def handle_frame(
     except Exception as exc:
         # A dependency failed (throttling, a timeout, a bug): the client still gets a frame it can act
         # on, with its ref, instead of API Gateway's opaque "Internal server error".
-        retryable = type(exc).__module__.startswith("botocore")
+        retryable = failed_dependency(exc)
         logger.exception("frame failed", extra={"ref": ref, "retryable": retryable})
         error = (
             Unavailable("a backend dependency failed; retry") if retryable else GameError("internal error")

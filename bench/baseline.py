@@ -31,11 +31,12 @@ from backend.aws import client
 from backend.config import settings
 from backend.errors import MatchNotFound
 from backend.game import rules
-from backend.game.periods import PERIODS, board_key, expires_at
+from backend.game.periods import board_key, expires_at
 from backend.ids import ConnectionId
 from backend.protocol import GameEvent, Rank
 from backend.store.matches import Stored
 from backend.telemetry import MetricUnit, logger, metrics
+from backend.vocabulary import PERIODS
 from streams.decode import Staged, decode
 from streams.pipeline import MatchResult, Step, rejected_frame, state_frame
 
@@ -94,7 +95,7 @@ def process(staged: Staged) -> str:
     try:
         before = _matches().load(event.matchId)
     except MatchNotFound:
-        refusal = rules.Refused(event.actionId, "match_not_found", "no such match")
+        refusal = rules.Refused(event.actionId, MatchNotFound("no such match"))
         if event.connectionId:
             _post(event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
         return "rejected"

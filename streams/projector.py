@@ -26,11 +26,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any
 
 from backend import bootstrap, protocol, snapstart
 from backend.aws import Deferred
-from backend.game.periods import PERIODS, board_key, expires_at
+from backend.game.periods import board_key, expires_at
 from backend.ids import ConnectionId
 from backend.protocol import Rank
 from backend.push import Pusher
@@ -38,12 +38,13 @@ from backend.store.connections import ConnectionStore
 from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+from backend.vocabulary import GLOBAL_BOARD as GLOBAL
+from backend.vocabulary import PERIODS
 from streams.deadletter import DeadLetters
 from streams.projection import MatchWindow, Window, change_of
 
 # Credits are independent UpdateItems: this many run at once.
 CREDIT_CONCURRENCY = 8
-GLOBAL: Final = "global"
 snapstart.warm("aiobotocore.session", "aiobotocore.config", models=protocol.models)
 
 

@@ -35,6 +35,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from backend import auth, wirejson
 from backend.admin import models as m
+from backend.aws import failed_dependency
 from backend.config import Settings
 from backend.errors import (
     BadRequest,
@@ -47,7 +48,7 @@ from backend.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from backend.game.periods import PERIODS, board_key
+from backend.game.periods import board_key
 from backend.ids import (
     CONNECTION_ID_PATTERN,
     MATCH_ID_PATTERN,
@@ -66,6 +67,7 @@ from backend.store.leaderboards import LeaderboardStore, Row, ranked
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
 from backend.store.streamstats import QueueDepths, StreamStats
+from backend.vocabulary import PERIODS, MatchStatus
 
 logger = Logger(child=True)
 # The resolver parses bodies with the same strict parser that admit() has already run on them.
@@ -165,7 +167,7 @@ def _not_found(exc: NotFoundError) -> Response[Any]:
         )
         response.headers["Allow"] = ", ".join(allowed)
         return response
-    return _error(404, "not_found", "no such route")
+    return _error(NotFound.status, NotFound.code, "no such route")
 
 
 @app.exception_handler(RequestUnsupportedContentType)
@@ -175,9 +177,9 @@ def _wrong_content_type(exc: RequestUnsupportedContentType) -> Response[Any]:
 
 def _server_error(exc: Exception) -> Response[Any]:
     logger.exception("admin request failed")
-    if type(exc).__module__.startswith("botocore"):
-        return _error(503, Unavailable.code, "a backend dependency failed; retry")
-    return _error(500, "internal", "internal error")
+    if failed_dependency(exc):
+        return _error(Unavailable.status, Unavailable.code, "a backend dependency failed; retry")
+    return _error(GameError.status, GameError.code, "internal error")
 
 
 @app.exception_handler(Exception)
@@ -404,7 +406,7 @@ def _logged(version: int, e: GameEvent) -> m.LoggedEvent:
 @app.get("/admin/matches", responses=errors(400, ok=m.MatchPage))
 def list_matches(
     deps: Deps,
-    status: Annotated[m.MatchStatusName, Query()] = "running",
+    status: Annotated[MatchStatus, Query()] = "running",
     mode: Annotated[Mode | None, Query()] = None,
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,

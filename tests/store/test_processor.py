@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 
 from backend.game import rules
 from backend.game.modes import MODES
-from backend.game.periods import PERIODS, board_key
+from backend.game.periods import board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import GameEvent
 from backend.push import PushReport
@@ -34,6 +34,7 @@ from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
+from backend.vocabulary import PERIODS
 from local.tablestream import _jsonable
 from streams import processor, projector
 from streams.deadletter import DeadLetters
