@@ -145,7 +145,7 @@ class LocalStack:
         command = [
             sys.executable,
             "-m",
-            "local.cli",
+            "cli",
             "local",
             "--ws-port",
             str(ws.port or 3001),

@@ -7,7 +7,6 @@ joined a match). Items expire through `ttl` after API Gateway's 2-hour connectio
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +128,3 @@ class ConnectionStore:
             ExpressionAttributeValues={":p": {"S": player_id}},
         )
         return [_from_item(i) for i in out["Items"]]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

@@ -96,7 +96,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from local.ops import Ops
+    from cli.ops import Ops
 
     equal, rebuilt, stored = Ops.from_env(args.config, args.stage).replay(args.match)
     print(json.dumps({"equal": equal, "rebuilt": rebuilt, "stored": stored}, indent=2))
@@ -106,7 +106,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _dlq(args: argparse.Namespace) -> int:
-    from local.ops import Ops
+    from cli.ops import Ops
 
     ops = Ops.from_env(args.config, args.stage)
     if args.action == "list":
