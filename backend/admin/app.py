@@ -70,8 +70,30 @@ from backend.store.streamstats import QueueDepths, StreamStats
 from backend.vocabulary import PERIODS, MatchStatus
 
 logger = Logger(child=True)
+# What powertools lets a `<name>` path segment hold (its documented URI-safe and unsafe characters).
+_SEGMENT = r"[-._~()'!*:@,;=+&$%<> \[\]{}|^\w]+"
+
+
+class _Resolver(APIGatewayHttpResolver):
+    """powertools' resolver, keeping its own table of which methods each path has, for the 405s
+    (every `get`/`post`/`delete` decorator goes through `route`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.methods: list[tuple[re.Pattern[str], str]] = []
+
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        pattern = re.compile("^" + re.sub(r"<\w+>", lambda _: _SEGMENT, rule) + "$")
+        for verb in [method] if isinstance(method, str) else method:
+            self.methods.append((pattern, verb.upper()))
+        return super().route(rule, method, *args, **kwargs)
+
+    def methods_at(self, path: str) -> list[str]:
+        return sorted({m for pattern, m in self.methods if pattern.match(path)})
+
+
 # The resolver parses bodies with the same strict parser that admit() has already run on them.
-app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=wirejson.loads)
+app = _Resolver(enable_validation=True, json_body_deserializer=wirejson.loads)
 PUBLIC = {"/admin/health", "/admin/openapi.json"}
 _DESCRIPTIONS = {
     400: "Bad request (a control character in the path, an invalid cursor, a body that is not JSON)",
@@ -160,8 +182,9 @@ def _invalid(exc: RequestValidationError) -> Response[Any]:
 @app.not_found
 def _not_found(exc: NotFoundError) -> Response[Any]:
     event = app.current_event
-    allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(event.path)})
-    if allowed:
+    allowed = app.methods_at(event.path)
+    # With its own method among them, the path names a route but a segment is outside its grammar: 404.
+    if allowed and event.http_method not in allowed:
         response = _error(
             MethodNotAllowed.status, MethodNotAllowed.code, f"{event.http_method} is not allowed here"
         )
@@ -625,24 +648,28 @@ def models() -> list[Any]:
 
 
 def prepare() -> None:
-    """What powertools does on a route's first request: analyse its parameters and body for validation."""
-    for route in app._static_routes + app._dynamic_routes:
-        route.dependant  # noqa: B018  (a property, computed on first access)
-        route.body_field  # noqa: B018
+    """What powertools does on a route's first request: analyse its parameters and body for validation
+    (building the OpenAPI document analyses every route, and keeps the analysis)."""
+    app.get_openapi_schema(**_document())
+
+
+def _document() -> dict[str, Any]:
+    # The OpenAPI document's own models (about 100 ms of imports) are loaded by the route that needs them
+    # (or before SnapStart's snapshot).
+    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+
+    return {
+        "title": "gamebackend admin API",
+        "version": "1.0.0",
+        "security_schemes": {"bearer": HTTPBearer(bearerFormat="JWT")},
+        "security": [{"bearer": []}],
+    }
 
 
 @app.get("/admin/openapi.json", include_in_schema=False)
 def openapi() -> Response[Any]:
-    # The OpenAPI document's own models (about 100 ms of imports) are loaded by the route that needs them.
-    from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
-
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,
-        body=app.get_openapi_json_schema(
-            title="gamebackend admin API",
-            version="1.0.0",
-            security_schemes={"bearer": HTTPBearer(bearerFormat="JWT")},
-            security=[{"bearer": []}],
-        ),
+        body=app.get_openapi_json_schema(**_document()),
     )
