@@ -2,18 +2,22 @@
 
 The message Lambda decides only what it can decide cheaply (shape, membership through the caller's
 connection record) and hands everything that needs match state to the stream processor, through one
-Kinesis record per action. Registered with `backend.service` on first use.
+Kinesis record per action. `GameRoutes` holds exactly what the use cases use; the message handler
+builds it once per execution environment (its composition root), tests build it from moto or fakes.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 
-from backend import bootstrap
+from backend.caller import Caller
 from backend.errors import MatchFull, MatchNotFound, NotInMatch, StaleState, Unavailable
 from backend.game.modes import MODES
 from backend.game.periods import board_key
@@ -31,9 +35,10 @@ from backend.protocol import (
     Move,
     Score,
 )
-from backend.service import Caller, register
-from backend.store.leaderboards import ranked
-from backend.store.matches import Roster
+from backend.store.connections import ConnectionStore
+from backend.store.leaderboards import LeaderboardStore, ranked
+from backend.store.matches import MatchStore, Roster
+from backend.store.stream import ActionStream
 
 MATCHMAKING_ATTEMPTS = 12
 
@@ -56,108 +61,123 @@ def _event(caller: Caller, match_id: str, kind: str, **fields: object) -> GameEv
     )
 
 
-def matchmake(mode: str, player: str) -> Roster:
-    """A seat in the mode's filling match, or a new match. Every joiner of a mode goes through one lobby
-    item, so players who join at the same moment are paired instead of each opening a match; seats are
-    claimed with a conditional write, so a match is never overfilled."""
-    store = bootstrap.matches()
-    if MODES[mode].seats == 1:
-        return store.create(new_match_id(), mode, player)
-    for attempt in range(MATCHMAKING_ATTEMPTS):
-        current = store.lobby(mode)
-        if current is not None:
-            try:
-                roster = store.roster(current, consistent=True)
-            except MatchNotFound:
-                # Its opener won the lobby an instant ago and is still creating it.
-                time.sleep(0.01 * (attempt + 1))
-                continue
-            if player in roster.players:
-                return roster
-            if not roster.full and roster.status in (None, "waiting"):
+@dataclass(frozen=True)
+class GameRoutes:
+    """The message route's use cases, and exactly what they use."""
+
+    matches: MatchStore
+    connections: ConnectionStore
+    stream: ActionStream
+    leaderboards: LeaderboardStore
+
+    def handle(self, caller: Caller, frame: BaseModel) -> BaseModel:
+        route = ROUTES.get(type(frame))
+        if route is None:  # a frame model the protocol added without a route here: a bug, not the client's
+            raise TypeError(f"no route for {type(frame).__name__}")
+        return route(self, caller, frame)
+
+    def matchmake(self, mode: str, player: str) -> Roster:
+        """A seat in the mode's filling match, or a new match. Every joiner of a mode goes through one lobby
+        item, so players who join at the same moment are paired instead of each opening a match; seats are
+        claimed with a conditional write, so a match is never overfilled."""
+        store = self.matches
+        if MODES[mode].seats == 1:
+            return store.create(new_match_id(), mode, player)
+        for attempt in range(MATCHMAKING_ATTEMPTS):
+            current = store.lobby(mode)
+            if current is not None:
                 try:
-                    return store.claim_seat(roster, player)
-                except (StaleState, MatchFull):
+                    roster = store.roster(current, consistent=True)
+                except MatchNotFound:
+                    # Its opener won the lobby an instant ago and is still creating it.
+                    time.sleep(0.01 * (attempt + 1))
                     continue
-        candidate = new_match_id()
-        if store.replace_lobby(mode, current, candidate):
-            return store.create(candidate, mode, player)
-    raise Unavailable("matchmaking is busy; join again")
+                if player in roster.players:
+                    return roster
+                if not roster.full and roster.status in (None, "waiting"):
+                    try:
+                        return store.claim_seat(roster, player)
+                    except (StaleState, MatchFull):
+                        continue
+            candidate = new_match_id()
+            if store.replace_lobby(mode, current, candidate):
+                return store.create(candidate, mode, player)
+        raise Unavailable("matchmaking is busy; join again")
+
+    def join(self, caller: Caller, frame: Join) -> BaseModel:
+        if frame.matchId is not None:
+            roster = self.matches.roster(frame.matchId)
+            if caller.player_id not in roster.players:
+                raise NotInMatch("the player never joined this match")
+        else:
+            roster = self.matchmake(frame.mode, caller.player_id)
+        self.connections.attach_match(caller.connection_id, MatchId(roster.match_id))
+        # Published on a re-join too: if the first join's record was lost, this one seats the player; if not,
+        # the processor ignores it.
+        self.stream.publish(_event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode))
+        # The processor sets running/finished; until it has applied this join, a full roster is about to run.
+        status = (
+            roster.status
+            if roster.status not in (None, "waiting")
+            else ("running" if roster.full else "waiting")
+        )
+        # Validated rather than constructed: mode and status come from the table as plain strings.
+        return Joined.model_validate(
+            {
+                "matchId": roster.match_id,
+                "mode": roster.mode,
+                "players": list(roster.players),
+                "status": status,
+                "ref": frame.id,
+            }
+        )
+
+    def _require_membership(self, caller: Caller, match_id: str) -> None:
+        conn = self.connections.get(caller.connection_id)
+        if conn is None or conn.match_id != match_id:
+            raise NotInMatch("this connection has not joined that match")
+
+    def act(self, caller: Caller, frame: Score | Move) -> BaseModel:
+        self._require_membership(caller, frame.matchId)
+        if isinstance(frame, Score):
+            event = _event(caller, frame.matchId, "score", actionId=frame.id, points=frame.points)
+        else:
+            event = _event(caller, frame.matchId, "move", actionId=frame.id, x=frame.x, y=frame.y)
+        self.stream.publish(event)
+        return Ack(id=frame.id)
+
+    def leave(self, caller: Caller, frame: Leave) -> BaseModel:
+        self._require_membership(caller, frame.matchId)
+        self.stream.publish(_event(caller, frame.matchId, "leave", actionId=frame.id))
+        self.connections.detach_match(caller.connection_id, MatchId(frame.matchId))
+        return Left(matchId=frame.matchId, ref=frame.id)
+
+    def leaderboard(self, caller: Caller, frame: LeaderboardQuery) -> BaseModel:
+        store = self.leaderboards
+        season = store.seasons([frame.board])[frame.board]
+        key = board_key(frame.board, frame.period, datetime.now(UTC), season)
+        rows = store.top(key, frame.limit)
+        entries = [Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in ranked(rows)]
+        me = around = None
+        if frame.around:
+            found = store.rank_of(key, caller.player_id)
+            if found is not None:
+                rank, score = found
+                me = Entry(rank=rank, playerId=caller.player_id, score=score)
+                around = [
+                    Entry(rank=n, playerId=r.player_id, score=r.score)
+                    for n, r in store.around(key, caller.player_id, score, rank)
+                ]
+        return Leaderboard(
+            board=frame.board, period=frame.period, entries=entries, me=me, around=around, ref=frame.id
+        )
 
 
-def join(caller: Caller, frame: Join) -> BaseModel:
-    if frame.matchId is not None:
-        roster = bootstrap.matches().roster(frame.matchId)
-        if caller.player_id not in roster.players:
-            raise NotInMatch("the player never joined this match")
-    else:
-        roster = matchmake(frame.mode, caller.player_id)
-    bootstrap.connections().attach_match(caller.connection_id, MatchId(roster.match_id))
-    # Published on a re-join too: if the first join's record was lost, this one seats the player; if not,
-    # the processor ignores it.
-    bootstrap.stream().publish(_event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode))
-    # The processor sets running/finished; until it has applied this join, a full roster is about to run.
-    status = (
-        roster.status if roster.status not in (None, "waiting") else ("running" if roster.full else "waiting")
-    )
-    # Validated rather than constructed: mode and status come from the table as plain strings.
-    return Joined.model_validate(
-        {
-            "matchId": roster.match_id,
-            "mode": roster.mode,
-            "players": list(roster.players),
-            "status": status,
-            "ref": frame.id,
-        }
-    )
-
-
-def _require_membership(caller: Caller, match_id: str) -> None:
-    conn = bootstrap.connections().get(caller.connection_id)
-    if conn is None or conn.match_id != match_id:
-        raise NotInMatch("this connection has not joined that match")
-
-
-def act(caller: Caller, frame: Score | Move) -> BaseModel:
-    _require_membership(caller, frame.matchId)
-    if isinstance(frame, Score):
-        event = _event(caller, frame.matchId, "score", actionId=frame.id, points=frame.points)
-    else:
-        event = _event(caller, frame.matchId, "move", actionId=frame.id, x=frame.x, y=frame.y)
-    bootstrap.stream().publish(event)
-    return Ack(id=frame.id)
-
-
-def leave(caller: Caller, frame: Leave) -> BaseModel:
-    _require_membership(caller, frame.matchId)
-    bootstrap.stream().publish(_event(caller, frame.matchId, "leave", actionId=frame.id))
-    bootstrap.connections().detach_match(caller.connection_id, MatchId(frame.matchId))
-    return Left(matchId=frame.matchId, ref=frame.id)
-
-
-def leaderboard(caller: Caller, frame: LeaderboardQuery) -> BaseModel:
-    store = bootstrap.leaderboards()
-    season = store.seasons([frame.board])[frame.board]
-    key = board_key(frame.board, frame.period, datetime.now(UTC), season)
-    rows = store.top(key, frame.limit)
-    entries = [Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in ranked(rows)]
-    me = around = None
-    if frame.around:
-        found = store.rank_of(key, caller.player_id)
-        if found is not None:
-            rank, score = found
-            me = Entry(rank=rank, playerId=caller.player_id, score=score)
-            around = [
-                Entry(rank=n, playerId=r.player_id, score=r.score)
-                for n, r in store.around(key, caller.player_id, score, rank)
-            ]
-    return Leaderboard(
-        board=frame.board, period=frame.period, entries=entries, me=me, around=around, ref=frame.id
-    )
-
-
-register(Join, join)
-register(Score, act)
-register(Move, act)
-register(Leave, leave)
-register(LeaderboardQuery, leaderboard)
+# The static route table: every client frame but `ping` (answered by backend.service), by its model.
+ROUTES: dict[type[BaseModel], Callable[[GameRoutes, Caller, Any], BaseModel]] = {
+    Join: GameRoutes.join,
+    Score: GameRoutes.act,
+    Move: GameRoutes.act,
+    Leave: GameRoutes.leave,
+    LeaderboardQuery: GameRoutes.leaderboard,
+}

@@ -20,3 +20,27 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
     # Short timeouts and standard retries: a handler has seconds, not minutes.
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
     return boto3.session.Session().client(service, config=config, endpoint_url=endpoint_url)
+
+
+def failed_dependency(exc: BaseException) -> bool:
+    """Whether an exception is an AWS call's failure (throttling, a timeout, a 5xx; botocore's and
+    aiobotocore's), which a caller may retry, rather than a bug of ours."""
+    return type(exc).__module__.startswith(("botocore", "aiobotocore"))
+
+
+class Deferred:
+    """A client made on first use: `Deferred("sqs").send_message(...)` creates the SQS client then
+    (`client`, so one per service for the environment). A composition root holds these, so that building
+    it creates no client; after `client.cache_clear()` (a SnapStart restore) the next call makes a new one."""
+
+    __slots__ = ("_endpoint_url", "_service")
+
+    def __init__(self, service: str, endpoint_url: str | None = None) -> None:
+        self._service = service
+        self._endpoint_url = endpoint_url
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(client(self._service, self._endpoint_url), name)
+
+    def __repr__(self) -> str:
+        return f"Deferred({self._service!r})"

@@ -1,67 +1,105 @@
-"""Wires the stores to real AWS clients, once per execution environment. Tests wire moto instead."""
+"""Composition roots: how each entry point gets its collaborators.
+
+Every Lambda handler module builds, once per execution environment, the one object that holds exactly
+the collaborators its function uses (a `Root`), and hands it to the domain code; nothing below a handler
+looks a collaborator up. Tests build the same objects from moto clients or fakes.
+
+The builders below make one store each, on a client that is created on its first call
+(`backend.aws.Deferred`): a root can hold every store its function may use and pay only for the clients
+its requests touch. After a SnapStart restore every root is built again (backend.snapstart).
+"""
 
 from __future__ import annotations
 
-from functools import cache
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, Generic, TypeVar
 
-from backend.aws import client
+from backend.aws import Deferred
 from backend.config import settings
 
 if TYPE_CHECKING:
+    from backend.push import Pusher
     from backend.store.connections import ConnectionStore
     from backend.store.events import EventLog
     from backend.store.leaderboards import LeaderboardStore
     from backend.store.matches import MatchStore
     from backend.store.stream import ActionStream
-    from backend.store.streamstats import DeadLetters, StreamStats
+    from backend.store.streamstats import QueueDepths, StreamStats
+
+T = TypeVar("T")
 
 
-@cache
+class Root(Generic[T]):
+    """An entry point's object graph, built on first use and kept for the execution environment."""
+
+    _all: ClassVar[list[Root[object]]] = []
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self._build = build
+        self._value: T | None = None
+        Root._all.append(self)  # type: ignore[arg-type]
+
+    def __call__(self) -> T:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    def reset(self) -> None:
+        self._value = None
+
+    @classmethod
+    def reset_all(cls) -> None:
+        """Every root is built again on its next use (after a restore; between tests)."""
+        for root in cls._all:
+            root.reset()
+
+
 def connections() -> ConnectionStore:
     from backend.store.connections import ConnectionStore
 
-    return ConnectionStore(client("dynamodb"), settings().connections_table)
+    return ConnectionStore(Deferred("dynamodb"), settings().connections_table)
 
 
-@cache
 def matches() -> MatchStore:
     from backend.store.matches import MatchStore
 
-    return MatchStore(client("dynamodb"), settings().matches_table)
+    return MatchStore(Deferred("dynamodb"), settings().matches_table)
 
 
-@cache
 def leaderboards() -> LeaderboardStore:
     from backend.store.leaderboards import LeaderboardStore
 
-    return LeaderboardStore(client("dynamodb"), settings().leaderboards_table)
+    return LeaderboardStore(Deferred("dynamodb"), settings().leaderboards_table)
 
 
-@cache
 def events() -> EventLog:
     from backend.store.events import EventLog
 
-    return EventLog(client("dynamodb"), settings().events_table)
+    return EventLog(Deferred("dynamodb"), settings().events_table)
 
 
-@cache
 def stream() -> ActionStream:
     from backend.store.stream import ActionStream
 
-    return ActionStream(client("kinesis"), settings().stream_name)
+    return ActionStream(Deferred("kinesis"), settings().stream_name)
 
 
-@cache
 def stream_stats() -> StreamStats:
     from backend.store.streamstats import StreamStats
 
     s = settings()
-    return StreamStats(client("cloudwatch"), s.stream_name, s.processor_function)
+    return StreamStats(Deferred("cloudwatch"), s.stream_name, s.processor_function)
 
 
-@cache
-def dead_letters() -> DeadLetters:
-    from backend.store.streamstats import DeadLetters
+def queue_depths() -> QueueDepths:
+    from backend.store.streamstats import QueueDepths
 
-    return DeadLetters(client("sqs"))
+    return QueueDepths(Deferred("sqs"))
+
+
+def pusher() -> Pusher:
+    import os
+
+    from backend.push import Pusher
+
+    return Pusher(settings().ws_api_endpoint, os.environ.get("AWS_REGION"))

@@ -20,7 +20,6 @@ from typing import NewType
 ConnectionId = NewType("ConnectionId", str)
 PlayerId = NewType("PlayerId", str)
 MatchId = NewType("MatchId", str)
-ActionId = NewType("ActionId", str)
 
 PLAYER_ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
 MATCH_ID_PATTERN = r"^m-[0-9a-f]{32}$"

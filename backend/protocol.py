@@ -17,14 +17,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from backend.ids import ACTION_ID_PATTERN, MATCH_ID_PATTERN, PLAYER_ID_PATTERN
+from backend.vocabulary import BoardName, MatchStatus, ModeName, PeriodName
 
 PROTOCOL_VERSION = 1
 EVENT_SCHEMA_VERSION = 1
 
-Mode = Literal["practice", "duel", "arena"]
-Board = Literal["global", "practice", "duel", "arena"]
-Period = Literal["alltime", "daily", "weekly"]
-MatchStatus = Literal["waiting", "running", "finished"]
+# The wire names of backend.vocabulary, under the names the frames use.
+Mode = ModeName
+Board = BoardName
+Period = PeriodName
 
 RequestId = Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")]
 MatchIdField = Annotated[str, Field(pattern=MATCH_ID_PATTERN)]

@@ -73,12 +73,12 @@ def reseed_random() -> None:
 
 @on_restore
 def forget_clients() -> None:
-    """Every cached client and store (which holds a client) is created again on first use."""
+    """Every client, and every composition root (whose stores and pusher hold clients), is made again
+    on first use."""
     from backend import aws, bootstrap
 
     aws.client.cache_clear()
-    for name in ("connections", "matches", "leaderboards", "events", "stream", "stream_stats"):
-        getattr(bootstrap, name).cache_clear()
+    bootstrap.Root.reset_all()
 
 
 @on_restore

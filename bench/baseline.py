@@ -31,13 +31,18 @@ from backend.aws import client
 from backend.config import settings
 from backend.errors import MatchNotFound
 from backend.game import rules
-from backend.game.periods import PERIODS, board_key, expires_at
+from backend.game.periods import board_key, expires_at
 from backend.ids import ConnectionId
 from backend.protocol import GameEvent, Rank
 from backend.store.matches import Stored
 from backend.telemetry import MetricUnit, logger, metrics
+from backend.vocabulary import PERIODS
 from streams.decode import Staged, decode
 from streams.pipeline import MatchResult, Step, rejected_frame, state_frame
+
+_connections = bootstrap.Root(bootstrap.connections)
+_matches = bootstrap.Root(bootstrap.matches)
+_leaderboards = bootstrap.Root(bootstrap.leaderboards)
 
 
 @cache
@@ -51,7 +56,7 @@ def _post(connection_id: str, data: str) -> bool:
         api.post_to_connection(ConnectionId=connection_id, Data=data.encode())
         return True
     except api.exceptions.GoneException:
-        bootstrap.connections().delete(ConnectionId(connection_id))
+        _connections().delete(ConnectionId(connection_id))
         return False
 
 
@@ -88,9 +93,9 @@ def process(staged: Staged) -> str:
     """Applies one record; returns what happened to it (applied, rejected, ignored, skipped)."""
     event = staged.event
     try:
-        before = bootstrap.matches().load(event.matchId)
+        before = _matches().load(event.matchId)
     except MatchNotFound:
-        refusal = rules.Refused(event.actionId, "match_not_found", "no such match")
+        refusal = rules.Refused(event.actionId, MatchNotFound("no such match"))
         if event.connectionId:
             _post(event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
         return "rejected"
@@ -107,7 +112,7 @@ def process(staged: Staged) -> str:
     _log_event(event.matchId, state.version, event)
     ranks = _credit(event, before, state)
     after = Stored(state, seq=staged.sequence, connections=before.connections)
-    bootstrap.matches().save(
+    _matches().save(
         after,
         expected_version=before.match.version,
         events=[(state.version, event)],
@@ -129,7 +134,7 @@ def _credit(event: GameEvent, before: Stored, state: rules.Match) -> dict[str, t
     """Every leaderboard row of every player whose total this one record moved, at once (the same 2
     boards x 3 periods rows as the projector's, with the same exactly-once credit), then each such
     player's global all-time rank. Returns player -> (score, rank)."""
-    boards = bootstrap.leaderboards()
+    boards = _leaderboards()
     at = datetime.fromtimestamp(event.receivedAt / 1000, UTC)
     season = boards.seasons(["global", state.mode])
     ranks: dict[str, tuple[int, int]] = {}

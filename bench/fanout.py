@@ -6,7 +6,7 @@ so connecting runs no Lambda, and the clients, which count what they receive). T
 process with warm clients, as in a warm Lambda:
 
 - sequential: one boto3 `apigatewaymanagementapi` client, `post_to_connection` for each id in turn;
-- concurrent: streams.push.Pusher, the processor's sender (one aiobotocore client, 64 in flight).
+- concurrent: backend.push.Pusher, the processor's sender (one aiobotocore client, 64 in flight).
 
 Both are timed in alternation, and every round checks that the clients received every frame.
 The same senders against bench.standin with a fixed service latency show what waiting on the network,
@@ -128,7 +128,7 @@ def _settled(count: Any) -> int:
 
 def compare(endpoint: str, ids: list[str], rounds: int, count: Any = None) -> dict[str, Any]:
     """Times both senders `rounds` times each, in alternation; medians and the ratio."""
-    from streams.push import Pusher
+    from backend.push import Pusher
 
     data = json.dumps({"type": "notice", "message": "x" * 200})
     sequential = _sequential_client(endpoint)

@@ -317,24 +317,15 @@ async def run_bots(config: BotConfig, *, live: Callable[[str], None] | None = No
 
 def local_tokens(config: str | Path = "serverless.yml", stage: str = "local", ttl: int = 3600) -> TokenFor:
     """Mints tokens the way `gamebackend token` does, with the stage's settings from serverless.yml."""
-    import os
+    from local.tokens import NoSecret, StageTokens
 
-    from backend.auth import mint
-    from local import slsconfig
-
-    settings = slsconfig.load(config, stage).stage_settings()
-    secret = os.environ.get("JWT_SECRET") or settings.get("jwtSecret")
-    if not secret:
-        raise SystemExit(f"stage {stage!r} has no jwtSecret: pass --token-cmd or --token-file")
+    try:
+        stage_tokens = StageTokens.of(config, stage)
+    except NoSecret as exc:
+        raise SystemExit(f"{exc}; or pass --token-cmd or --token-file") from None
 
     async def token(player: str) -> str:
-        return mint(
-            player,
-            secret=secret,
-            issuer=settings["jwtIssuer"],
-            audience=settings["jwtAudience"],
-            ttl=ttl,
-        )
+        return stage_tokens.mint(player, ttl=ttl)
 
     return token
 

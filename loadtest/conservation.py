@@ -8,7 +8,7 @@ After the load, once the stream has drained:
   stopped first) that the match's event log shows applied (`GET /admin/matches/{id}/events`). A score
   below that is a lost action, above it an action applied twice;
 - no double apply: no state push listed an action id twice, across frames of different versions;
-- the dead-letter queue got nothing during the run (`local.ops.Ops.dlq_messages`), and locally the
+- the dead-letter queue got nothing during the run (`cli.ops.Ops.dlq_messages`), and locally the
   stream poller dead-lettered nothing either;
 - something was measured at all (at least one acknowledged score).
 
@@ -158,8 +158,8 @@ def board_scores(endpoints: Endpoints, players: list[str], workers: int = 4) -> 
 
 
 def dlq_ids(endpoints: Endpoints) -> set[str]:
+    from cli.ops import Ops
     from local import slsconfig
-    from local.ops import Ops
 
     service = slsconfig.load(endpoints.config, endpoints.stage)
     ops = Ops(service, endpoints.aws_endpoint)

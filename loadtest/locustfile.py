@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import os
 import random
 import shlex
 import subprocess
@@ -114,20 +113,16 @@ def _token_source(env: Environment) -> Any:
 
         _TOKENS["source"] = from_command
         return from_command
-    from backend.auth import mint
-    from local import slsconfig
+    from local.tokens import NoSecret, StageTokens
 
     stage = opts.stage if opts is not None else "local"
-    settings = slsconfig.load(opts.sls_config if opts is not None else ROOT / "serverless.yml", stage)
-    values = settings.stage_settings()
-    secret = os.environ.get("JWT_SECRET") or values.get("jwtSecret")
-    if not secret:
-        raise SystemExit(f"stage {stage!r} has no jwtSecret: set JWT_SECRET or pass --token-cmd")
+    try:
+        tokens = StageTokens.of(opts.sls_config if opts is not None else ROOT / "serverless.yml", stage)
+    except NoSecret as exc:
+        raise SystemExit(f"{exc}; or pass --token-cmd") from None
 
     def minted(player: str) -> str:
-        return mint(
-            player, secret=secret, issuer=values["jwtIssuer"], audience=values["jwtAudience"], ttl=4 * 3600
-        )
+        return tokens.mint(player, ttl=4 * 3600)
 
     _TOKENS["source"] = minted
     return minted

@@ -145,7 +145,7 @@ class LocalStack:
         command = [
             sys.executable,
             "-m",
-            "local.cli",
+            "cli",
             "local",
             "--ws-port",
             str(ws.port or 3001),
@@ -390,12 +390,9 @@ def warm_up_token(args: argparse.Namespace) -> str:
             args.token_cmd.replace("{player}", player), shell=True, capture_output=True, text=True, check=True
         )
         return out.stdout.strip()
-    from backend.auth import mint
-    from local import slsconfig
+    from local.tokens import StageTokens
 
-    values = slsconfig.load(args.config, args.stage).stage_settings()
-    secret = os.environ.get("JWT_SECRET") or values["jwtSecret"]
-    return mint(player, secret=secret, issuer=values["jwtIssuer"], audience=values["jwtAudience"])
+    return StageTokens.of(args.config, args.stage).mint(player)
 
 
 def cpu_summary(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -521,18 +518,9 @@ def run(
 ) -> int:
     token = args.admin_token
     if not token and args.stage == "local":
-        from backend.auth import mint
-        from local import slsconfig
+        from local.tokens import StageTokens
 
-        values = slsconfig.load(args.config, args.stage).stage_settings()
-        token = mint(
-            "loadtest-admin",
-            secret=values["jwtSecret"],
-            issuer=values["jwtIssuer"],
-            audience=values["jwtAudience"],
-            admin=True,
-            ttl=6 * 3600,
-        )
+        token = StageTokens.of(args.config, args.stage).mint("loadtest-admin", admin=True, ttl=6 * 3600)
     if not token:
         print(
             "loadtest: an admin token is needed for the conservation check (--admin-token)", file=sys.stderr

@@ -303,7 +303,7 @@ class LocalRuntime:
         DNS-rebinding page cannot (it names its own); and an `Origin`, where a browser sends one, must be
         this runtime's. It mints player tokens only, never admin ones."""
         from backend import wirejson
-        from backend.auth import mint
+        from local.tokens import NoSecret, StageTokens
 
         def refuse(status: int, code: str, message: str) -> web.Response:
             return web.json_response({"error": {"code": code, "message": message}}, status=status)
@@ -324,13 +324,7 @@ class LocalRuntime:
             player = body["player"] if isinstance(body, dict) else None
             if not isinstance(player, str):
                 raise ValueError("`player` must be a string")
-            settings = self.service.stage_settings()
-            token = mint(
-                player,
-                secret=settings["jwtSecret"],
-                issuer=settings["jwtIssuer"],
-                audience=settings["jwtAudience"],
-            )
-        except (ValueError, KeyError) as exc:
+            token = StageTokens.from_settings(self.service.stage_settings(), self.service.stage).mint(player)
+        except (ValueError, KeyError, NoSecret) as exc:
             return refuse(400, "bad_request", f"bad request: {exc}")
         return web.json_response({"player": player, "token": token})

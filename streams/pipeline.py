@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from backend.errors import MatchNotFound
 from backend.game import rules
 from backend.protocol import GameEvent, PlayerState, Rejected, State
 from backend.store.matches import MatchStore, Stored
@@ -140,8 +141,7 @@ def plan(matches: MatchStore, staged: list[Staged], poison: list[Poison]) -> Bat
             # No such match (matchmaking always creates it first): refuse, never invent one.
             result = MatchResult(match_id, Stored(rules.Match(match_id, "practice"), 0, exists=False))
             result.rejected = [
-                (s.event, rules.Refused(s.event.actionId, "match_not_found", "no such match"))
-                for s in records
+                (s.event, rules.Refused(s.event.actionId, MatchNotFound("no such match"))) for s in records
             ]
         else:
             result = MatchResult(match_id, before)

@@ -5,140 +5,141 @@ once: write its state, and as soon as that write has succeeded, push it to the m
 leaderboard, rank or event-log work happens here (streams.projector does it from the table's stream).
 Per-record failures are reported with powertools' batch processor: a failed match fails only its own
 records, and Lambda retries from the lowest of them.
+
+`Processor` holds exactly what it uses; the module builds one per execution environment (`root`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 
 from backend import bootstrap, protocol, snapstart
-from backend.aws import client
-from backend.config import settings
-from backend.ids import ConnectionId
-from backend.store.stream import disconnect_event
+from backend.aws import Deferred
+from backend.push import Pusher, PushReport
+from backend.sessions import Sessions
+from backend.store.matches import MatchStore
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 from streams.deadletter import DeadLetters
 from streams.decode import Poison, Staged, decode
 from streams.pipeline import BatchPlan, MatchResult, commit, messages, plan
-from streams.push import Pusher, PushReport
 
 batch = BatchProcessor(event_type=EventType.KinesisDataStreams)
+
+
+@dataclass(frozen=True)
+class Processor:
+    matches: MatchStore
+    sessions: Sessions
+    pusher: Pusher
+    dead_letters: DeadLetters
+
+    def process(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """One Kinesis batch; the answer is Lambda's partial batch response."""
+        records = event.get("Records") or []
+        decoded = [decode(r) for r in records]
+        poison = [d for d in decoded if isinstance(d, Poison)]
+        staged = [d for d in decoded if isinstance(d, Staged)]
+        work = plan(self.matches, staged, poison)
+        pushed = self.pusher.run(self.commit_and_push(work))
+        failed = work.failed_sequences()
+        self.dead_letter(poison, failed, records[0].get("eventSourceARN") if records else None)
+        for r in work.matches.values():
+            if r.error is not None:
+                logger.exception(
+                    "match failed; its records will be retried",
+                    exc_info=r.error,
+                    extra={"matchId": r.match_id},
+                )
+        counts = {
+            "BatchSize": len(records),
+            "ActionsApplied": sum(len(r.applied) for r in work.matches.values()),
+            "ActionsRejected": sum(len(r.rejected) for r in work.matches.values()),
+            "PoisonRecords": len(poison),
+            "FailedRecords": len(failed),
+            "PushesSent": pushed.sent,
+            "PushFailures": len(pushed.failed),
+            "GoneConnections": len(pushed.gone),
+        }
+        for name, value in counts.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        if pushed.gone or pushed.failed:
+            logger.warning(
+                "push incomplete",
+                extra={"sent": pushed.sent, "gone": len(pushed.gone), "failed": pushed.failed[:10]},
+            )
+        logger.info("batch done", extra={"matches": len(work.matches), **counts})
+
+        def report(record: KinesisStreamRecord) -> None:
+            if int(record.kinesis.sequence_number) in failed:
+                raise RuntimeError(f"match {record.kinesis.partition_key} could not be written")
+
+        return dict(
+            process_partial_response(event=event, record_handler=report, processor=batch, context=context)
+        )
+
+    async def commit_and_push(self, work: BatchPlan) -> PushReport:
+        """Every match at once: its writes, then at once its pushes. A match never waits for another."""
+        reports = await asyncio.gather(*(self._commit_and_push(r) for r in work.matches.values()))
+        total = PushReport()
+        for report in reports:
+            total.sent += report.sent
+            total.gone += report.gone
+            total.failed += report.failed
+        return total
+
+    async def _commit_and_push(self, result: MatchResult) -> PushReport:
+        if result.error is not None:
+            return PushReport()
+        if result.steps:
+            try:
+                # boto3 clients are thread-safe; the write runs beside the other matches' writes and pushes.
+                await asyncio.to_thread(commit, self.matches, result)
+            except Exception as exc:  # this match's records fail and are retried; nothing is pushed for them
+                result.error = exc
+                return PushReport()
+        report = await self.pusher.post_all(messages(result))
+        if report.gone:
+            # A 410 is authoritative: the connection is deleted, and a `disconnect` record for each tells
+            # the match (in order, through the stream) to stop pushing there.
+            owners = {c: p for p, c in (result.after or result.before).connections.items()}
+            gone = [(c, owners[c]) for c in report.gone if c in owners]
+            await asyncio.to_thread(self.sessions.gone, result.match_id, gone)
+        return report
+
+    def dead_letter(self, poison: list[Poison], failed: set[int], source_arn: str | None) -> None:
+        """Sends the records that can never succeed to the DLQ, with their data. Only those before the first
+        failed record: Lambda redelivers from there, and would bring the rest back to be sent again."""
+        first_failure = min(failed, default=None)
+        now = [p for p in poison if first_failure is None or p.sequence < first_failure]
+        if now:
+            logger.error(
+                "dead-lettering records that can never succeed",
+                extra={"records": [(p.sequence, p.reason) for p in now]},
+            )
+            self.dead_letters.send_poison(now, source_arn)
+
+
+def _build() -> Processor:
+    return Processor(
+        matches=bootstrap.matches(),
+        sessions=Sessions(bootstrap.connections(), bootstrap.stream()),
+        pusher=bootstrap.pusher(),
+        dead_letters=DeadLetters(Deferred("sqs"), os.environ["ACTION_DLQ"]),
+    )
+
+
+root = bootstrap.Root(_build)
 snapstart.warm("aiobotocore.session", "aiobotocore.config", models=protocol.models)
-
-
-@cache
-def pusher() -> Pusher:
-    return Pusher(settings().ws_api_endpoint, os.environ.get("AWS_REGION"))
-
-
-@cache
-def dead_letters() -> DeadLetters:
-    return DeadLetters(client("sqs"), os.environ["ACTION_DLQ"])
-
-
-@snapstart.on_restore
-def _forget_clients() -> None:
-    for cached in (pusher, dead_letters):
-        cached.cache_clear()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    records = event.get("Records") or []
-    decoded = [decode(r) for r in records]
-    poison = [d for d in decoded if isinstance(d, Poison)]
-    staged = [d for d in decoded if isinstance(d, Staged)]
-    work = plan(bootstrap.matches(), staged, poison)
-    pushed = pusher().run(commit_and_push(work))
-    failed = work.failed_sequences()
-    dead_letter(poison, failed, records[0].get("eventSourceARN") if records else None)
-    for r in work.matches.values():
-        if r.error is not None:
-            logger.exception(
-                "match failed; its records will be retried", exc_info=r.error, extra={"matchId": r.match_id}
-            )
-    counts = {
-        "BatchSize": len(records),
-        "ActionsApplied": sum(len(r.applied) for r in work.matches.values()),
-        "ActionsRejected": sum(len(r.rejected) for r in work.matches.values()),
-        "PoisonRecords": len(poison),
-        "FailedRecords": len(failed),
-        "PushesSent": pushed.sent,
-        "PushFailures": len(pushed.failed),
-        "GoneConnections": len(pushed.gone),
-    }
-    for name, value in counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    if pushed.gone or pushed.failed:
-        logger.warning(
-            "push incomplete",
-            extra={"sent": pushed.sent, "gone": len(pushed.gone), "failed": pushed.failed[:10]},
-        )
-    logger.info("batch done", extra={"matches": len(work.matches), **counts})
-
-    def report(record: KinesisStreamRecord) -> None:
-        if int(record.kinesis.sequence_number) in failed:
-            raise RuntimeError(f"match {record.kinesis.partition_key} could not be written")
-
-    return dict(
-        process_partial_response(event=event, record_handler=report, processor=batch, context=context)
-    )
-
-
-async def commit_and_push(work: BatchPlan) -> PushReport:
-    """Every match at once: its writes, then at once its pushes. A match never waits for another."""
-    reports = await asyncio.gather(*(_commit_and_push(r) for r in work.matches.values()))
-    total = PushReport()
-    for report in reports:
-        total.sent += report.sent
-        total.gone += report.gone
-        total.failed += report.failed
-    return total
-
-
-async def _commit_and_push(result: MatchResult) -> PushReport:
-    if result.error is not None:
-        return PushReport()
-    if result.steps:
-        try:
-            # boto3 clients are thread-safe; the write runs beside the other matches' writes and pushes.
-            await asyncio.to_thread(commit, bootstrap.matches(), result)
-        except Exception as exc:  # this match's records fail and are retried; nothing is pushed for them
-            result.error = exc
-            return PushReport()
-    report = await pusher().post_all(messages(result))
-    if report.gone:
-        await asyncio.to_thread(_forget, result, report.gone)
-    return report
-
-
-def _forget(result: MatchResult, gone: list[str]) -> None:
-    """A 410 is authoritative: the connection is deleted, and a `disconnect` record for each tells the
-    match (in order, through the stream) to stop pushing there."""
-    owners = {c: p for p, c in (result.after or result.before).connections.items()}
-    bootstrap.stream().publish_many(
-        [disconnect_event(result.match_id, owners[c], c) for c in gone if c in owners]
-    )
-    for connection_id in gone:
-        bootstrap.connections().delete(ConnectionId(connection_id))
-
-
-def dead_letter(poison: list[Poison], failed: set[int], source_arn: str | None) -> None:
-    """Sends the records that can never succeed to the DLQ, with their data. Only those before the first
-    failed record: Lambda redelivers from there, and would bring the rest back to be sent again."""
-    first_failure = min(failed, default=None)
-    now = [p for p in poison if first_failure is None or p.sequence < first_failure]
-    if now:
-        logger.error(
-            "dead-lettering records that can never succeed",
-            extra={"records": [(p.sequence, p.reason) for p in now]},
-        )
-        dead_letters().send_poison(now, source_arn)
+    return root().process(event, context)

@@ -26,115 +26,26 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any, Final
+from typing import Any
 
 from backend import bootstrap, protocol, snapstart
-from backend.aws import client
-from backend.config import settings
-from backend.game.periods import PERIODS, board_key, expires_at
+from backend.aws import Deferred
+from backend.game.periods import board_key, expires_at
 from backend.ids import ConnectionId
 from backend.protocol import Rank
+from backend.push import Pusher
+from backend.store.connections import ConnectionStore
+from backend.store.events import EventLog
+from backend.store.leaderboards import LeaderboardStore
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+from backend.vocabulary import GLOBAL_BOARD as GLOBAL
+from backend.vocabulary import PERIODS
 from streams.deadletter import DeadLetters
 from streams.projection import MatchWindow, Window, change_of
-from streams.push import Pusher
 
 # Credits are independent UpdateItems: this many run at once.
 CREDIT_CONCURRENCY = 8
-GLOBAL: Final = "global"
 snapstart.warm("aiobotocore.session", "aiobotocore.config", models=protocol.models)
-
-
-@cache
-def pusher() -> Pusher:
-    return Pusher(settings().ws_api_endpoint, os.environ.get("AWS_REGION"))
-
-
-@cache
-def dead_letters() -> DeadLetters:
-    return DeadLetters(client("sqs"), os.environ["PROJECTOR_DLQ"])
-
-
-@snapstart.on_restore
-def _forget_clients() -> None:
-    for cached in (pusher, dead_letters):
-        cached.cache_clear()
-
-
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    window = Window.from_state(event.get("state"))
-    records = event.get("Records") or []
-    folded, skipped, poison = 0, 0, []
-    for record in records:
-        try:
-            change = change_of(record)
-        except (KeyError, ValueError, TypeError) as exc:  # a write this code cannot read: never retried
-            poison.append((f"unreadable image: {type(exc).__name__}: {exc}", record))
-            continue
-        if change is None:
-            skipped += 1
-        elif window.fold(change):
-            folded += 1
-    if poison:
-        logger.error(
-            "dead-lettering stream records that can never be projected", extra={"count": len(poison)}
-        )
-        dead_letters().send_records("unprojectable", poison, event.get("eventSourceARN"))
-    metrics.add_metric(name="ProjectedChanges", unit=MetricUnit.Count, value=folded)
-    metrics.add_metric(name="ProjectionPoison", unit=MetricUnit.Count, value=len(poison))
-    final = bool(event.get("isFinalInvokeForWindow") or event.get("isWindowTerminatedEarly"))
-    if not final:
-        return {"state": window.to_state(), "batchItemFailures": []}
-    written = flush(window)
-    logger.info(
-        "window written",
-        extra={
-            "window": event.get("window"),
-            "early": bool(event.get("isWindowTerminatedEarly")),
-            "records": len(records),
-            "skipped": skipped,
-            **written,
-        },
-    )
-    for name, value in written.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    return {"state": {}, "batchItemFailures": []}
-
-
-@tracer.capture_method
-def flush(window: Window) -> dict[str, int]:
-    """Writes what a window adds up to. Safe to run again with the same window (a retried invocation)."""
-    boards = bootstrap.leaderboards()
-    logged = bootstrap.events().append(
-        {m: list(w.writes.values()) for m, w in window.matches.items() if w.writes}
-    )
-    settled = boards.settled(list(window.matches))
-    live = {m: w for m, w in window.matches.items() if m not in settled}
-    # One job per player: each of their rows takes every match of the window in one write; players'
-    # jobs run at once.
-    rows = _rows(live)
-    jobs = sorted(rows.items())
-    with ThreadPoolExecutor(CREDIT_CONCURRENCY) as pool:
-        scores = list(pool.map(lambda job: _credit(*job), jobs))
-    moved = {player: score for (player, _), score in zip(jobs, scores, strict=True) if score is not None}
-    finished = [m for m, w in window.matches.items() if w.finished]
-    for match_id in finished:
-        if match_id not in settled:
-            boards.settle(match_id, window.matches[match_id].last_at)
-        _forget(match_id, window.matches[match_id])
-    ranks = _push_ranks(window, moved)
-    return {
-        "CreditedPlayers": len(jobs),
-        "CreditedRows": sum(len(r) for _, r in jobs),
-        "SettledMatches": len(finished),
-        "RankFrames": ranks,
-        "LoggedEvents": sum(len(w.events()) for w in window.matches.values()),
-        "LogChunks": logged,
-    }
 
 
 @dataclass
@@ -146,69 +57,165 @@ class _Row:
     credits: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-def _rows(matches: dict[str, MatchWindow]) -> dict[str, dict[str, _Row]]:
-    """player -> board key -> what every match of the window brings to that row. A match's days on one
-    row (the all-time row, or a week's row across midnight) become one credit, from the first day's
-    belief to the last day's total."""
-    boards = bootstrap.leaderboards()
-    out: dict[str, dict[str, _Row]] = {}
-    for match_id, w in matches.items():
-        season = boards.seasons([GLOBAL, w.mode])
-        for day in w.days:
-            at = datetime.fromtimestamp(day.last_at / 1000, UTC)
-            for player, (believed, total) in day.totals.items():
-                for board in (GLOBAL, w.mode):
-                    for period in PERIODS:
-                        key = board_key(board, period, at, season[board])
-                        row = out.setdefault(player, {}).setdefault(key, _Row(board, at, period))
-                        first = row.credits.get(match_id, (believed, total))[0]
-                        row.credits[match_id] = (first, total)
-    return out
+@dataclass(frozen=True)
+class Projector:
+    leaderboards: LeaderboardStore
+    events: EventLog
+    connections: ConnectionStore
+    pusher: Pusher
+    dead_letters: DeadLetters
 
-
-def _credit(player: str, rows: dict[str, _Row]) -> int | None:
-    """Every row of one player, each in one write for all its matches. Returns the player's new global
-    all-time score when that row moved."""
-    boards = bootstrap.leaderboards()
-    alltime: int | None = None
-    for key, row in rows.items():
-        score = boards.credit_matches(key, player, row.credits, expires=expires_at(row.period, row.at))
-        if row.board == GLOBAL and row.period == "alltime" and score is not None:
-            alltime = score
-    return alltime
-
-
-def _forget(match_id: str, w: MatchWindow) -> None:
-    """A settled match's credit attributes leave the all-time rows (daily and weekly rows expire)."""
-    boards = bootstrap.leaderboards()
-    season = boards.seasons([GLOBAL, w.mode])
-    at = datetime.now(UTC)  # the all-time key does not depend on the date
-    totals = {player: t for day in w.days for player, (_, t) in day.totals.items()}
-    for player, total in totals.items():
-        for board in (GLOBAL, w.mode):
-            boards.forget(board_key(board, "alltime", at, season[board]), player, match_id, total)
-
-
-def _push_ranks(window: Window, moved: dict[str, int]) -> int:
-    """`rank` frames to the players whose global all-time rank is not the one they were last told."""
-    if not moved:
-        return 0
-    boards = bootstrap.leaderboards()
-    key = board_key(GLOBAL, "alltime", datetime.now(UTC), boards.seasons([GLOBAL])[GLOBAL])
-    where = {p: c for w in window.matches.values() for p, c in w.connections.items()}
-    frames: list[tuple[str, str]] = []
-    for player in sorted(moved):
-        standing = boards.standing(key, player)
-        if standing is None or standing.told == standing.rank:
-            continue
-        if player in where:
-            frame = Rank(
-                board=GLOBAL, period="alltime", playerId=player, score=standing.score, rank=standing.rank
+    def project(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One invocation of a tumbling window: fold its records; on the window's last, write it."""
+        window = Window.from_state(event.get("state"))
+        records = event.get("Records") or []
+        folded, skipped, poison = 0, 0, []
+        for record in records:
+            try:
+                change = change_of(record)
+            except (KeyError, ValueError, TypeError) as exc:  # a write this code cannot read: never retried
+                poison.append((f"unreadable image: {type(exc).__name__}: {exc}", record))
+                continue
+            if change is None:
+                skipped += 1
+            elif window.fold(change):
+                folded += 1
+        if poison:
+            logger.error(
+                "dead-lettering stream records that can never be projected", extra={"count": len(poison)}
             )
-            frames.append((where[player], frame.model_dump_json()))
-        boards.tell_rank(key, player, standing.rank)
-    if frames:
-        report = pusher().send(frames)
-        for gone in report.gone:
-            bootstrap.connections().delete(ConnectionId(gone))
-    return len(frames)
+            self.dead_letters.send_records("unprojectable", poison, event.get("eventSourceARN"))
+        metrics.add_metric(name="ProjectedChanges", unit=MetricUnit.Count, value=folded)
+        metrics.add_metric(name="ProjectionPoison", unit=MetricUnit.Count, value=len(poison))
+        final = bool(event.get("isFinalInvokeForWindow") or event.get("isWindowTerminatedEarly"))
+        if not final:
+            return {"state": window.to_state(), "batchItemFailures": []}
+        written = self.flush(window)
+        logger.info(
+            "window written",
+            extra={
+                "window": event.get("window"),
+                "early": bool(event.get("isWindowTerminatedEarly")),
+                "records": len(records),
+                "skipped": skipped,
+                **written,
+            },
+        )
+        for name, value in written.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return {"state": {}, "batchItemFailures": []}
+
+    @tracer.capture_method
+    def flush(self, window: Window) -> dict[str, int]:
+        """Writes what a window adds up to. Safe to run again with the same window (a retried invocation)."""
+        boards = self.leaderboards
+        logged = self.events.append(
+            {m: list(w.writes.values()) for m, w in window.matches.items() if w.writes}
+        )
+        settled = boards.settled(list(window.matches))
+        live = {m: w for m, w in window.matches.items() if m not in settled}
+        # One job per player: each of their rows takes every match of the window in one write; players'
+        # jobs run at once.
+        rows = self._rows(live)
+        jobs = sorted(rows.items())
+        with ThreadPoolExecutor(CREDIT_CONCURRENCY) as pool:
+            scores = list(pool.map(lambda job: self._credit(*job), jobs))
+        moved = {player: score for (player, _), score in zip(jobs, scores, strict=True) if score is not None}
+        finished = [m for m, w in window.matches.items() if w.finished]
+        for match_id in finished:
+            if match_id not in settled:
+                boards.settle(match_id, window.matches[match_id].last_at)
+            self._forget(match_id, window.matches[match_id])
+        ranks = self._push_ranks(window, moved)
+        return {
+            "CreditedPlayers": len(jobs),
+            "CreditedRows": sum(len(r) for _, r in jobs),
+            "SettledMatches": len(finished),
+            "RankFrames": ranks,
+            "LoggedEvents": sum(len(w.events()) for w in window.matches.values()),
+            "LogChunks": logged,
+        }
+
+    def _rows(self, matches: dict[str, MatchWindow]) -> dict[str, dict[str, _Row]]:
+        """player -> board key -> what every match of the window brings to that row. A match's days on one
+        row (the all-time row, or a week's row across midnight) become one credit, from the first day's
+        belief to the last day's total."""
+        boards = self.leaderboards
+        out: dict[str, dict[str, _Row]] = {}
+        for match_id, w in matches.items():
+            season = boards.seasons([GLOBAL, w.mode])
+            for day in w.days:
+                at = datetime.fromtimestamp(day.last_at / 1000, UTC)
+                for player, (believed, total) in day.totals.items():
+                    for board in (GLOBAL, w.mode):
+                        for period in PERIODS:
+                            key = board_key(board, period, at, season[board])
+                            row = out.setdefault(player, {}).setdefault(key, _Row(board, at, period))
+                            first = row.credits.get(match_id, (believed, total))[0]
+                            row.credits[match_id] = (first, total)
+        return out
+
+    def _credit(self, player: str, rows: dict[str, _Row]) -> int | None:
+        """Every row of one player, each in one write for all its matches. Returns the player's new global
+        all-time score when that row moved."""
+        boards = self.leaderboards
+        alltime: int | None = None
+        for key, row in rows.items():
+            score = boards.credit_matches(key, player, row.credits, expires=expires_at(row.period, row.at))
+            if row.board == GLOBAL and row.period == "alltime" and score is not None:
+                alltime = score
+        return alltime
+
+    def _forget(self, match_id: str, w: MatchWindow) -> None:
+        """A settled match's credit attributes leave the all-time rows (daily and weekly rows expire)."""
+        boards = self.leaderboards
+        season = boards.seasons([GLOBAL, w.mode])
+        at = datetime.now(UTC)  # the all-time key does not depend on the date
+        totals = {player: t for day in w.days for player, (_, t) in day.totals.items()}
+        for player, total in totals.items():
+            for board in (GLOBAL, w.mode):
+                boards.forget(board_key(board, "alltime", at, season[board]), player, match_id, total)
+
+    def _push_ranks(self, window: Window, moved: dict[str, int]) -> int:
+        """`rank` frames to the players whose global all-time rank is not the one they were last told."""
+        if not moved:
+            return 0
+        boards = self.leaderboards
+        key = board_key(GLOBAL, "alltime", datetime.now(UTC), boards.seasons([GLOBAL])[GLOBAL])
+        where = {p: c for w in window.matches.values() for p, c in w.connections.items()}
+        frames: list[tuple[str, str]] = []
+        for player in sorted(moved):
+            standing = boards.standing(key, player)
+            if standing is None or standing.told == standing.rank:
+                continue
+            if player in where:
+                frame = Rank(
+                    board=GLOBAL, period="alltime", playerId=player, score=standing.score, rank=standing.rank
+                )
+                frames.append((where[player], frame.model_dump_json()))
+            boards.tell_rank(key, player, standing.rank)
+        if frames:
+            report = self.pusher.send(frames)
+            for gone in report.gone:
+                self.connections.delete(ConnectionId(gone))
+        return len(frames)
+
+
+def _build() -> Projector:
+    return Projector(
+        leaderboards=bootstrap.leaderboards(),
+        events=bootstrap.events(),
+        connections=bootstrap.connections(),
+        pusher=bootstrap.pusher(),
+        dead_letters=DeadLetters(Deferred("sqs"), os.environ["PROJECTOR_DLQ"]),
+    )
+
+
+root = bootstrap.Root(_build)
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return root().project(event)

@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.ids import MATCH_ID_PATTERN
 from backend.protocol import Board, Mode, Period, PlayerState
-
-MatchStatusName = Literal["waiting", "running", "finished"]
+from backend.vocabulary import MatchStatus
 
 
 class _Body(BaseModel):
@@ -66,7 +65,7 @@ class Season(_Body):
 class MatchSummary(_Body):
     matchId: str
     mode: Mode
-    status: MatchStatusName
+    status: MatchStatus
     createdAt: int
     winner: str | None = None
 
@@ -91,7 +90,7 @@ class LoggedEvent(_Body):
 class MatchDetail(_Body):
     matchId: str
     mode: Mode
-    status: MatchStatusName
+    status: MatchStatus
     version: int
     players: dict[str, PlayerState]
     roster: list[str]

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-ModeName = Literal["practice", "duel", "arena"]
+from backend.vocabulary import ModeName
 
 
 @dataclass(frozen=True)
@@ -20,5 +19,3 @@ MODES: dict[str, Mode] = {
     "duel": Mode("duel", seats=2, target_score=200),
     "arena": Mode("arena", seats=8, target_score=300),
 }
-
-MODE_NAMES: tuple[str, ...] = tuple(MODES)

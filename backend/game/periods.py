@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-PERIODS = ("alltime", "daily", "weekly")
 RETENTION_AFTER_PERIOD = timedelta(days=35)
 
 

@@ -7,12 +7,13 @@ its event log equals the stored match by construction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
+from backend.errors import GameError, MatchFull, MatchNotRunning, NotInMatch
 from backend.game.modes import MODES
 from backend.protocol import GameEvent
+from backend.vocabulary import MatchStatus
 
-Status = Literal["waiting", "running", "finished"]
+Status = MatchStatus
 # How many recent action ids are remembered per player to drop client retries. A retry is sent within
 # seconds of the original (the SDK re-sends unacknowledged actions after a reconnect), long before
 # this many newer actions of the same player.
@@ -57,9 +58,19 @@ class Ignored:
 
 @dataclass(frozen=True)
 class Refused:
+    """The rules refuse the event: `error` is its member of the error tree (backend.errors), whose
+    `code` the `rejected` frame carries."""
+
     action_id: str | None
-    code: str
-    message: str
+    error: GameError
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def message(self) -> str:
+        return self.error.message
 
 
 Outcome = Applied | Ignored | Refused
@@ -98,13 +109,11 @@ def _join(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
     if player is not None:
         return state, Ignored("already in the match")
     if state.status != "waiting":
-        return state, Refused(
-            event.actionId,
-            "match_not_running" if state.status == "finished" else "match_full",
-            f"the match is {state.status}",
-        )
+        message = f"the match is {state.status}"
+        refusal = MatchNotRunning(message) if state.status == "finished" else MatchFull(message)
+        return state, Refused(event.actionId, refusal)
     if len(state.players) >= state.seats:
-        return state, Refused(event.actionId, "match_full", "the match has no free seat")
+        return state, Refused(event.actionId, MatchFull("the match has no free seat"))
     players = {**state.players, pid: Player()}
     status: Status = "running" if len(players) == state.seats else "waiting"
     return _bump(state, players=players, status=status), Applied(event.actionId)
@@ -125,11 +134,11 @@ def _leave(state: Match, event: GameEvent) -> tuple[Match, Outcome]:
 def _playable(state: Match, event: GameEvent) -> Refused | Ignored | None:
     player = state.players.get(event.playerId)
     if player is None or player.left:
-        return Refused(event.actionId, "not_in_match", "the player is not in this match")
+        return Refused(event.actionId, NotInMatch("the player is not in this match"))
     if event.actionId is not None and event.actionId in state.seen.get(event.playerId, ()):
         return Ignored("duplicate action id", duplicate=True)
     if state.status != "running":
-        return Refused(event.actionId, "match_not_running", f"the match is {state.status}")
+        return Refused(event.actionId, MatchNotRunning(f"the match is {state.status}"))
     return None
 
 

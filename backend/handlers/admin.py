@@ -6,17 +6,39 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 
-from backend import snapstart
+from backend import bootstrap, snapstart
 from backend.admin import app as routes
-from backend.admin.app import handle
+from backend.admin.app import AdminDeps, handle
+from backend.aws import Deferred
+from backend.config import settings
+from backend.store.health import Health
 from backend.telemetry import logger, metrics, tracer
 
-# Before SnapStart's snapshot: PyJWT, the broadcast's pusher, every model, and each route's validation.
-snapstart.warm("jwt", "streams.push", "aiobotocore.session", models=routes.models, prepare=routes.prepare)
+
+def _build() -> AdminDeps:
+    s = settings()
+    tables = [s.connections_table, s.matches_table, s.leaderboards_table, s.events_table]
+    return AdminDeps(
+        leaderboards=bootstrap.leaderboards(),
+        events=bootstrap.events(),
+        matches=bootstrap.matches(),
+        connections=bootstrap.connections(),
+        stream=bootstrap.stream(),
+        stream_stats=bootstrap.stream_stats(),
+        queues=bootstrap.queue_depths(),
+        health=Health(Deferred("dynamodb"), Deferred("kinesis"), tables, s.stream_name),
+        pusher=bootstrap.pusher(),
+        settings=s,
+    )
+
+
+deps = bootstrap.Root(_build)
+# Before SnapStart's snapshot: PyJWT, the pusher, every model, and each route's validation.
+snapstart.warm("jwt", "backend.push", "aiobotocore.session", models=routes.models, prepare=routes.prepare)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle(event, context)
+    return handle(event, context, deps())

@@ -9,6 +9,7 @@ from backend.ids import ConnectionId, PlayerId
 from backend.store.connections import Connection
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 
+connections = bootstrap.Root(bootstrap.connections)
 snapstart.warm()
 
 
@@ -23,7 +24,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.error("no playerId in the authorizer context")
         return {"statusCode": 401}
     conn = Connection(ConnectionId(ctx["connectionId"]), PlayerId(player), int(ctx["connectedAt"]))
-    bootstrap.connections().put(conn)
+    connections().put(conn)
     metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
     logger.info("connected", extra={"playerId": player})
     return {"statusCode": 200}

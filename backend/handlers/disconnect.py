@@ -1,6 +1,6 @@
-"""`$disconnect`: forgets the connection, and tells its match, through the stream, to stop pushing there.
-Idempotent: a record already gone is fine. (API Gateway's `$disconnect` is best effort: a push that
-finds the connection gone (410) does the same, streams.processor.)"""
+"""`$disconnect`: forgets the connection, and tells its match, through the stream, to stop pushing there
+(backend.sessions). API Gateway's `$disconnect` is best effort: a push that finds the connection gone
+(410) does the same, streams.processor."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from typing import Any
 
 from backend import bootstrap, protocol, snapstart
 from backend.ids import ConnectionId
-from backend.store.stream import disconnect_event
+from backend.sessions import Sessions
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 
+sessions = bootstrap.Root(lambda: Sessions(bootstrap.connections(), bootstrap.stream()))
 snapstart.warm("backend.store.connections", models=lambda: [protocol.GameEvent])
 
 
@@ -19,9 +20,7 @@ snapstart.warm("backend.store.connections", models=lambda: [protocol.GameEvent])
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ctx = event["requestContext"]
-    old = bootstrap.connections().delete(ConnectionId(ctx["connectionId"]))
-    if old is not None and old.match_id is not None:
-        bootstrap.stream().publish(disconnect_event(old.match_id, old.player_id, old.connection_id))
+    old = sessions().close(ConnectionId(ctx["connectionId"]))
     metrics.add_metric(name="Disconnections", unit=MetricUnit.Count, value=1)
     logger.info(
         "disconnected",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -10,6 +12,38 @@ def condition_failed(exc: Exception) -> bool:
     project's own errors (or into "already done"), never letting game code read AWS error codes."""
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
     return bool(code == "ConditionalCheckFailedException")
+
+
+@dataclass(frozen=True)
+class ConditionFailed:
+    """A conditional write found its condition false and wrote nothing. `old` is the item as it was,
+    when the write asked for it (ReturnValuesOnConditionCheckFailure=ALL_OLD)."""
+
+    old: dict[str, Any] | None = None
+
+
+def conditional(call: Callable[..., Any], **request: Any) -> dict[str, Any] | ConditionFailed:
+    """Makes one conditional write (`call` is the client's put_item, update_item or delete_item): its
+    answer, or ConditionFailed. Any other error is raised as it came."""
+    try:
+        out: dict[str, Any] = call(**request)
+    except Exception as exc:
+        if not condition_failed(exc):
+            raise
+        return ConditionFailed(getattr(exc, "response", {}).get("Item"))
+    return out
+
+
+def pages(call: Callable[..., Any], **request: Any) -> Iterator[dict[str, Any]]:
+    """Every page of a Query or Scan (`call` is the client's query or scan), each from where the one
+    before stopped (LastEvaluatedKey)."""
+    while True:
+        out: dict[str, Any] = call(**request)
+        yield out
+        last = out.get("LastEvaluatedKey")
+        if last is None:
+            return
+        request = {**request, "ExclusiveStartKey": last}
 
 
 def start_key(cursor: Any, schema: dict[str, str], **fixed: str) -> dict[str, Any]:

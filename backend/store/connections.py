@@ -7,12 +7,11 @@ joined a match). Items expire through `ttl` after API Gateway's 2-hour connectio
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from backend.ids import ConnectionId, MatchId, PlayerId
-from backend.store import condition_failed, start_key
+from backend.store import ConditionFailed, conditional, pages, start_key
 
 MAX_CONNECTION_AGE = 2 * 3600
 TTL_MARGIN = 600
@@ -70,53 +69,40 @@ class ConnectionStore:
 
     def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
         # Conditional so that a join racing a disconnect cannot resurrect a deleted connection.
-        from botocore.exceptions import ClientError
-
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"connectionId": {"S": connection_id}},
-                UpdateExpression="SET matchId = :m",
-                ConditionExpression="attribute_exists(connectionId)",
-                ExpressionAttributeValues={":m": {"S": match_id}},
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+        out = conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"connectionId": {"S": connection_id}},
+            UpdateExpression="SET matchId = :m",
+            ConditionExpression="attribute_exists(connectionId)",
+            ExpressionAttributeValues={":m": {"S": match_id}},
+        )
+        if isinstance(out, ConditionFailed):
             from backend.errors import ConnectionGone
 
-            raise ConnectionGone("connection closed while joining") from exc
+            raise ConnectionGone("connection closed while joining")
 
     def detach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"connectionId": {"S": connection_id}},
-                UpdateExpression="REMOVE matchId",
-                ConditionExpression="matchId = :m",
-                ExpressionAttributeValues={":m": {"S": match_id}},
-            )
-        except ClientError as exc:
-            if not condition_failed(exc):
-                raise
+        # Only if still attached to that match: a later join elsewhere is not undone.
+        conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"connectionId": {"S": connection_id}},
+            UpdateExpression="REMOVE matchId",
+            ConditionExpression="matchId = :m",
+            ExpressionAttributeValues={":m": {"S": match_id}},
+        )
 
     def in_match(self, match_id: MatchId) -> list[Connection]:
         """Every connection attached to a match: one Query on the byMatch index, never a Scan."""
-        found: list[Connection] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "byMatch",
-            "KeyConditionExpression": "matchId = :m",
-            "ExpressionAttributeValues": {":m": {"S": match_id}},
-        }
-        while True:
-            out = self._ddb.query(**kwargs)
-            found.extend(_from_item(i) for i in out["Items"])
-            if "LastEvaluatedKey" not in out:
-                return found
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        query = pages(
+            self._ddb.query,
+            TableName=self._table,
+            IndexName="byMatch",
+            KeyConditionExpression="matchId = :m",
+            ExpressionAttributeValues={":m": {"S": match_id}},
+        )
+        return [_from_item(i) for page in query for i in page["Items"]]
 
     def all(
         self, limit: int = 100, cursor: dict[str, Any] | None = None
@@ -130,14 +116,9 @@ class ConnectionStore:
         return [_from_item(i) for i in out["Items"]], out.get("LastEvaluatedKey")
 
     def count(self) -> int:
-        total = 0
-        kwargs: dict[str, Any] = {"TableName": self._table, "Select": "COUNT"}
-        while True:
-            out = self._ddb.scan(**kwargs)
-            total += int(out["Count"])
-            if "LastEvaluatedKey" not in out:
-                return total
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return sum(
+            int(page["Count"]) for page in pages(self._ddb.scan, TableName=self._table, Select="COUNT")
+        )
 
     def of_player(self, player_id: PlayerId) -> list[Connection]:
         out = self._ddb.query(
@@ -147,7 +128,3 @@ class ConnectionStore:
             ExpressionAttributeValues={":p": {"S": player_id}},
         )
         return [_from_item(i) for i in out["Items"]]
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

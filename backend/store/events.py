@@ -18,7 +18,7 @@ import uuid
 from typing import Any
 
 from backend.protocol import GameEvent
-from backend.store import condition_failed
+from backend.store import ConditionFailed, conditional, pages
 
 LOG_RETENTION = 30 * 24 * 3600
 AUDIT_RETENTION = 365 * 24 * 3600
@@ -70,8 +70,6 @@ class EventLog:
 
     def _put_new(self, match_id: str, chunk: list[tuple[int, GameEvent]]) -> bool:
         """Writes the chunk unless one with its key is there; True if written."""
-        from botocore.exceptions import ClientError
-
         item = {
             "matchId": {"S": match_id},
             "version": {"N": str(chunk[0][0])},
@@ -79,15 +77,13 @@ class EventLog:
             # From the records, not the clock: a chunk is the same bytes whoever writes it.
             "ttl": {"N": str(chunk[-1][1].receivedAt // 1000 + LOG_RETENTION)},
         }
-        try:
-            self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(version)"
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        out = conditional(
+            self._ddb.put_item,
+            TableName=self._table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(version)",
+        )
+        return not isinstance(out, ConditionFailed)
 
     def read(
         self, match_id: str, after_version: int = 0, limit: int | None = None
@@ -113,13 +109,12 @@ class EventLog:
             },
             "ConsistentRead": True,
         }
-        while True:
-            out = self._ddb.query(**kwargs)
-            take(out["Items"])
-            if "LastEvaluatedKey" not in out or (limit is not None and len(found) >= limit):
-                ordered = sorted(found.items())
-                return ordered[:limit] if limit is not None else ordered
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        for page in pages(self._ddb.query, **kwargs):
+            take(page["Items"])
+            if limit is not None and len(found) >= limit:
+                break
+        ordered = sorted(found.items())
+        return ordered[:limit] if limit is not None else ordered
 
     def recent(self, match_id: str, count: int) -> list[tuple[int, GameEvent]]:
         """The last `count` events of a match, oldest first."""
@@ -138,28 +133,24 @@ class EventLog:
 
     def audit(self, actor: str, action: str, details: dict[str, Any]) -> None:
         """An operator's action, kept beside the game events (partition `audit#YYYY-MM-DD`)."""
-        from botocore.exceptions import ClientError
-
         now_ms = int(time.time() * 1000)
         for _ in range(5):
-            try:
-                self._ddb.put_item(
-                    TableName=self._table,
-                    Item={
-                        "matchId": {"S": "audit#" + time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))},
-                        # Microseconds of the day's partition; the condition makes a collision a retry.
-                        "version": {"N": str(now_ms * 1000 + uuid.uuid4().int % 1000)},
-                        "actor": {"S": actor},
-                        "action": {"S": action},
-                        "details": {"S": json.dumps(details)},
-                        "ttl": {"N": str(now_ms // 1000 + AUDIT_RETENTION)},
-                    },
-                    ConditionExpression="attribute_not_exists(version)",
-                )
+            out = conditional(
+                self._ddb.put_item,
+                TableName=self._table,
+                Item={
+                    "matchId": {"S": "audit#" + time.strftime("%Y-%m-%d", time.gmtime(now_ms / 1000))},
+                    # Microseconds of the day's partition; the condition makes a collision a retry.
+                    "version": {"N": str(now_ms * 1000 + uuid.uuid4().int % 1000)},
+                    "actor": {"S": actor},
+                    "action": {"S": action},
+                    "details": {"S": json.dumps(details)},
+                    "ttl": {"N": str(now_ms // 1000 + AUDIT_RETENTION)},
+                },
+                ConditionExpression="attribute_not_exists(version)",
+            )
+            if not isinstance(out, ConditionFailed):
                 return
-            except ClientError as exc:
-                if not condition_failed(exc):
-                    raise
         raise RuntimeError("could not write an audit record")
 
     def audit_page(

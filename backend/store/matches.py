@@ -26,7 +26,7 @@ from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.modes import MODES
 from backend.game.rules import Match, Player
 from backend.protocol import GameEvent
-from backend.store import condition_failed, start_key
+from backend.store import ConditionFailed, conditional, pages, start_key
 from backend.store.events import dump_events, load_events
 
 MATCH_TTL = 7 * 24 * 3600
@@ -89,22 +89,18 @@ class MatchStore:
         }
         if seats > 1:
             item["openMode"] = {"S": mode}
-        from botocore.exceptions import ClientError
-
-        try:
-            self._ddb.put_item(
-                TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(matchId)"
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                raise Conflict(f"match {match_id} already exists") from exc
-            raise
+        out = conditional(
+            self._ddb.put_item,
+            TableName=self._table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(matchId)",
+        )
+        if isinstance(out, ConditionFailed):
+            raise Conflict(f"match {match_id} already exists")
         return Roster(match_id, mode, (player,), now_ms, status="waiting")
 
     def claim_seat(self, roster: Roster, player: str) -> Roster:
         """Adds the player if the roster is still as read; raises StaleState or MatchFull otherwise."""
-        from botocore.exceptions import ClientError
-
         seats = MODES[roster.mode].seats
         count = len(roster.players)
         if count >= seats:
@@ -112,22 +108,20 @@ class MatchStore:
         expr = "SET roster = list_append(roster, :p), rosterCount = :next"
         if count + 1 >= seats:
             expr += " REMOVE openMode"
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"matchId": {"S": roster.match_id}},
-                UpdateExpression=expr,
-                ConditionExpression="rosterCount = :count AND attribute_exists(openMode)",
-                ExpressionAttributeValues={
-                    ":p": {"L": [{"S": player}]},
-                    ":next": {"N": str(count + 1)},
-                    ":count": {"N": str(count)},
-                },
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                raise StaleState("the match changed while joining") from exc
-            raise
+        out = conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"matchId": {"S": roster.match_id}},
+            UpdateExpression=expr,
+            ConditionExpression="rosterCount = :count AND attribute_exists(openMode)",
+            ExpressionAttributeValues={
+                ":p": {"L": [{"S": player}]},
+                ":next": {"N": str(count + 1)},
+                ":count": {"N": str(count)},
+            },
+        )
+        if isinstance(out, ConditionFailed):
+            raise StaleState("the match changed while joining")
         return Roster(roster.match_id, roster.mode, (*roster.players, player), roster.created_at)
 
     # --- the lobby: one item per mode naming the match that is filling up -----------------------
@@ -143,25 +137,19 @@ class MatchStore:
     def replace_lobby(self, mode: str, current: str | None, new: str) -> bool:
         """Makes `new` the mode's filling match, if the lobby still names `current`. Concurrent joiners
         who all find the lobby full race here, and exactly one of them opens the next match."""
-        from botocore.exceptions import ClientError
-
         condition = "attribute_not_exists(openMatch)" if current is None else "openMatch = :current"
         values: dict[str, Any] = {":new": {"S": new}}
         if current is not None:
             values[":current"] = {"S": current}
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"matchId": {"S": f"lobby#{mode}"}},
-                UpdateExpression="SET openMatch = :new",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        out = conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"matchId": {"S": f"lobby#{mode}"}},
+            UpdateExpression="SET openMatch = :new",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
+        )
+        return not isinstance(out, ConditionFailed)
 
     def roster(self, match_id: str, *, consistent: bool = False) -> Roster:
         out = self._ddb.get_item(
@@ -200,8 +188,6 @@ class MatchStore:
     ) -> None:
         """Writes the state, if the stored version is still `expected_version` (else StaleState), with
         the events it applied and the receive time of its last record, for the table's stream."""
-        from botocore.exceptions import ClientError
-
         m = stored.match
         names = {
             "#st": "status",
@@ -228,19 +214,17 @@ class MatchStore:
         if m.status == "finished":
             expr += " REMOVE openMode"
         condition = "attribute_not_exists(#v) OR #v = :old" if expected_version == 0 else "#v = :old"
-        try:
-            self._ddb.update_item(
-                TableName=self._table,
-                Key={"matchId": {"S": m.match_id}},
-                UpdateExpression=expr,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if condition_failed(exc):
-                raise StaleState(f"match {m.match_id} moved past version {expected_version}") from exc
-            raise
+        out = conditional(
+            self._ddb.update_item,
+            TableName=self._table,
+            Key={"matchId": {"S": m.match_id}},
+            UpdateExpression=expr,
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+        if isinstance(out, ConditionFailed):
+            raise StaleState(f"match {m.match_id} moved past version {expected_version}")
 
     def by_status(
         self, status: str, *, mode: str | None = None, limit: int = 50, cursor: dict[str, Any] | None = None
@@ -271,13 +255,7 @@ class MatchStore:
     def count_by_status(self, status: str) -> int:
         kwargs = self._status_query(status)
         kwargs["Select"] = "COUNT"
-        total = 0
-        while True:
-            out = self._ddb.query(**kwargs)
-            total += int(out["Count"])
-            if "LastEvaluatedKey" not in out:
-                return total
-            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+        return sum(int(page["Count"]) for page in pages(self._ddb.query, **kwargs))
 
     def _status_query(self, status: str) -> dict[str, Any]:
         return {

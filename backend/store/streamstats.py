@@ -57,7 +57,7 @@ class StreamStats:
         )
 
 
-class DeadLetters:
+class QueueDepths:
     """Messages waiting in the dead-letter queues."""
 
     def __init__(self, client: Any) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.ops import Ops
 from clients.bots import BotConfig, local_tokens, percentile, run_bots
 from clients.sdk import GameClient
-from local.ops import Ops
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import eventually
@@ -77,7 +77,7 @@ async def _bots_cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "local.cli",
+        "cli",
         "bots",
         *args,
         cwd=ROOT,

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "local.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -58,7 +58,7 @@ def test_local_starts_serves_and_stops_on_ctrl_c(engine: str) -> None:
         [
             sys.executable,
             "-m",
-            "local.cli",
+            "cli",
             "local",
             "--ws-port",
             str(ws),

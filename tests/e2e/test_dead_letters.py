@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from websockets.asyncio.client import connect
 
-from local.ops import Ops
+from cli.ops import Ops
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import Client, eventually, faults, own_stack_config

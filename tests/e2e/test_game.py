@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from local.ops import Ops
+from cli.ops import Ops
 from local.runtime import LocalRuntime
 from tests.e2e.conftest import Client, eventually, on_every_engine
 

@@ -14,8 +14,8 @@ import pytest
 
 from backend import errors
 from backend.protocol import Ack, Joined, Leaderboard, Left, Pong, Rank, State
+from cli.ops import Ops
 from clients.sdk import ActionRejected, AuthError, GameClient, ServerError
-from local.ops import Ops
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import eventually, management_api

@@ -20,17 +20,9 @@ def _quick_moto_setup(monkeypatch: pytest.MonkeyPatch) -> None:
 def _clear_environment_caches() -> None:
     from backend import aws, bootstrap, config
 
-    for fn in (
-        config.settings,
-        aws.client,
-        bootstrap.connections,
-        bootstrap.matches,
-        bootstrap.leaderboards,
-        bootstrap.events,
-        bootstrap.stream,
-        bootstrap.stream_stats,
-    ):
-        fn.cache_clear()
+    config.settings.cache_clear()
+    aws.client.cache_clear()
+    bootstrap.Root.reset_all()
 
 
 @pytest.fixture(scope="module")

@@ -22,22 +22,24 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
-from backend import aws as backend_aws
-from backend import bootstrap, config
 from backend.game import rules
 from backend.game.modes import MODES
-from backend.game.periods import PERIODS, board_key
+from backend.game.periods import board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import GameEvent
+from backend.push import PushReport
+from backend.sessions import Sessions
 from backend.store.connections import Connection, ConnectionStore
 from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore
 from backend.store.matches import MatchStore
+from backend.store.stream import ActionStream
+from backend.vocabulary import PERIODS
 from local.tablestream import _jsonable
 from streams import processor, projector
+from streams.deadletter import DeadLetters
 from streams.decode import Staged, decode
 from streams.pipeline import route
-from streams.push import PushReport
 from tests.store.kinesis_events import (
     START,
     STREAM_ARN,
@@ -68,20 +70,6 @@ ENV = {
     "POWERTOOLS_SERVICE_NAME": "gamebackend",
     "POWERTOOLS_METRICS_NAMESPACE": "GameBackend",
 }
-# The functions cached per execution environment; captured before any test replaces one of them.
-CACHED = (
-    config.settings,
-    backend_aws.client,
-    bootstrap.connections,
-    bootstrap.matches,
-    bootstrap.leaderboards,
-    bootstrap.events,
-    bootstrap.stream,
-    processor.pusher,
-    processor.dead_letters,
-    projector.pusher,
-    projector.dead_letters,
-)
 CREATED_MS = int(START.timestamp() * 1000) - 60_000
 DAY = "2026-11-23"
 WEEK = "2026-W48"
@@ -132,6 +120,23 @@ class World:
         self.boards = LeaderboardStore(ddb, LEADERBOARDS)
         self.log = EventLog(ddb, EVENTS)
         self.connections = ConnectionStore(ddb, CONNECTIONS)
+        import boto3
+
+        kinesis, sqs = (boto3.client(name, region_name="us-east-1") for name in ("kinesis", "sqs"))
+        # The two functions, built as their handler modules build them, from these stores and the fake.
+        self.processor = processor.Processor(
+            matches=self.matches,
+            sessions=Sessions(self.connections, ActionStream(kinesis, ENV["GAME_STREAM"])),
+            pusher=pusher,  # type: ignore[arg-type]
+            dead_letters=DeadLetters(sqs, DLQ),
+        )
+        self.projector = projector.Projector(
+            leaderboards=self.boards,
+            events=self.log,
+            connections=self.connections,
+            pusher=pusher,  # type: ignore[arg-type]
+            dead_letters=DeadLetters(sqs, ENV["PROJECTOR_DLQ"]),
+        )
         self.feed = Feed()
         self.modes: dict[str, str] = {}
         self._requests = 0
@@ -174,7 +179,7 @@ class World:
     def deliver(self, records: list[dict[str, Any]], *, project: bool = True) -> dict[str, Any]:
         """One processor invocation with these Kinesis records; then (unless project=False, or it
         raised) the projector's window over what that wrote to the table's stream."""
-        response: dict[str, Any] = processor.handler(batch(records), self._context("processor"))
+        response: dict[str, Any] = self.processor.process(batch(records), self._context("processor"))
         if project:
             self.project()
         return response
@@ -211,18 +216,16 @@ class World:
         state: dict[str, Any] = {}
         size = max(1, -(-len(records) // invocations))
         for start in range(0, len(records), size):
-            answer = projector.handler(
-                {**WINDOW, "Records": records[start : start + size], "state": state},
-                self._context("projector"),
+            answer = self.projector.project(
+                {**WINDOW, "Records": records[start : start + size], "state": state}
             )
             assert answer["batchItemFailures"] == []
             state = answer["state"]
         return state
 
     def finish(self, state: dict[str, Any]) -> None:
-        answer = projector.handler(
-            {**WINDOW, "Records": [], "state": state, "isFinalInvokeForWindow": True},
-            self._context("projector"),
+        answer = self.projector.project(
+            {**WINDOW, "Records": [], "state": state, "isFinalInvokeForWindow": True}
         )
         assert answer == {"state": {}, "batchItemFailures": []}
 
@@ -363,11 +366,6 @@ class _TableStream:
         return [{**_jsonable(r), "eventSourceARN": self._arn} for r in out["Records"]]
 
 
-def clear_caches() -> None:
-    for fn in CACHED:
-        fn.cache_clear()
-
-
 @pytest.fixture
 def world(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for k, v in ENV.items():
@@ -377,12 +375,7 @@ def world(ddb: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         metrics = getattr(module, "metrics", None)
         if metrics is not None:
             monkeypatch.setattr(metrics.provider, "namespace", ENV["POWERTOOLS_METRICS_NAMESPACE"])
-    clear_caches()
-    fake = FakePusher()
-    monkeypatch.setattr(processor, "pusher", lambda: fake)
-    monkeypatch.setattr(projector, "pusher", lambda: fake)
-    yield World(ddb, fake)
-    clear_caches()
+    yield World(ddb, FakePusher())
 
 
 def fail_once(monkeypatch: pytest.MonkeyPatch, cls: type, name: str, when: Any) -> list[Any]:

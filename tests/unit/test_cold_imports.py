@@ -128,7 +128,7 @@ def test_before_the_snapshot_a_function_loads_what_its_requests_need_but_no_xray
     needs = {
         "authorizer": ["jwt", "aws_lambda_powertools.utilities.parameters"],
         "message": ["backend.actions"],
-        "admin": ["jwt", "streams.push"],
+        "admin": ["jwt", "backend.push"],
     }
     for module in needs.get(function, []):
         assert loaded(warmed, module), module

@@ -22,7 +22,7 @@ from backend.protocol import (
     GameEvent,
     server_frame_adapter,
 )
-from local.cli import main as cli
+from cli.main import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

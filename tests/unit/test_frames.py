@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -112,14 +113,18 @@ def test_json_within_the_depth_limit_still_reaches_validation() -> None:
 
 
 def test_hostile_frames_get_their_error_frame_from_the_handler() -> None:
-    from backend.service import Caller, handle_frame
+    from backend.caller import Caller
+    from backend.service import handle_frame
+
+    def no_routes() -> Any:
+        raise AssertionError("a hostile frame never reaches the game's routes")
 
     caller = Caller(connection_id="c", player_id="alice", role="player", received_at=0)  # type: ignore[arg-type]
     for body in ("[" * 1000 + "]" * 1000, '{"action":"ping","id":' + "{" * 1000):
-        answer = json.loads(handle_frame(caller, body))
+        answer = json.loads(handle_frame(no_routes, caller, body))
         assert (answer["type"], answer["code"]) == ("error", "malformed_frame"), answer
     # A lone surrogate parses, then could not be written back in the error's `ref`: the frame failed.
-    answer = json.loads(handle_frame(caller, '{"action":"ping","id":"\\ud800"}'))
+    answer = json.loads(handle_frame(no_routes, caller, '{"action":"ping","id":"\\ud800"}'))
     assert (answer["type"], answer["code"], answer.get("ref")) == ("error", "invalid_message", None), answer
 
 

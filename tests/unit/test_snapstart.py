@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import snapshot_restore_py
 
-from backend import aws, bootstrap, telemetry
+from backend import aws, telemetry
 from backend.handlers import message
 from local.runtime import ROOT
 
@@ -76,10 +76,10 @@ def test_a_handler_answers_after_the_snapshot_and_the_restore() -> None:
 def test_after_a_restore_clients_and_stores_are_made_anew(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     before_client = aws.client("dynamodb")
-    before_store = bootstrap.connections()
+    before_routes = message.routes()
     run_hooks(snapshot_restore_py.get_after_restore())
     assert aws.client.cache_info().currsize == 0
-    assert bootstrap.connections() is not before_store
+    assert message.routes() is not before_routes
     assert aws.client("dynamodb") is not before_client
 
 

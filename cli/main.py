@@ -69,29 +69,13 @@ def _local(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    import os
+    from local.tokens import NoSecret, StageTokens
 
-    from backend.auth import mint
-    from local import slsconfig
-
-    settings = slsconfig.load(args.config, args.stage).stage_settings()
-    secret = os.environ.get("JWT_SECRET") or settings.get("jwtSecret")
-    if not secret:
-        print(
-            f"gamebackend token: stage {args.stage!r} keeps its secret in SSM "
-            f"({settings.get('jwtSecretParam')}); set JWT_SECRET to it (see docs/deploy.md)",
-            file=sys.stderr,
-        )
-        return 2
     try:
-        token = mint(
-            args.player,
-            secret=secret,
-            issuer=settings["jwtIssuer"],
-            audience=settings["jwtAudience"],
-            admin=args.admin,
-            ttl=args.ttl,
-        )
+        token = StageTokens.of(args.config, args.stage).mint(args.player, admin=args.admin, ttl=args.ttl)
+    except NoSecret as exc:
+        print(f"gamebackend token: {exc}", file=sys.stderr)
+        return 2
     except ValueError as exc:  # a player id outside the grammar, a lifetime over the maximum
         print(f"gamebackend token: {exc}", file=sys.stderr)
         return 2
@@ -112,7 +96,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from local.ops import Ops
+    from cli.ops import Ops
 
     equal, rebuilt, stored = Ops.from_env(args.config, args.stage).replay(args.match)
     print(json.dumps({"equal": equal, "rebuilt": rebuilt, "stored": stored}, indent=2))
@@ -122,7 +106,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _dlq(args: argparse.Namespace) -> int:
-    from local.ops import Ops
+    from cli.ops import Ops
 
     ops = Ops.from_env(args.config, args.stage)
     if args.action == "list":

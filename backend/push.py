@@ -3,6 +3,8 @@
 One aiobotocore client and one event loop live as long as the execution environment, so a warm
 invocation pays for neither a TLS handshake nor client creation. A 410 (GoneException) means the
 connection is gone: it is reported, not raised, and the caller forgets the connection.
+
+The one port to the Management API: the processor, the projector and the admin API all go through it.
 """
 
 from __future__ import annotations
@@ -91,6 +93,19 @@ class Pusher:
 
         await asyncio.gather(*(post(cid, data) for cid, data in messages))
         return report
+
+    def delete(self, connection_id: str) -> bool:
+        """Closes a connection (DELETE @connections/{id}); False when it was already gone (410)."""
+
+        async def delete() -> bool:
+            client = await self._get_client()
+            try:
+                await client.delete_connection(ConnectionId=connection_id)
+            except client.exceptions.GoneException:
+                return False
+            return True
+
+        return self.run(delete())
 
     def close(self) -> None:
         if self._loop is not None and self._stack is not None:
