@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from backend import bootstrap, protocol, snapstart
+from backend.breaker import CircuitBreaker
 from backend.caller import Caller
 from backend.service import handle_frame
 from backend.telemetry import logger, metrics, tracer
@@ -26,6 +27,8 @@ def _game_routes() -> GameRoutes:
 
 
 routes = bootstrap.Root(_game_routes)
+# The data plane's breaker (DynamoDB, Kinesis): one per execution environment, as the routes are.
+data_plane = CircuitBreaker("DataPlane")
 # Before SnapStart's snapshot: the game routes that `ping` never needs, and the protocol's models.
 snapstart.warm("backend.actions", models=protocol.models)
 
@@ -35,5 +38,11 @@ snapstart.warm("backend.actions", models=protocol.models)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     caller = Caller.from_event(event)
-    answer = handle_frame(routes, caller, event.get("body"), is_base64=bool(event.get("isBase64Encoded")))
+    answer = handle_frame(
+        routes,
+        caller,
+        event.get("body"),
+        is_base64=bool(event.get("isBase64Encoded")),
+        breaker=data_plane,
+    )
     return {"statusCode": 200, "body": answer}
