@@ -7,7 +7,8 @@ LocalRuntime
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
 │                       + the JavaScript SDK at /sdk/ and the live-ops console at /console/;
-│                       + the browser client at /play, and POST /local/token (local stage only)
+│                       + the browser client at /play, POST /local/token and /local/faults
+│                         (local stage only)
 ├── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
 └── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
 """
@@ -175,6 +176,13 @@ class LocalRuntime:
         mounts = dict(STATIC)
         if self.service.stage == "local":  # a dev token endpoint must never exist on a real stage
             self.http.add_local_route("/local/token", self._dev_token)
+            # Nor a way to break the stack: fault injection for tests and load runs (local.faults).
+            from local.faults import FaultInjector
+
+            injector = FaultInjector(
+                self.pools, self.gateway.management.faults, self.moto.url if self.moto else None
+            )
+            self.http.add_local_route("/local/faults", injector.handle)
             mounts["/play"] = WEB_CLIENT
         for prefix, folder in mounts.items():
             for path in (prefix, f"{prefix}/"):
