@@ -171,7 +171,7 @@ class GoneException(Exception):
 class FakeManagementApi:
     """post_to_connection answering from `outcomes` per call (an exception to raise, or None)."""
 
-    class exceptions:  # noqa: N801 - botocore's attribute name
+    class exceptions:
         GoneException = GoneException
 
     def __init__(self) -> None:
@@ -180,7 +180,7 @@ class FakeManagementApi:
         self.started = 0
         self.hold: asyncio.Event | None = None
 
-    async def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:  # noqa: N803
+    async def post_to_connection(self, ConnectionId: str, Data: bytes) -> None:
         self.started += 1
         if self.hold is not None:
             await self.hold.wait()
