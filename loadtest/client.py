@@ -1,6 +1,6 @@
 """A gevent-friendly WebSocket client of the game protocol, for Locust users.
 
-Locust runs users as greenlets under gevent's monkey patching, where the asyncio SDK (clients.sdk)
+Locust runs users as greenlets under gevent's monkey patching, where the asyncio SDK (gamebackend_client)
 cannot run; `websockets.sync.client` can (its reader thread becomes a greenlet). One `GameSocket` is
 one connection: a reader greenlet hands every frame to `on_frame`, and `request()` sends one frame and
 waits for its direct answer. A user has at most one request in flight, so API Gateway's own error
