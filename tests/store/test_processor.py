@@ -86,8 +86,11 @@ def mid(n: int) -> str:
 
 class FakePusher:
     def __init__(self) -> None:
+        from backend.breaker import CircuitBreaker
+
         self.sent: list[tuple[str, str]] = []
         self.gone: set[str] = set()
+        self.breaker = CircuitBreaker("ManagementApi")  # as Pusher has: its state is logged
 
     def send(self, messages: list[tuple[str, str]]) -> PushReport:
         self.sent.extend(messages)
