@@ -57,20 +57,20 @@ def progress(stack: LocalRuntime) -> Any:
     )
 
 
-async def play_duel_to_the_end(connect_player: Any) -> tuple[str, str, str]:
-    alice, bob = await connect_player(name("sa")), await connect_player(name("sb"))
-    mid = (await join(alice, "duel", "ja"))["matchId"]
-    assert (await join(bob, "duel", "jb"))["matchId"] == mid
-    await state_where(alice, lambda s: s["status"] == "running")
-    await score(bob, mid, "b1", 50)
-    await score(alice, mid, "a1", 100)
-    await score(alice, mid, "a2", 100)
-    await state_where(alice, lambda s: s["status"] == "finished")
-    return mid, alice.player, bob.player
+async def play_practice_to_the_end(connect_player: Any) -> tuple[str, str]:
+    """A practice match, won: one seat, so no stranger's open match to fall into on the shared stack."""
+    solo = await connect_player(name("ss"))
+    mid = (await join(solo, "practice"))["matchId"]
+    await state_where(solo, lambda s: s["status"] == "running")
+    await score(solo, mid, "s1", 60)
+    await score(solo, mid, "s2", 40)  # target 100
+    await state_where(solo, lambda s: s["status"] == "finished")
+    return mid, solo.player
 
 
-async def test_a_finished_duel_is_settled_by_the_saga(stack: LocalRuntime, connect_player: Any) -> None:
-    mid, alice, bob = await play_duel_to_the_end(connect_player)
+async def test_a_finished_match_is_settled_by_the_saga(stack: LocalRuntime, connect_player: Any) -> None:
+    # Coins by place are the store tests' (tests/store/test_settlement.py): practice earns none.
+    mid, solo = await play_practice_to_the_end(connect_player)
     execution = await settled(stack, mid)
     assert execution["status"] == "SUCCEEDED", execution
     history = await asyncio.to_thread(
@@ -82,14 +82,10 @@ async def test_a_finished_duel_is_settled_by_the_saga(stack: LocalRuntime, conne
     assert entered == ["RecordStats", "GrantRewards", "PublishResult"]
     store = progress(stack)
     season = json.loads(execution["input"])["match"]["season"]
-    assert await asyncio.to_thread(store.stats, alice, season) == {"matches": 1, "wins": 1, "points": 200}
-    assert await asyncio.to_thread(store.stats, bob, season) == {"matches": 1, "wins": 0, "points": 50}
-    assert (await asyncio.to_thread(store.wallet, alice), await asyncio.to_thread(store.wallet, bob)) == (
-        20,
-        5,
-    )
+    assert await asyncio.to_thread(store.stats, solo, season) == {"matches": 1, "wins": 0, "points": 100}
+    assert await asyncio.to_thread(store.wallet, solo) == 0
     result = await asyncio.to_thread(store.settlement, mid)
-    assert result is not None and result["placements"] == {alice: 1, bob: 2}
+    assert result is not None and result["placements"] == {solo: 1} and result["coins"] == {}
     # Started once: a second start of the same settlement is refused, as Step Functions refuses it.
     client = states(stack)
     with pytest.raises(client.exceptions.ExecutionAlreadyExists):
@@ -108,7 +104,8 @@ async def test_a_result_that_cannot_be_written_is_compensated(
         pytest.skip("the embedded endpoint's faults do not reach DynamoDB Local")
     table = stack.service.resources["ProgressTable"]["Properties"]["TableName"]
     # Every PutItem on the progress table fails (the settlement record is the only one): PublishResult
-    # fails after its retries, and the rewards and stats written before it are taken back.
+    # fails after its retries, and what was written before it is taken back (practice earns no coins:
+    # revoking them writes nothing; the stats are undone).
     rule = {
         "operation": "PutItem",
         "resource": table,
@@ -118,7 +115,7 @@ async def test_a_result_that_cannot_be_written_is_compensated(
     }
     await asyncio.to_thread(faults, stack.aws_endpoint, "POST", rule)
     try:
-        mid, alice, bob = await play_duel_to_the_end(connect_player)
+        mid, solo = await play_practice_to_the_end(connect_player)
         execution = await settled(stack, mid, timeout=90)
     finally:
         await asyncio.to_thread(faults, stack.aws_endpoint, "DELETE")
@@ -139,9 +136,7 @@ async def test_a_result_that_cannot_be_written_is_compensated(
     ]
     store = progress(stack)
     season = json.loads(execution["input"])["match"]["season"]
-    for player in (alice, bob):
-        assert await asyncio.to_thread(store.stats, player, season) == {"matches": 0, "wins": 0, "points": 0}
-        assert await asyncio.to_thread(store.wallet, player) == 0
+    assert await asyncio.to_thread(store.stats, solo, season) == {"matches": 0, "wins": 0, "points": 0}
     assert await asyncio.to_thread(store.settlement, mid) is None
 
 
