@@ -1,4 +1,4 @@
-"""The Python SDK of the game backend: one WebSocket, typed requests, pushed events, reconnection.
+"""The client: one WebSocket, typed requests, pushed events, reconnection.
 
     async with GameClient("ws://127.0.0.1:3001", token) as client:
         joined = await client.join("practice")
@@ -10,19 +10,27 @@
 What it does for the caller:
 - request/answer correlation: every request carries a generated `id`; the answer (`ack` by `id`,
   `pong`/`joined`/`left`/`leaderboard`/`error` by `ref`) resolves it, or the per-request timeout fires;
-- an `error` frame raises `ServerError` (carrying `code`), whose class also derives from the matching
-  class of `backend.errors`, so `except backend.errors.NotInMatch` works on the client too;
+- an `error` frame raises the `ServerError` subclass of its `code` (gamebackend_client.errors: the
+  server's tree of codes), so `except NotInMatch` or `except Forbidden` work on the client too;
 - heartbeats: a `ping` frame whenever nothing was sent for `heartbeat_interval` seconds, so API
   Gateway's 10-minute idle timeout never closes a client that is merely quiet; a ping left unanswered
   closes the socket, which triggers a reconnection;
 - reconnection: when the socket drops, it reconnects with exponential backoff and full jitter, joins
   the current match again (`join` with `matchId`), then re-sends every request not yet answered, acts
   included: the processor drops an action id it has already applied, so a re-sent action is applied
-  once. A refused upgrade with 401/403 is never retried: it raises `AuthError`.
+  once. A refused upgrade with 401/403 is never retried: it raises `AuthError`;
+- throttling and API Gateway's untyped frames: an `error` answer `rate_limited` is not raised but the
+  request is sent again after a backoff with full jitter (up to `max_throttle_retries` times); a frame
+  with a string `message` and no `type` (`GatewayMessage`: an integration failed, or API Gateway
+  throttled the route) answers no request it names, so every request still unanswered is sent again
+  after a backoff with full jitter (the server applies an action id once). Both are logged, counted
+  (`throttled`, `gateway_messages`) and yielded by `events()`, never swallowed;
+- `closing` (the server is about to close this socket): `too_many_connections` ends the client
+  (reconnecting would close the player's newer connection in turn); `rate_limited` reconnects as
+  after any drop.
 
-Delivery caveat: a `state` pushed while the socket was down is lost, so after a reconnection
-`applied()` may time out for an action that *was* applied (its re-send is dropped as a duplicate and
-produces no new push). The scores of the next `state` are authoritative.
+A re-sent action that was applied before is answered by a `confirmed` frame (protocol v2), which
+settles `applied()` with the newest state of the match.
 """
 
 from __future__ import annotations
@@ -41,15 +49,28 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.protocol import State as SocketState
 
-from backend import errors
-from backend.protocol import (
+from gamebackend_client.errors import (
+    AuthError,
+    ConnectionLost,
+    GameClientError,
+    RateLimited,
+    RequestTimeout,
+    ServerError,
+    TooManyConnections,
+    rejection,
+    server_error,
+)
+from gamebackend_client.protocol import (
+    PROTOCOL_VERSION,
     Ack,
     Board,
+    Closing,
+    Confirmed,
     ErrorFrame,
     Join,
     Joined,
@@ -63,6 +84,7 @@ from backend.protocol import (
     Period,
     Ping,
     Pong,
+    PresenceChange,
     Rank,
     Rejected,
     Score,
@@ -71,11 +93,23 @@ from backend.protocol import (
     server_frame_adapter,
 )
 
-log = logging.getLogger("clients.sdk")
+log = logging.getLogger("gamebackend_client")
 
-# What `events()` yields: everything the server pushes without being asked, plus an `error` frame that
-# answers no request of this client (for instance one with no `ref`).
-Event = State | Rank | Rejected | Notice | ErrorFrame
+
+class GatewayMessage(BaseModel):
+    """API Gateway's own frame, which has no `type`: {"message": "Internal server error", ...} when the
+    integration failed, or a throttled route's answer. It says nothing of which frame it answers."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    message: str
+    connectionId: str | None = None
+    requestId: str | None = None
+
+
+# What `events()` yields: everything the server pushes without being asked, an `error` frame that
+# answers no request of this client (for instance one with no `ref`), and API Gateway's own frames.
+Event = State | Confirmed | PresenceChange | Closing | Rank | Rejected | Notice | ErrorFrame | GatewayMessage
 TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 T = TypeVar("T", bound=BaseModel)
 
@@ -85,71 +119,6 @@ OUTCOMES_KEPT = 10_000
 EVENTS_KEPT = 10_000
 MATCHES_KEPT = 16
 STABLE_AFTER = 10.0  # seconds a socket must stay up before the backoff starts from zero again
-
-
-# --- errors ---------------------------------------------------------------------------------------
-
-
-class GameClientError(Exception):
-    """Base class of everything the SDK raises."""
-
-
-class AuthError(GameClientError):
-    """The server refused the WebSocket upgrade (401/403). Never retried: get a new token."""
-
-    def __init__(self, status: int, body: str = "") -> None:
-        self.status = status
-        self.body = body
-        what = "unauthorized (missing, invalid or expired token)" if status == 401 else "forbidden"
-        super().__init__(f"the server refused the connection with HTTP {status}: {what}; not retrying")
-
-
-class ConnectionLost(GameClientError):
-    """The connection is gone and will not come back (closed, or reconnection gave up)."""
-
-
-class RequestTimeout(GameClientError, TimeoutError):
-    """No answer within the request's timeout."""
-
-
-class ServerError(GameClientError):
-    """An `error` frame answering a request. `code` is the stable wire value (backend.errors)."""
-
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
-        self.code = code
-        self.message = message
-        self.ref = ref
-        Exception.__init__(self, f"{code}: {message}")
-
-
-class ActionRejected(ServerError):
-    """The stream processor refused an acknowledged action (a `rejected` push)."""
-
-
-def _classes(root: type[ServerError], prefix: str) -> dict[str, type[ServerError]]:
-    # One class per code, deriving from `root` *and* from the backend's class of that code, so that
-    # `except backend.errors.NotInMatch` (or `except backend.errors.Forbidden`) catches it.
-    classes: dict[str, type[ServerError]] = {}
-    for name in errors.__all__:
-        base = getattr(errors, name)
-        classes[base.code] = cast(
-            "type[ServerError]", type(f"{prefix}{name}", (root, base), {"__module__": __name__})
-        )
-    return classes
-
-
-_SERVER_ERRORS = _classes(ServerError, "Server")
-_REJECTIONS = _classes(ActionRejected, "Rejected")
-
-
-def server_error(code: str, message: str, ref: str | None = None) -> ServerError:
-    """The exception for an `error` frame: a ServerError that is also the backend's class of `code`."""
-    return _SERVER_ERRORS.get(code, ServerError)(code, message, ref)
-
-
-def rejection(code: str, message: str, action_id: str | None = None) -> ServerError:
-    """The exception for a `rejected` push: an ActionRejected that is also the backend's class of `code`."""
-    return _REJECTIONS.get(code, ActionRejected)(code, message, action_id)
 
 
 # --- backoff --------------------------------------------------------------------------------------
@@ -176,6 +145,7 @@ class _Pending:
     answer: asyncio.Future[BaseModel]
     kind: str  # the frame's action
     sent_on: int = -1  # generation of the connection it was last sent on
+    throttled: int = 0  # `rate_limited` answers so far
 
 
 @dataclass
@@ -208,6 +178,7 @@ class GameClient:
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
         rng: random.Random | None = None,
+        max_throttle_retries: int = 6,
     ) -> None:
         if heartbeat_interval is not None and not 0 < heartbeat_interval < API_GATEWAY_IDLE_TIMEOUT:
             raise ValueError("heartbeat_interval must be in (0, 600) s: API Gateway's idle timeout is 600 s")
@@ -221,6 +192,7 @@ class GameClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
+        self.max_throttle_retries = max_throttle_retries
 
         self.match_id: str | None = None  # the match joined last (re-joined after a reconnection)
         self.mode: Mode | None = None
@@ -228,6 +200,9 @@ class GameClient:
         self.reconnects = 0  # successful reconnections
         self.connects = 0  # successful upgrades, the first included
         self.resent = 0  # requests sent again on a new socket after a reconnection
+        self.throttled = 0  # `rate_limited` answers, each followed by a re-send after a backoff
+        self.gateway_messages = 0  # API Gateway's untyped frames, each followed by re-sends
+        self.closing: Closing | None = None  # why the server said it closes this socket, if it did
 
         self._prefix = uuid.uuid4().hex[:10]
         self._counter = itertools.count(1)
@@ -247,6 +222,8 @@ class GameClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
+        self._gateway_failures = 0  # untyped frames in a row (reset by any answer)
+        self._retries: set[asyncio.Task[None]] = set()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -299,7 +276,7 @@ class GameClient:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 5)
-        for task in (self._heartbeat, self._supervisor, self._reader):
+        for task in (self._heartbeat, self._supervisor, self._reader, *self._retries):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -320,7 +297,9 @@ class GameClient:
     async def _open(self) -> ClientConnection:
         token = await self._token_value()
         parts = urlsplit(self.url)
-        query = "&".join(q for q in (parts.query, f"token={quote(token, safe='')}") if q)
+        # `protocol`: a server of another protocol version refuses the upgrade instead of misleading us.
+        own = f"token={quote(token, safe='')}&protocol={PROTOCOL_VERSION}"
+        query = "&".join(q for q in (parts.query, own) if q)
         uri = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
         try:
             ws = await connect(
@@ -514,12 +493,13 @@ class GameClient:
         try:
             frame = server_frame_adapter.validate_json(raw)
         except ValidationError:
-            # e.g. API Gateway's own {"message": "Internal server error", ...} when an integration fails
-            log.warning("unexpected frame from the server: %.200r", raw)
+            self._on_untyped(raw)
             return
         if isinstance(frame, Ack):
             self._answer(frame.id, frame)
         elif isinstance(frame, ErrorFrame):
+            if frame.code == RateLimited.code and frame.ref and self._throttle(frame.ref, frame):
+                return
             if not (frame.ref and self._answer(frame.ref, frame)):
                 self._emit(frame)
         elif isinstance(frame, Pong | Joined | Left | Leaderboard):
@@ -533,13 +513,72 @@ class GameClient:
                 outcome.rejected, outcome.at = frame, time.monotonic()
                 outcome.done.set()
             self._emit(frame)
+        elif isinstance(frame, Confirmed):
+            self._on_confirmed(frame)
+        elif isinstance(frame, Closing):
+            log.warning("the server closes this connection: %s (%s)", frame.code, frame.message)
+            self.closing = frame
+            self._emit(frame)
         else:
             self._emit(frame)
+
+    def _on_untyped(self, raw: str | bytes) -> None:
+        """API Gateway's own frame (no `type`), or something that is not this protocol at all."""
+        try:
+            frame = GatewayMessage.model_validate_json(raw)
+        except ValidationError:
+            log.warning("unexpected frame from the server: %.200r", raw)
+            return
+        self.gateway_messages += 1
+        self._gateway_failures += 1
+        delay = self._backoff(self._gateway_failures - 1)
+        log.warning("API Gateway answered %r; re-sending unanswered requests in %.2f s", frame.message, delay)
+        self._emit(frame)
+        generation = self._generation
+        todo = [p for p in self._pending.values() if p.sent_on == generation and not p.answer.done()]
+        self._later(delay, todo)
+
+    def _throttle(self, rid: str, frame: ErrorFrame) -> bool:
+        """A `rate_limited` answer: True when the request is sent again later instead of failing."""
+        pending = self._pending.get(rid)
+        if pending is None or pending.answer.done() or pending.throttled >= self.max_throttle_retries:
+            return False
+        pending.throttled += 1
+        self.throttled += 1
+        delay = self._backoff(pending.throttled - 1)
+        log.info("%s %r throttled (%s); again in %.2f s", pending.kind, rid, frame.message, delay)
+        self._later(delay, [pending])
+        return True
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap, rng=self._rng)
+
+    def _later(self, delay: float, todo: list[_Pending]) -> None:
+        async def resend() -> None:
+            await asyncio.sleep(delay)
+            for p in todo:
+                if self._ready.is_set() and self._pending.get(p.id) is p and not p.answer.done():
+                    await self._send_pending(p)
+
+        task = asyncio.create_task(resend(), name="gameclient-resend")
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    def _on_confirmed(self, frame: Confirmed) -> None:
+        """Retried ids that were applied before: `applied()` gets the match's newest state."""
+        latest = self._latest.get(frame.matchId)
+        for action_id in frame.ids:
+            outcome = self._outcomes.get(action_id)
+            if latest is not None and outcome is not None and not outcome.done.is_set():
+                outcome.state, outcome.at = latest, time.monotonic()
+                outcome.done.set()
+        self._emit(frame)
 
     def _answer(self, rid: str, frame: BaseModel) -> bool:
         pending = self._pending.get(rid)
         if pending is None or pending.answer.done():
             return pending is not None  # a late duplicate (an ack of a re-sent action): ignored
+        self._gateway_failures = 0
         if isinstance(frame, ErrorFrame):
             pending.answer.set_exception(server_error(frame.code, frame.message, frame.ref))
         else:
@@ -595,6 +634,10 @@ class GameClient:
                 self._ws = None
                 if not self.reconnect:
                     raise ConnectionLost("the connection dropped (reconnection disabled)")
+                if self.closing is not None and self.closing.code == TooManyConnections.code:
+                    # Reconnecting would close the player's newest connection in turn.
+                    raise ConnectionLost(f"closed by the server: {self.closing.message}")
+                self.closing = None
                 if time.monotonic() - up_since >= STABLE_AFTER:
                     failures = 0
                 failures = await self._reconnect(failures)
@@ -687,15 +730,4 @@ class GameClient:
         return self._error
 
 
-__all__ = [
-    "ActionRejected",
-    "AuthError",
-    "ConnectionLost",
-    "Event",
-    "GameClient",
-    "GameClientError",
-    "RequestTimeout",
-    "ServerError",
-    "backoff_delay",
-    "server_error",
-]
+__all__ = ["Event", "GameClient", "GatewayMessage", "TokenSource", "backoff_delay"]
