@@ -194,6 +194,8 @@ class LocalRuntime:
         )
 
     async def _start_pollers(self) -> None:
+        # The streams' pollers first (in serverless.yml's order), then the queues'.
+        await self._start_stream_pollers()
         from local.sqspoller import QueuePoller
 
         for fn in self.service.functions.values():
@@ -208,6 +210,8 @@ class LocalRuntime:
                 )
                 await sqs.start()
                 self.pollers.append(sqs)
+
+    async def _start_stream_pollers(self) -> None:
         streams = [(fn, ev) for fn in self.service.functions.values() for ev in fn.streams]
         if not streams:
             return

@@ -19,8 +19,8 @@ def name(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-async def join(client: Client, mode: str, ref: str = "j") -> dict[str, Any]:
-    joined = await client.request({"action": "join", "mode": mode, "id": ref})
+async def join(client: Client, mode: str, ref: str = "j", timeout: float = 10.0) -> dict[str, Any]:
+    joined = await client.request({"action": "join", "mode": mode, "id": ref}, timeout)
     assert joined["type"] == "joined", joined
     return joined
 
@@ -195,7 +195,8 @@ async def test_simultaneous_joins_pair_up_and_never_overfill(
     connect_player: Any, stack: LocalRuntime
 ) -> None:
     players = [await connect_player(name("rush")) for _ in range(6)]
-    answers = await asyncio.gather(*(join(p, "duel", f"j{i}") for i, p in enumerate(players)))
+    # (A generous timeout: six joins racing for seats on a loaded machine, and DynamoDB Local is slow.)
+    answers = await asyncio.gather(*(join(p, "duel", f"j{i}", timeout=45) for i, p in enumerate(players)))
     seats: dict[str, list[str]] = {}
     for p, a in zip(players, answers, strict=True):
         seats.setdefault(a["matchId"], []).append(p.player)
