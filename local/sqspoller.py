@@ -13,9 +13,11 @@ Semantics (as documented for Lambda):
   passed, and after the redrive policy's maxReceiveCount receives moves them to the dead-letter queue;
 - at most maximumConcurrency batches are in the function at once.
 
-Lambda long-polls (20 s) with several pollers; here one poller makes short polls (WaitTimeSeconds 0),
-`poll_interval` apart while the queue is empty: the embedded endpoint serves one request at a time, and a
-long poll would hold every other request back.
+Lambda long-polls (20 s) with several pollers; here one poller makes short polls (WaitTimeSeconds 0)
+while the queue is empty, at least IDLE_POLL apart: the embedded endpoint serves every service of the
+stack, and a long poll (or a tight loop of short ones) would hold the other requests back. SQS delays in
+whole seconds and the timers are due to the second, so half a second between empty polls costs nothing
+that matters.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from local.slsconfig import QueueEvent, Service, arn_of, physical_name
 log = logging.getLogger("local.sqspoller")
 
 RECEIVE_MAX = 10  # SQS's ReceiveMessage limit
+IDLE_POLL = 0.5  # seconds, at least, between two polls that found the queue empty
 
 
 @dataclass
@@ -102,7 +105,7 @@ class QueuePoller:
         self.event = event
         self.pool = pool
         self.endpoint = endpoint
-        self.poll_interval = poll_interval
+        self.poll_interval = max(poll_interval, IDLE_POLL)
         self.queue_name = physical_name(service, event.queue_resource)
         self.queue_arn = arn_of(service, event.queue_resource)
         self.stats = QueueStats()

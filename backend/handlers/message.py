@@ -48,7 +48,7 @@ snapstart.warm("backend.actions", models=protocol.models)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     caller = Caller.from_event(event)
-    verdict = guard().admit(caller.connection_id)
+    verdict = guard().admit(caller.connection_id, caller.received_at / 1000)
     if verdict != "ok":
         if verdict == "close":
             close_flooder(caller)

@@ -48,3 +48,11 @@ def test_memory_is_bounded_and_the_least_recently_seen_is_forgotten() -> None:
     for i in range(MAX_TRACKED):
         guard.admit(f"c{i}")
     assert guard.admit("first") == "ok"  # forgotten, so a new bucket
+
+
+def test_the_receive_times_refill_the_bucket_and_never_run_backwards() -> None:
+    guard = FrameGuard(rate=10, burst=2, flood_close=100, clock=Clock())
+    # Frames received at once but handled later (a busy function) are still a burst.
+    assert [guard.admit("c", 50.0) for _ in range(3)] == ["ok", "ok", "refused"]
+    assert guard.admit("c", 49.0) == "refused"  # an earlier receive time adds nothing
+    assert guard.admit("c", 50.1) == "ok"  # 0.1 s after the newest one: one frame's worth
