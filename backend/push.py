@@ -169,3 +169,38 @@ class Pusher:
             self._loop.run_until_complete(self._stack.aclose())
             self._loop.close()
         self._loop = self._stack = self._client = self._gate = self._trial_done = None
+
+
+class Gateway:
+    """The Management API's synchronous calls, for functions that make a few of them (the timers'
+    presence probes, `$connect`'s limit of connections per player, the message function's flood guard):
+    a boto3 client (backend.aws.Deferred), no event loop."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def alive(self, connection_id: str) -> bool:
+        """GET @connections/{id}: False when the connection is gone (410), whether or not its
+        `$disconnect` ever came."""
+        try:
+            self._client.get_connection(ConnectionId=connection_id)
+        except self._client.exceptions.GoneException:
+            return False
+        return True
+
+    def post(self, connection_id: str, data: str) -> bool:
+        """One frame; False when the connection is gone."""
+        try:
+            self._client.post_to_connection(ConnectionId=connection_id, Data=data.encode())
+        except self._client.exceptions.GoneException:
+            return False
+        return True
+
+    def close(self, connection_id: str) -> bool:
+        """DELETE @connections/{id} (API Gateway closes it with 1000; the API takes no close code);
+        False when it was already gone."""
+        try:
+            self._client.delete_connection(ConnectionId=connection_id)
+        except self._client.exceptions.GoneException:
+            return False
+        return True

@@ -94,3 +94,14 @@ def _guarded(
         raise
     breaker.success()
     return answer
+
+
+def refuse(body: str | None, error: GameError) -> str:
+    """An error frame for a frame that is not handled at all (the flood guard), with its `ref` when the
+    frame is readable enough to have one."""
+    try:
+        ref = frames.request_ref(frames.decode(body))
+    except GameError:
+        ref = None
+    metrics.add_metric(name="FramesRefused", unit=MetricUnit.Count, value=1)
+    return dump(ErrorFrame(code=error.code, message=error.message, ref=ref))

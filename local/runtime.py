@@ -11,7 +11,8 @@ LocalRuntime
 │                         (local stage only)
 ├── LocalStepFunctions  the state machines of serverless.yml, at /local/states  (local.stepfunctions)
 ├── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
-└── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
+├── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
+└── QueuePoller         one per SQS event source mapping (local.sqspoller): the timers queue
 """
 
 from __future__ import annotations
@@ -217,6 +218,24 @@ class LocalRuntime:
         )
 
     async def _start_pollers(self) -> None:
+        # The streams' pollers first (in serverless.yml's order), then the queues'.
+        await self._start_stream_pollers()
+        from local.sqspoller import QueuePoller
+
+        for fn in self.service.functions.values():
+            for queue in fn.queues:
+                sqs = QueuePoller(
+                    self.service,
+                    fn.name,
+                    queue,
+                    self.pools[fn.name],
+                    endpoint=self.aws_endpoint,
+                    poll_interval=self.config.poll_interval,
+                )
+                await sqs.start()
+                self.pollers.append(sqs)
+
+    async def _start_stream_pollers(self) -> None:
         streams = [(fn, ev) for fn in self.service.functions.values() for ev in fn.streams]
         if not streams:
             return

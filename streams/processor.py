@@ -24,6 +24,7 @@ from backend.aws import Deferred
 from backend.push import Pusher, PushReport
 from backend.sessions import Sessions
 from backend.store.matches import MatchStore
+from backend.store.timers import Due, TimerQueue
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 from streams.deadletter import DeadLetters
 from streams.decode import Poison, Staged, decode
@@ -38,6 +39,7 @@ class Processor:
     sessions: Sessions
     pusher: Pusher
     dead_letters: DeadLetters
+    timers: TimerQueue
 
     def process(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """One Kinesis batch; the answer is Lambda's partial batch response."""
@@ -60,6 +62,7 @@ class Processor:
             "BatchSize": len(records),
             "ActionsApplied": sum(len(r.applied) for r in work.matches.values()),
             "ActionsRejected": sum(len(r.rejected) for r in work.matches.values()),
+            "TimersScheduled": sum(len(r.timers) for r in work.matches.values() if r.error is None),
             "PoisonRecords": len(poison),
             "FailedRecords": len(failed),
             "PushesSent": pushed.sent,
@@ -104,6 +107,11 @@ class Processor:
             return PushReport()
         if result.steps:
             try:
+                if result.timers:
+                    # Before the write that expects them: a failure here fails the match's records, and
+                    # their retry schedules them again (the rules apply a timer once, by what it names).
+                    due = [Due(result.match_id, t.player, t.kind, t.ref, t.delay_ms) for t in result.timers]
+                    await asyncio.to_thread(self.timers.schedule, due)
                 # boto3 clients are thread-safe; the write runs beside the other matches' writes and pushes.
                 await asyncio.to_thread(commit, self.matches, result)
             except Exception as exc:  # this match's records fail and are retried; nothing is pushed for them
@@ -113,9 +121,11 @@ class Processor:
         if report.gone:
             # A 410 is authoritative: the connection is deleted, and a `disconnect` record for each tells
             # the match (in order, through the stream) to stop pushing there.
-            owners = {c: p for p, c in (result.after or result.before).connections.items()}
+            now = result.after or result.before
+            owners = {c: p for p, c in now.connections.items()}
             gone = [(c, owners[c]) for c in report.gone if c in owners]
-            await asyncio.to_thread(self.sessions.gone, result.match_id, gone)
+            waiting = now.match.status == "waiting"
+            await asyncio.to_thread(self.sessions.gone, result.match_id, gone, waiting=waiting)
         return report
 
     def dead_letter(self, poison: list[Poison], failed: set[int], source_arn: str | None) -> None:
@@ -132,11 +142,13 @@ class Processor:
 
 
 def _build() -> Processor:
+    matches = bootstrap.matches()
     return Processor(
-        matches=bootstrap.matches(),
-        sessions=Sessions(bootstrap.connections(), bootstrap.stream()),
+        matches=matches,
+        sessions=Sessions(bootstrap.connections(), bootstrap.stream(), matches),
         pusher=bootstrap.pusher(),
         dead_letters=DeadLetters(Deferred("sqs"), os.environ["ACTION_DLQ"]),
+        timers=bootstrap.timers(),
     )
 
 
