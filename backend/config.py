@@ -16,6 +16,8 @@ class Settings:
     matches_table: str
     leaderboards_table: str
     events_table: str
+    progress_table: str
+    match_end_saga: str  # the state machine's ARN; "" where no function starts it
     stream_name: str
     ws_api_endpoint: str
     jwt_issuer: str
@@ -38,6 +40,8 @@ class Settings:
             matches_table=e.get("MATCHES_TABLE", "gamebackend-local-matches"),
             leaderboards_table=e.get("LEADERBOARDS_TABLE", "gamebackend-local-leaderboards"),
             events_table=e.get("EVENTS_TABLE", "gamebackend-local-events"),
+            progress_table=e.get("PROGRESS_TABLE", "gamebackend-local-progress"),
+            match_end_saga=e.get("MATCH_END_SAGA", ""),
             stream_name=e.get("GAME_STREAM", "gamebackend-local-actions"),
             ws_api_endpoint=e.get("WS_API_ENDPOINT", "http://127.0.0.1:3001"),
             jwt_issuer=e.get("JWT_ISSUER", "gamebackend-local"),

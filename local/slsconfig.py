@@ -366,7 +366,7 @@ def physical_name(service: Service, logical: str) -> str:
     if res is None:
         raise ConfigError(f"unknown resource {logical}")
     props = res.get("Properties", {})
-    for key in ("TableName", "Name", "QueueName", "TopicName"):
+    for key in ("TableName", "Name", "QueueName", "TopicName", "StateMachineName"):
         if key in props:
             return str(props[key])
     raise ConfigError(f"resource {logical} has no name property")
@@ -383,6 +383,8 @@ def arn_of(service: Service, logical: str) -> str:
         return f"arn:aws:kinesis:{region}:{ACCOUNT_ID}:stream/{name}"
     if kind == "AWS::SQS::Queue":
         return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
+    if kind == "AWS::StepFunctions::StateMachine":
+        return f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
     raise ConfigError(f"no local ARN for {kind}")
 
 
@@ -394,6 +396,9 @@ def resolve_intrinsic(service: Service, value: Any, endpoints: LocalEndpoints) -
         raise ConfigError(f"unsupported environment value {value!r}")
     ((fn, arg),) = value.items()
     if fn == "Ref":
+        # CloudFormation's Ref of a state machine is its ARN; of a table, queue or stream, its name.
+        if service.resources.get(arg, {}).get("Type") == "AWS::StepFunctions::StateMachine":
+            return arn_of(service, arg)
         return physical_name(service, arg)
     if fn == "Fn::GetAtt":
         return arn_of(service, arg[0])

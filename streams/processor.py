@@ -67,14 +67,22 @@ class Processor:
             "FailedRecords": len(failed),
             "PushesSent": pushed.sent,
             "PushFailures": len(pushed.failed),
+            "PushesShed": len(pushed.shed),
             "GoneConnections": len(pushed.gone),
         }
         for name, value in counts.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        if pushed.gone or pushed.failed:
+        if pushed.gone or pushed.failed or pushed.shed:
+            # Shed pushes lose nothing: the matches are written, and the next push carries the state.
             logger.warning(
                 "push incomplete",
-                extra={"sent": pushed.sent, "gone": len(pushed.gone), "failed": pushed.failed[:10]},
+                extra={
+                    "sent": pushed.sent,
+                    "gone": len(pushed.gone),
+                    "failed": pushed.failed[:10],
+                    "shed": len(pushed.shed),
+                    "circuit": self.pusher.breaker.state,
+                },
             )
         logger.info("batch done", extra={"matches": len(work.matches), **counts})
 
@@ -91,9 +99,7 @@ class Processor:
         reports = await asyncio.gather(*(self._commit_and_push(r) for r in work.matches.values()))
         total = PushReport()
         for report in reports:
-            total.sent += report.sent
-            total.gone += report.gone
-            total.failed += report.failed
+            total.add(report)
         return total
 
     async def _commit_and_push(self, result: MatchResult) -> PushReport:

@@ -90,6 +90,8 @@ class MatchWindow:
     days: list[Day] = field(default_factory=list)
     # The events of each write, by the write's first version (a write delivered twice counts once).
     writes: dict[int, list[tuple[int, GameEvent]]] = field(default_factory=dict)
+    # Every player's match total after the latest write: what a finished match is settled on.
+    scores: dict[str, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -115,6 +117,7 @@ class Window:
         # elsewhere leaves out.
         entry.last_at = max([entry.last_at, *(e.receivedAt for _, e in change.events)])
         entry.status = change.status
+        entry.scores = dict(change.after)
         # Merged, not replaced: a player who left the match in this window is still told their rank.
         entry.connections = {**entry.connections, **change.connections}
         if change.events:
@@ -148,6 +151,7 @@ class Window:
                     "st": w.status,
                     "c": w.connections,
                     "d": [[d.last_at, {p: list(t) for p, t in d.totals.items()}] for d in w.days],
+                    "s": w.scores,
                     "w": [
                         [[v, e.model_dump(exclude_none=True)] for v, e in events]
                         for events in w.writes.values()
@@ -179,5 +183,7 @@ class Window:
                     int(events[0][0]): [(int(v), GameEvent.model_validate(e)) for v, e in events]
                     for events in w["w"]
                 },
+                # Absent from a state written before settlement took the scores: nothing to settle on.
+                scores={p: int(t) for p, t in (w.get("s") or {}).items()},
             )
         return window

@@ -14,7 +14,8 @@ in several invocations, passing `state` from one to the next; this function only
   credits nothing twice, and a window that credited part of its rows before a crash is completed by
   its retry;
 - settlement of finished matches: a `settled#<match>` marker, then their credit attributes are dropped
-  from the all-time rows (which would otherwise grow with every match a player plays);
+  from the all-time rows (which would otherwise grow with every match a player plays), and the
+  match-end saga started for each (season statistics, rewards: streams.settlement), once per match;
 - `rank` frames, to the players whose global all-time rank changed.
 
 Derived from what the hot path applied, never from raw actions, which the rules may still refuse.
@@ -42,6 +43,7 @@ from backend.vocabulary import GLOBAL_BOARD as GLOBAL
 from backend.vocabulary import PERIODS
 from streams.deadletter import DeadLetters
 from streams.projection import MatchWindow, Window, change_of
+from streams.saga import MatchEndSaga, SettleRequest
 
 # Credits are independent UpdateItems: this many run at once.
 CREDIT_CONCURRENCY = 8
@@ -64,6 +66,7 @@ class Projector:
     connections: ConnectionStore
     pusher: Pusher
     dead_letters: DeadLetters
+    saga: MatchEndSaga | None = None  # None where no state machine settles matches (MATCH_END_SAGA unset)
 
     def project(self, event: dict[str, Any]) -> dict[str, Any]:
         """One invocation of a tumbling window: fold its records; on the window's last, write it."""
@@ -122,15 +125,20 @@ class Projector:
             scores = list(pool.map(lambda job: self._credit(*job), jobs))
         moved = {player: score for (player, _), score in zip(jobs, scores, strict=True) if score is not None}
         finished = [m for m, w in window.matches.items() if w.finished]
+        sagas = 0
         for match_id in finished:
             if match_id not in settled:
                 boards.settle(match_id, window.matches[match_id].last_at)
             self._forget(match_id, window.matches[match_id])
+            # Started whether or not it was settled before: a window retried after the marker was
+            # written must still start it; the execution's name makes a second start a no-op.
+            sagas += self._settle(match_id, window.matches[match_id])
         ranks = self._push_ranks(window, moved)
         return {
             "CreditedPlayers": len(jobs),
             "CreditedRows": sum(len(r) for _, r in jobs),
             "SettledMatches": len(finished),
+            "SagasStarted": sagas,
             "RankFrames": ranks,
             "LoggedEvents": sum(len(w.events()) for w in window.matches.values()),
             "LogChunks": logged,
@@ -176,6 +184,12 @@ class Projector:
             for board in (GLOBAL, w.mode):
                 boards.forget(board_key(board, "alltime", at, season[board]), player, match_id, total)
 
+    def _settle(self, match_id: str, w: MatchWindow) -> int:
+        if self.saga is None or not w.scores:
+            return 0
+        season = str(self.leaderboards.seasons([GLOBAL])[GLOBAL])
+        return int(self.saga.start(SettleRequest(match_id, w.mode, season, dict(w.scores))))
+
     def _push_ranks(self, window: Window, moved: dict[str, int]) -> int:
         """`rank` frames to the players whose global all-time rank is not the one they were last told."""
         if not moved:
@@ -202,12 +216,16 @@ class Projector:
 
 
 def _build() -> Projector:
+    from backend.config import settings
+
+    arn = settings().match_end_saga
     return Projector(
         leaderboards=bootstrap.leaderboards(),
         events=bootstrap.events(),
         connections=bootstrap.connections(),
         pusher=bootstrap.pusher(),
         dead_letters=DeadLetters(Deferred("sqs"), os.environ["PROJECTOR_DLQ"]),
+        saga=MatchEndSaga(Deferred("stepfunctions"), arn) if arn else None,
     )
 
 

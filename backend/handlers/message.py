@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from backend import bootstrap, protocol, snapstart
+from backend.breaker import CircuitBreaker
 from backend.caller import Caller
 from backend.config import game_settings
 from backend.errors import RateLimited
@@ -37,6 +38,8 @@ def _guard() -> FrameGuard:
 
 
 routes = bootstrap.Root(_game_routes)
+# The data plane's breaker (DynamoDB, Kinesis): one per execution environment, as the routes are.
+data_plane = CircuitBreaker("DataPlane")
 guard = bootstrap.Root(_guard)
 gateway = bootstrap.Root(bootstrap.gateway)
 # Before SnapStart's snapshot: the game routes that `ping` never needs, and the protocol's models.
@@ -54,7 +57,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             close_flooder(caller)
         body = refuse(event.get("body"), RateLimited("too many frames on this connection; slow down"))
         return {"statusCode": 200, "body": body}
-    answer = handle_frame(routes, caller, event.get("body"), is_base64=bool(event.get("isBase64Encoded")))
+    answer = handle_frame(
+        routes,
+        caller,
+        event.get("body"),
+        is_base64=bool(event.get("isBase64Encoded")),
+        breaker=data_plane,
+    )
     return {"statusCode": 200, "body": answer}
 
 

@@ -22,6 +22,8 @@ CONNECTIONS = "ConnectionsTable"
 MATCHES = "MatchesTable"
 LEADERBOARDS = "LeaderboardsTable"
 EVENTS = "EventsTable"
+PROGRESS = "ProgressTable"
+SAGA = "MatchEndSaga"
 STREAM = "ActionStream"
 CONSUMER = "ActionStreamConsumer"
 MATCH_CHANGES = "MatchesTable/stream"  # Fn::GetAtt [MatchesTable, StreamArn]
@@ -153,6 +155,15 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "execute-api:ManageConnections": {PUSH},
         "sqs:GetQueueUrl": {PROJECTOR_DLQ},
         "sqs:SendMessage": {PROJECTOR_DLQ},
+        "states:StartExecution": {SAGA},  # the match-end saga, once per finished match
+    },
+    # streams/settlement.py: the match-end saga's steps (backend/store/progress.py).
+    "settlement": {
+        # TransactWriteItems (season statistics and rewards with their markers) is authorized per item:
+        # markers put and deleted, increments updated; and the settlement record is a PutItem.
+        "dynamodb:PutItem": {PROGRESS},
+        "dynamodb:UpdateItem": {PROGRESS},
+        "dynamodb:DeleteItem": {PROGRESS},
     },
     # backend/admin/app.py, route by route.
     "admin": {

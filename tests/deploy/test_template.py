@@ -137,8 +137,26 @@ def test_roles_have_no_managed_policies_or_other_attached_grants(resources: Reso
     assert not of_type(resources, "AWS::IAM::ManagedPolicy")
 
 
+# The one role that is not a function's: Step Functions assumes it to invoke the saga's steps.
+STATE_MACHINE_ROLES = {"MatchEndSagaRole": {"lambda:InvokeFunction": {"SettlementLambdaFunction:snapstart"}}}
+
+
+def test_the_state_machine_role_is_assumed_by_step_functions_and_invokes_only_the_saga_steps(
+    resources: Resources,
+) -> None:
+    machines = of_type(resources, "AWS::StepFunctions::StateMachine")
+    assert {render(m["Properties"]["RoleArn"]) for m in machines.values()} == set(STATE_MACHINE_ROLES)
+    for name, expected in STATE_MACHINE_ROLES.items():
+        role = resources[name]["Properties"]
+        (st,) = as_list(role["AssumeRolePolicyDocument"]["Statement"])
+        assert as_list(st["Principal"]["Service"]) == ["states.amazonaws.com"], name
+        assert grants_of(resources[name]) == expected, name
+
+
 def test_roles_are_assumable_by_lambda_only(resources: Resources) -> None:
     for name, role in of_type(resources, "AWS::IAM::Role").items():
+        if name in STATE_MACHINE_ROLES:
+            continue
         trust = as_list(role["Properties"]["AssumeRolePolicyDocument"]["Statement"])
         assert len(trust) == 1, name
         (st,) = trust

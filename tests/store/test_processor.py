@@ -87,8 +87,11 @@ def mid(n: int) -> str:
 
 class FakePusher:
     def __init__(self) -> None:
+        from backend.breaker import CircuitBreaker
+
         self.sent: list[tuple[str, str]] = []
         self.gone: set[str] = set()
+        self.breaker = CircuitBreaker("ManagementApi")  # as Pusher has: its state is logged
 
     def send(self, messages: list[tuple[str, str]]) -> PushReport:
         self.sent.extend(messages)
@@ -990,3 +993,35 @@ def test_a_match_still_running_keeps_its_credit_attributes(world: World) -> None
     world.deliver(f.records)
     row = {i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS)}["global#alltime#all#alice"]
     assert row["c_" + m.replace("-", "_")] == {"N": "30"}
+
+
+class RecordingSaga:
+    """The match-end saga's starter, as Step Functions answers it: a second start of a name is refused."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    def start(self, request: Any) -> bool:
+        self.requests.append(request)
+        return len([r for r in self.requests if r.match_id == request.match_id]) == 1
+
+
+def test_a_finished_match_starts_its_settlement_saga_with_every_players_final_score(world: World) -> None:
+    import dataclasses
+
+    saga = RecordingSaga()
+    world.projector = dataclasses.replace(world.projector, saga=saga)  # type: ignore[arg-type]
+    m, running = mid(1), mid(2)
+    play_duel(world, m)
+    world.start(running, "duel", ["carol", "dave"])
+    world.feed.score(running, "carol", "c1", 10)
+    assert world.deliver(world.feed.records, project=False) == {"batchItemFailures": []}
+    records = world.changes()
+    world.project(records)
+    (request,) = saga.requests  # the finished match only
+    assert (request.match_id, request.mode) == (m, "duel")
+    assert request.scores == {"alice": 200, "bob": 120}  # b3 came after the end
+    assert request.season == str(world.boards.seasons(["global"])["global"])
+    # A window written again starts it again; the execution's name makes that a no-op.
+    world.project(records)
+    assert [r.match_id for r in saga.requests] == [m, m]
