@@ -2,7 +2,7 @@
 inside and after the reconnect grace, a `$disconnect` that never arrives, a second tab, too many
 connections, a flood.
 
-The local stage's grace is 3 s and its presence probe 2 s (custom.stages.local in serverless.yml), so
+The local stage's grace is 3 s and its presence probe 10 s (custom.stages.local in serverless.yml), so
 these wait seconds; nothing here asserts how long anything took.
 """
 
