@@ -383,6 +383,9 @@ def _forget_old_stream_iterators() -> None:
 def build_app(background: Iterable[str] = ()) -> SerializedAws:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    from local import motofixes
+
+    motofixes.install()
     return SerializedAws(DomainDispatcherApplication(create_backend_app), background)
 
 
