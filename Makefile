@@ -15,12 +15,13 @@ help:
 	@echo "make lint   ruff + mypy"
 	@echo "make deploy STAGE=dev / make remove STAGE=dev   deploy or remove a stage with osls"
 
-# The environment is rebuilt whenever the project's dependencies or the lock change.
-$(STAMP): pyproject.toml requirements/constraints.txt
+# The environment is rebuilt whenever the project's dependencies or the lock change. The Python SDK is a
+# distribution of its own (clients/python, shipped without the backend), installed here beside it.
+$(STAMP): pyproject.toml clients/python/pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
-		-c requirements/constraints.txt -e '.[dev]'
+		-c requirements/constraints.txt -e '.[dev]' -e ./clients/python
 	touch $(STAMP)
 
 # The tables' engine: moto (the default) or local (AWS's DynamoDB Local: Java 17+, and the npm package
@@ -64,8 +65,10 @@ fmt: $(STAMP)
 lock:
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --upgrade pip
-	.lock-venv/bin/python -m pip install --quiet '.[dev]'
-	.lock-venv/bin/python -m pip freeze --exclude gamebackend > requirements/constraints.txt
+	.lock-venv/bin/python -m pip install --quiet '.[dev]' ./clients/python
+	# --all: setuptools is a pin of its own (the SDK's offline build test uses the venv's)
+	.lock-venv/bin/python -m pip freeze --all --exclude pip --exclude gamebackend --exclude gamebackend-client \
+		> requirements/constraints.txt
 	rm -rf .lock-venv
 
 clean:

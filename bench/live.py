@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from backend.vocabulary import ModeName
 from bench.procs import free_port
 from local import aws, slsconfig
 from local.runtime import ROOT, LocalRuntime, RuntimeConfig
@@ -150,7 +151,7 @@ async def play(
     runtime: LocalRuntime,
     recorder: Recorder,
     *,
-    mode: str,
+    mode: ModeName,
     players: int,
     duration: float,
     seed: int,
@@ -167,7 +168,7 @@ async def play(
     config = BotConfig(
         url=runtime.ws_url,
         players=players,
-        mode=mode,  # type: ignore[arg-type]
+        mode=mode,
         duration=duration,
         tokens=local_tokens(ROOT / "serverless.yml"),
         seed=seed,

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from backend.vocabulary import ModeName
 from bench import report
 from local import aws
 from local.runtime import ROOT
@@ -60,7 +61,7 @@ class Plan:
     replay_baseline_records: int = 300
     replay_messages: int = 100
     live_seconds: float = 12.0
-    live_players: tuple[tuple[str, int], ...] = (("practice", 8), ("duel", 16), ("arena", 16))
+    live_players: tuple[tuple[ModeName, int], ...] = (("practice", 8), ("duel", 16), ("arena", 16))
 
 
 QUICK = Plan(

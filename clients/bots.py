@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from backend.protocol import Mode, Rejected, State
-from clients.sdk import GameClient, GameClientError, RequestTimeout, ServerError
+from gamebackend_client import GameClient, GameClientError, RequestTimeout, ServerError
+from gamebackend_client.protocol import Mode, Rejected, State
 
 TokenFor = Callable[[str], Awaitable[str]]
 

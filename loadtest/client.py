@@ -1,6 +1,6 @@
 """A gevent-friendly WebSocket client of the game protocol, for Locust users.
 
-Locust runs users as greenlets under gevent's monkey patching, where the asyncio SDK (clients.sdk)
+Locust runs users as greenlets under gevent's monkey patching, where the asyncio SDK (gamebackend_client)
 cannot run; `websockets.sync.client` can (its reader thread becomes a greenlet). One `GameSocket` is
 one connection: a reader greenlet hands every frame to `on_frame`, and `request()` sends one frame and
 waits for its direct answer. A user has at most one request in flight, so API Gateway's own error
@@ -77,8 +77,8 @@ class GameSocket:
         self.ws: ClientConnection | None = None
         self.closed = True
         self.close_reason = ""
-        self._waiting: tuple[str | None, AsyncResult] | None = None
-        self._reader: gevent.Greenlet | None = None
+        self._waiting: tuple[str | None, AsyncResult[Frame]] | None = None
+        self._reader: gevent.Greenlet[[], None] | None = None
 
     def connect(self, timeout: float) -> float:
         """Opens the socket; returns the time it took in ms."""
@@ -146,12 +146,12 @@ class GameSocket:
         ConnectionLost. An error answer is returned, not raised: the caller decides."""
         if self.ws is None or self.closed:
             raise ConnectionLost(self.close_reason or "not connected")
-        result: AsyncResult = AsyncResult()
+        result: AsyncResult[Frame] = AsyncResult()
         self._waiting = (frame.get("id"), result)
         began = time.perf_counter()
         try:
             self.ws.send(json.dumps(frame))
-            answer: Frame = result.get(timeout=timeout)
+            answer = result.get(timeout=timeout)
         except gevent.Timeout:
             raise RequestTimeout(f"no answer to {frame.get('action')} within {timeout:g} s") from None
         except ConnectionClosed:
@@ -159,6 +159,9 @@ class GameSocket:
         finally:
             if self._waiting is not None and self._waiting[1] is result:
                 self._waiting = None
+        # get() raises gevent.Timeout rather than return nothing; None would be a set() without a frame,
+        # which _dispatch never does.
+        assert answer is not None
         return answer, (time.perf_counter() - began) * 1000
 
     def close(self) -> None:

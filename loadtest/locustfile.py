@@ -58,13 +58,15 @@ LEDGERS: list[PlayerLedger] = []
 FAILURES: Counter[str] = Counter()
 # epoch second -> {"users": n, "ok": {name: [ms...]}, "fail": {name: {cause: n}}}
 TIMELINE: dict[int, dict[str, Any]] = {}
-DRAINERS: list[gevent.Greenlet] = []  # stopped players waiting for their last outcomes
+DRAINERS: list[gevent.Greenlet[[float], None]] = []  # stopped players waiting for their last outcomes
 STARTED: dict[str, float] = {}  # "at": when the test (and the shape's clock) started, epoch seconds
 _numbers = itertools.count(1)
 _TOKENS: dict[str, Any] = {}  # "source": player -> token, made once
 
 
-@events.init_command_line_parser.add_listener
+# Locust ships py.typed, but its event hooks and LoadTestShape.get_run_time have no annotations: the
+# `type: ignore`s of this file are those calls, and nothing else.
+@events.init_command_line_parser.add_listener  # type: ignore[untyped-decorator]  # locust: unannotated
 def _options(parser: Any) -> None:
     group = parser.add_argument_group("game load test")
     group.add_argument("--shape", default="spike", help=f"one of {', '.join(shapes.SHAPES)}")
@@ -137,7 +139,7 @@ def _bucket() -> dict[str, Any]:
 
 
 def fire(env: Environment, name: str, ms: float, exc: Exception | None = None) -> None:
-    env.events.request.fire(
+    env.events.request.fire(  # type: ignore[no-untyped-call]  # locust: unannotated
         request_type="WS", name=name, response_time=ms, response_length=0, exception=exc, context={}
     )
     bucket = _bucket()
@@ -396,7 +398,7 @@ class ConfiguredShape(LoadTestShape):
             assert self.runner is not None
             opts = _opts(self.runner.environment)
             self._shape = shapes.get(opts.shape if opts else "spike", (opts.peak or None) if opts else None)
-        stage = self._shape.at(self.get_run_time())
+        stage = self._shape.at(self.get_run_time())  # type: ignore[no-untyped-call]  # locust: unannotated
         return None if stage is None else (stage.users, stage.rate)
 
 
@@ -411,14 +413,14 @@ def _sample_users(env: Environment) -> None:
         gevent.sleep(1.0 - time.time() % 1.0 + 0.01)
 
 
-@events.test_start.add_listener
+@events.test_start.add_listener  # type: ignore[untyped-decorator]  # locust: unannotated
 def _started(environment: Environment, **_: Any) -> None:
     STARTED["at"] = time.time()
     _run_id(environment)
     gevent.spawn(_sample_users, environment)
 
 
-@events.test_stop.add_listener
+@events.test_stop.add_listener  # type: ignore[untyped-decorator]  # locust: unannotated
 def _stopped(environment: Environment, **_: Any) -> None:
     opts = _opts(environment)
     if opts is None:

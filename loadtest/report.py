@@ -284,17 +284,17 @@ def plot(series: Series, shape: Shape, path: Path, title: str) -> None:
         if throttled:
             twin = ax.twinx()
             bottom = [0] * len(t)
-            for fn, values in sorted(throttled.items()):
+            for fn, counts in sorted(throttled.items()):
                 twin.bar(
                     t,
-                    values,
+                    counts,
                     bottom=bottom,
                     color=colors.get(fn, "gray"),
                     alpha=0.3,
                     width=1.0,
                     label=f"{fn} throttles/s",
                 )
-                bottom = [a + b for a, b in zip(bottom, values, strict=True)]
+                bottom = [a + b for a, b in zip(bottom, counts, strict=True)]
             twin.set_ylabel("throttles/s")
             twin.legend(loc="upper right", fontsize=8)
         ax.set_ylim(bottom=0)

@@ -13,7 +13,9 @@ Change feeds, which AWS has no equivalent of and nothing in backend/ or streams/
     GET /_local/changes?key=K&since=N&wait=S  ->  {"key": K, "version": V}
 
 answers as soon as the version of K is above N, or after S seconds (at most 30) with the version
-unchanged. K is `kinesis/<stream>/<shardId>` (bumped by every PutRecord and PutRecords that wrote to
+unchanged. With `&after=SEQ` on a shard's key, the answer also lists that shard's records after
+sequence number SEQ (`records`, as GetRecords would), which is how an enhanced fan-out consumer is
+pushed its records. K is `kinesis/<stream>/<shardId>` (bumped by every PutRecord and PutRecords that wrote to
 that shard) or `dynamodb/<table>` (bumped by every successful write to the table). The local event
 source pollers wait on them instead of sleeping between empty reads, so a record is handed to its
 function as soon as it is written, as an enhanced fan-out consumer is pushed its records.
@@ -26,6 +28,11 @@ Faults, for tests and load runs (not part of AWS either):
 
 makes the next `count` matching requests (-1: all of them, until deleted) fail with that AWS error,
 as the service would answer it; `resource` and `operation` may be left out to match any.
+
+Two of moto's costs grow with what it has stored, which a long load run makes visible on every action,
+so they are replaced here (`_speed_up_moto`) with the same answers at a constant cost: a Kinesis shard
+finds its last sequence number and the records after a sequence number by walking all of its records,
+and the server lists moto's package directory on disk for every request.
 """
 
 from __future__ import annotations
@@ -39,7 +46,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -240,6 +247,20 @@ class PriorityLock:
             self._changed.notify_all()
 
 
+class _ThenClose:
+    """A WSGI response body that runs `then` when the server closes it, after sending it."""
+
+    def __init__(self, body: bytes, then: Callable[[], None]) -> None:
+        self._body = body
+        self._then = then
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter((self._body,))
+
+    def close(self) -> None:
+        self._then()
+
+
 class SerializedAws:
     """WSGI middleware: every request to moto under one lock; change feeds bumped after writes;
     injected faults answered before moto sees the request.
@@ -299,7 +320,9 @@ class SerializedAws:
         finally:
             self.lock.release()
         if watched and status and status[0].startswith("2"):
-            self._bump(service, operation, request_body, body)
+            # After the answer has gone out (a WSGI server calls close() then): the pollers this wakes
+            # would otherwise compete with the writer for the GIL while its answer is being sent.
+            return _ThenClose(body, lambda: self._bump(service, operation, request_body, body))
         return [body]
 
     def _bump(self, service: str, operation: str, request_body: bytes, body: bytes) -> None:
@@ -350,9 +373,46 @@ class SerializedAws:
         if not key:
             start_response("400 Bad Request", [("Content-Type", "application/json")])
             return [b'{"message": "key is required"}']
+        after = query["after"][0] if query.get("after") else None
         version = self.feeds.wait(key, since, wait)
+        answer: dict[str, Any] = {"key": key, "version": version}
+        if after is not None and key.startswith("kinesis/") and version > since:
+            # A subscribed shard's new records travel with the answer, as enhanced fan-out pushes
+            # them (SubscribeToShard): no GetRecords between a write and its consumer.
+            self.lock.acquire(background=False)
+            try:
+                answer["records"] = _records_after(key, after)
+            finally:
+                self.lock.release()
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps({"key": key, "version": version}).encode()]
+        return [json.dumps(answer).encode()]
+
+
+SUBSCRIBE_LIMIT = 10_000  # records per answer, as GetRecords returns at most
+
+
+def _records_after(key: str, after: str) -> list[dict[str, Any]] | None:
+    """The records of shard `kinesis/<stream>/<shardId>` after sequence number `after` (None: no such
+    shard), as GetRecords lists them, with the data in base64 and the arrival in epoch seconds."""
+    from moto.kinesis.models import kinesis_backends
+
+    _, stream_name, shard_id = key.split("/", 2)
+    for regions in kinesis_backends.values():
+        for backend in regions.values():
+            stream = backend.streams.get(stream_name)
+            shard = stream.shards.get(shard_id) if stream is not None else None
+            if shard is not None:
+                found, _, _ = shard_records_after(shard, after if after.isdigit() else "0", SUBSCRIBE_LIMIT)
+                return [
+                    {
+                        "SequenceNumber": str(r.sequence_number),
+                        "PartitionKey": r.partition_key,
+                        "Data": r.data,
+                        "ApproximateArrivalTimestamp": r.created_at,
+                    }
+                    for r in found
+                ]
+    return None
 
 
 def _aws_error(start_response: StartResponse, service: str, rule: dict[str, Any]) -> Iterable[bytes]:
@@ -380,11 +440,51 @@ def _forget_old_stream_iterators() -> None:
                     del iterators[arn]
 
 
+def shard_records_after(shard: Any, last_sequence_id: str, limit: int | None) -> tuple[list[Any], int, int]:
+    """moto's `Shard.get_records`, by key instead of by walking every record of the shard: a shard's
+    sequence numbers are 1, 2, 3, ... (moto's put_record adds one to the last). A shard whose numbers
+    are not contiguous (none here) takes moto's own walk."""
+    records = shard.records
+    first, last = next(iter(records), 0), next(reversed(records), 0)
+    if records and last - first + 1 != len(records):
+        return _walk_records(shard, last_sequence_id, limit)
+    after = max(int(last_sequence_id), first - 1)
+    end = last if limit is None else min(last, after + limit)
+    found = [records[n] for n in range(after + 1, end + 1)]
+    if not found:
+        return [], int(last_sequence_id), 0
+    behind = records[last].created_at - found[-1].created_at
+    return found, found[-1].sequence_number, int(behind * 1000)
+
+
+def _walk_records(shard: Any, last_sequence_id: str, limit: int | None) -> tuple[list[Any], int, int]:
+    from moto.kinesis.models import Shard
+
+    return _MOTO_GET_RECORDS.get("walk", Shard.get_records)(shard, last_sequence_id, limit)  # type: ignore[no-any-return]
+
+
+_MOTO_GET_RECORDS: dict[str, Any] = {}
+
+
+def _speed_up_moto() -> None:
+    """Constant-cost versions of moto's per-request work that grows with its stored data (module doc)."""
+    from moto import backends
+    from moto.kinesis.models import Shard
+
+    modules = tuple(backends.list_of_moto_modules())
+    # moto is untyped at these seams: its functions are replaced through setattr.
+    setattr(backends, "list_of_moto_modules", lambda: modules)  # noqa: B010
+    _MOTO_GET_RECORDS.setdefault("walk", Shard.get_records)
+    setattr(Shard, "get_max_sequence_number", lambda shard: next(reversed(shard.records), 0))  # noqa: B010
+    setattr(Shard, "get_records", shard_records_after)  # noqa: B010
+
+
 def build_app(background: Iterable[str] = ()) -> SerializedAws:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     from local import motofixes
 
+    _speed_up_moto()
     motofixes.install()
     return SerializedAws(DomainDispatcherApplication(create_backend_app), background)
 

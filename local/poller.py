@@ -43,6 +43,7 @@ from local.slsconfig import ACCOUNT_ID, Service, StreamEvent, arn_of, physical_n
 
 log = logging.getLogger("local.poller")
 
+READ_LIMIT = 10_000  # records per GetRecords, Kinesis' maximum
 MAX_LANE_BACKLOG = 5000  # records buffered per lane before the shard reader waits
 METRICS_INTERVAL = 1.0
 RETRY_BACKOFF = (0.1, 2.0)
@@ -205,32 +206,78 @@ class StreamPoller:
         )["ShardIterator"]
         feed = f"kinesis/{self.stream_name}/{shard_id}"
         seen = 0  # the feed's version before the read below: anything written since wakes the wait
+        last: str | None = None  # the sequence number of the last record handed on
         while it:
             try:
-                out = await self._kinesis.get_records(ShardIterator=it, Limit=10000)
+                out = await self._kinesis.get_records(ShardIterator=it, Limit=READ_LIMIT)
             except Exception:
                 log.exception("GetRecords failed on %s; retrying", shard_id)
                 await asyncio.sleep(1.0)
                 continue
             it = out.get("NextShardIterator")
-            for r in out["Records"]:
-                arrival = r["ApproximateArrivalTimestamp"]
-                record = Record(
+            records = [
+                Record(
                     shard_id,
                     r["SequenceNumber"],
                     r["PartitionKey"],
                     r["Data"],
-                    arrival.timestamp() if hasattr(arrival, "timestamp") else float(arrival),
+                    _epoch(r["ApproximateArrivalTimestamp"]),
                 )
-                lane = lanes[zlib.crc32(record.partition_key.encode()) % len(lanes)]
-                await lane.put(record)  # bounded: a slow lane holds the shard reader back
-                self.stats.backlog += 1
-            if out["Records"]:
-                self._incoming += len(out["Records"])
-            elif self._feeds is not None and self._feeds.available:
+                for r in out["Records"]
+            ]
+            last = await self._hand_on(records, lanes, last)
+            if len(records) >= READ_LIMIT:
+                continue  # more are waiting
+            if self._feeds is None or not self._feeds.available:
+                if not records:
+                    await asyncio.sleep(self.poll_interval)
+                continue
+            # Every write up to version `seen` was visible to the read above, which began after the
+            # wait that returned it. The feed then pushes each new write's records (enhanced fan-out),
+            # until it cannot say (a gap, or no sequence number yet): then the iterator reads again.
+            if last is None:  # nothing read yet: no position to push from
                 seen = await self._feeds.wait(feed, seen)
-            else:
-                await asyncio.sleep(self.poll_interval)
+                continue
+            while self._feeds.available:
+                seen, pushed = await self._feeds.subscribe(feed, seen, last)
+                if pushed is None:
+                    break
+                last = await self._hand_on(
+                    [
+                        Record(
+                            shard_id,
+                            r["SequenceNumber"],
+                            r["PartitionKey"],
+                            base64.b64decode(r["Data"]),
+                            float(r["ApproximateArrivalTimestamp"]),
+                        )
+                        for r in pushed
+                    ],
+                    lanes,
+                    last,
+                )
+                if len(pushed) >= READ_LIMIT:
+                    break
+            it = (
+                await self._kinesis.get_shard_iterator(
+                    StreamName=self.stream_name,
+                    ShardId=shard_id,
+                    ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                    StartingSequenceNumber=last,
+                )
+            )["ShardIterator"]
+
+    async def _hand_on(
+        self, records: list[Record], lanes: list[asyncio.Queue[Record]], last: str | None
+    ) -> str | None:
+        """Puts each record on its partition key's lane; returns the last sequence number handed on."""
+        for record in records:
+            lane = lanes[zlib.crc32(record.partition_key.encode()) % len(lanes)]
+            await lane.put(record)  # bounded: a slow lane holds the shard reader back
+            self.stats.backlog += 1
+            last = record.sequence
+        self._incoming += len(records)
+        return last
 
     async def _run_lane(self, queue: asyncio.Queue[Record]) -> None:
         while True:
@@ -414,26 +461,50 @@ class ChangeFeeds:
 
     async def wait(self, key: str, since: int, timeout: float = WAIT_SECONDS) -> int:
         """The key's version once it is above `since` (or after `timeout`, unchanged)."""
+        body = await self._ask({"key": key, "since": str(since), "wait": str(timeout)})
+        return since if body is None else int(body["version"])
+
+    async def subscribe(
+        self, key: str, since: int, after: str | None, timeout: float = WAIT_SECONDS
+    ) -> tuple[int, list[dict[str, Any]] | None]:
+        """As `wait` on a shard's key, with the shard's records after sequence number `after`: [] when
+        the version did not move, None when the feed cannot list them (no `after` yet, no feed)."""
+        if after is None:
+            return since, None
+        body = await self._ask({"key": key, "since": str(since), "wait": str(timeout), "after": after})
+        if body is None:
+            return since, None
+        version = int(body["version"])
+        records = body.get("records")
+        if isinstance(records, list):
+            return version, records
+        return version, [] if version <= since else None
+
+    async def _ask(self, params: dict[str, str]) -> dict[str, Any] | None:
         import aiohttp
 
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.WAIT_SECONDS + 10))
-        url = f"{self.endpoint}/_local/changes"
-        params = {"key": key, "since": str(since), "wait": str(timeout)}
         try:
-            async with self._session.get(url, params=params) as answer:
+            async with self._session.get(f"{self.endpoint}/_local/changes", params=params) as answer:
                 if answer.status != 200:
                     raise RuntimeError(f"HTTP {answer.status}")
-                return int((await answer.json())["version"])
-        except (aiohttp.ClientError, RuntimeError, ValueError, KeyError, TimeoutError) as exc:
+                body = await answer.json()
+                int(body["version"])
+        except (aiohttp.ClientError, RuntimeError, ValueError, KeyError, TypeError, TimeoutError) as exc:
             self.available = False
             log.info("no change feeds at %s (%s): polling instead", self.endpoint, exc)
-            return since
+            return None
+        return dict(body)
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _epoch(arrival: Any) -> float:
+    return float(arrival.timestamp() if hasattr(arrival, "timestamp") else arrival)
 
 
 def _iso(epoch: float) -> str:

@@ -241,8 +241,11 @@ def admit(event: dict[str, Any]) -> dict[str, Any]:
     if path not in PUBLIC:
         _authenticate(headers.get("authorization") or "")
     body = event.get("body")
+    # Media types are case-insensitive (RFC 9110); the resolver compares them as written, and for a
+    # form type it parses the (absent) body itself and raises a bare ValueError: it sees JSON or nothing.
+    others = {k: v for k, v in (event.get("headers") or {}).items() if str(k).lower() != "content-type"}
     if not body:
-        return event
+        return {**event, "headers": others}
     media_type, _, params = headers.get("content-type", "").partition(";")
     charset = re.search(r"charset\s*=\s*\"?([^\s\";]+)", params, re.IGNORECASE)
     if media_type.strip().lower() != "application/json" or (charset and charset[1].lower() != "utf-8"):
@@ -252,8 +255,6 @@ def admit(event: dict[str, Any]) -> dict[str, Any]:
         wirejson.loads(raw.decode())
     except (binascii.Error, UnicodeDecodeError, wirejson.NotJson) as exc:
         raise BadRequest(f"the body is not valid JSON: {exc}") from None
-    # Media types are case-insensitive (RFC 9110); the resolver compares them as written.
-    others = {k: v for k, v in (event.get("headers") or {}).items() if str(k).lower() != "content-type"}
     return {**event, "headers": {**others, "content-type": "application/json"}}
 
 

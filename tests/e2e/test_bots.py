@@ -12,7 +12,7 @@ import pytest
 
 from cli.ops import Ops
 from clients.bots import BotConfig, local_tokens, percentile, run_bots
-from clients.sdk import GameClient
+from gamebackend_client import GameClient
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import eventually

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from clients.sdk import GameClient
+from gamebackend_client import GameClient
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import management_api

@@ -7,6 +7,7 @@ both pass one condition. These tests hammer the endpoint the local stack embeds 
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -170,6 +171,34 @@ def test_change_feed_wakes_a_waiter_on_the_shard_that_was_written(endpoint: str)
     kinesis.put_records(StreamName=stream, Records=[{"PartitionKey": "k", "Data": b"y"}])
     waiter.join(30)
     assert woken == [2]
+
+
+def test_a_subscribed_shards_feed_pushes_the_records_after_a_sequence_number(endpoint: str) -> None:
+    """With `after`, the answer carries the shard's records after that sequence number, as
+    GetRecords would list them (enhanced fan-out's push): the consumer needs no read of its own."""
+    kinesis = _client("kinesis", endpoint)
+    stream = f"push-{time.time_ns()}"
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    sequences = [
+        kinesis.put_record(StreamName=stream, PartitionKey="k", Data=f"r{n}".encode())["SequenceNumber"]
+        for n in range(3)
+    ]
+    key = f"kinesis/{stream}/shardId-000000000000"
+    url = f"{endpoint}/_local/changes?key={key}&since=1&wait=5&after={sequences[0]}"
+    with urllib.request.urlopen(url, timeout=15) as answer:
+        body = json.loads(answer.read())
+    assert body["version"] == 3
+    assert [(r["SequenceNumber"], base64.b64decode(r["Data"])) for r in body["records"]] == [
+        (sequences[1], b"r1"),
+        (sequences[2], b"r2"),
+    ]
+    listed = _read_all(kinesis, stream)
+    assert [r["SequenceNumber"] for r in listed] == sequences  # the same records GetRecords lists
+    # Unchanged since the caller's version: no records, whatever `after` says.
+    with urllib.request.urlopen(
+        f"{endpoint}/_local/changes?key={key}&since=3&wait=0.1&after=0", timeout=15
+    ) as a:
+        assert "records" not in json.loads(a.read())
 
 
 def test_change_feed_counts_table_writes_but_not_reads_or_failures(endpoint: str) -> None:

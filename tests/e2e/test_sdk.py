@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from backend import errors
-from backend.protocol import Ack, Joined, Leaderboard, Left, Pong, Rank, State
 from cli.ops import Ops
-from clients.sdk import ActionRejected, AuthError, GameClient, ServerError
+from gamebackend_client import ActionRejected, AuthError, GameClient, ServerError, errors
+from gamebackend_client.protocol import Ack, Joined, Leaderboard, Left, Pong, Rank, State
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import eventually, management_api

@@ -142,6 +142,15 @@ def test_a_body_that_is_not_json_is_refused_before_validation(
     refused(backend, event, 415, "unsupported_media_type")
 
 
+@pytest.mark.parametrize(
+    "content_type", ["multipart/form-data", "application/x-www-form-urlencoded", "text/plain"]
+)
+def test_a_missing_body_is_invalid_whatever_the_media_type(backend: Backend, content_type: str) -> None:
+    # A form type with no body once reached the resolver's multipart parser, whose ValueError was a 500.
+    event = http_event("POST", "/admin/broadcast", headers={**AUTH, "content-type": content_type})
+    refused(backend, event, 422, "invalid_request")
+
+
 def test_authentication_comes_before_validation(backend: Backend) -> None:
     invalid = [
         http_event("GET", "/admin/leaderboards/chess"),

@@ -10,8 +10,16 @@ import pytest
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from backend import errors
-from clients.sdk import AuthError, ConnectionLost, GameClient, ServerError, backoff_delay, server_error
+from gamebackend_client import (
+    AuthError,
+    ConnectionLost,
+    GameClient,
+    ServerError,
+    backoff_delay,
+    errors,
+    rejection,
+    server_error,
+)
 
 
 def test_backoff_grows_exponentially_up_to_the_cap_with_full_jitter() -> None:
@@ -27,12 +35,22 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_full_jitter() -> None:
         backoff_delay(-1, base=0.2, cap=10.0)
 
 
-def test_error_frames_become_the_backends_error_classes() -> None:
+def test_error_frames_become_the_class_of_their_code() -> None:
     e = server_error("match_full", "the match has no free seat", "j1")
-    assert isinstance(e, ServerError) and isinstance(e, errors.MatchFull) and isinstance(e, errors.Conflict)
+    assert type(e) is errors.MatchFull and isinstance(e, errors.Conflict) and isinstance(e, ServerError)
     assert (e.code, e.message, e.ref, e.status) == ("match_full", "the match has no free seat", "j1", 409)
+    assert not isinstance(e, errors.ActionRejected)
     unknown = server_error("brand_new_code", "from a newer server")
     assert type(unknown) is ServerError and unknown.code == "brand_new_code"
+
+
+def test_rejections_are_action_rejected_and_the_class_of_their_code() -> None:
+    r = rejection("match_not_running", "the match is finished", "a-1")
+    assert isinstance(r, errors.ActionRejected) and isinstance(r, errors.MatchNotRunning)
+    assert isinstance(r, errors.Conflict) and not isinstance(r, errors.MatchFull)
+    assert (r.code, r.message, r.ref, r.status) == ("match_not_running", "the match is finished", "a-1", 409)
+    unknown = rejection("brand_new_code", "from a newer server")
+    assert type(unknown) is errors.ActionRejected and unknown.code == "brand_new_code"
 
 
 def test_heartbeat_must_beat_api_gateways_idle_timeout() -> None:

@@ -1,4 +1,4 @@
-"""The Python SDK of the game backend: one WebSocket, typed requests, pushed events, reconnection.
+"""The client: one WebSocket, typed requests, pushed events, reconnection.
 
     async with GameClient("ws://127.0.0.1:3001", token) as client:
         joined = await client.join("practice")
@@ -10,8 +10,8 @@
 What it does for the caller:
 - request/answer correlation: every request carries a generated `id`; the answer (`ack` by `id`,
   `pong`/`joined`/`left`/`leaderboard`/`error` by `ref`) resolves it, or the per-request timeout fires;
-- an `error` frame raises `ServerError` (carrying `code`), whose class also derives from the matching
-  class of `backend.errors`, so `except backend.errors.NotInMatch` works on the client too;
+- an `error` frame raises the `ServerError` subclass of its `code` (gamebackend_client.errors: the
+  server's tree of codes), so `except NotInMatch` or `except Forbidden` work on the client too;
 - heartbeats: a `ping` frame whenever nothing was sent for `heartbeat_interval` seconds, so API
   Gateway's 10-minute idle timeout never closes a client that is merely quiet; a ping left unanswered
   closes the socket, which triggers a reconnection;
@@ -46,8 +46,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.protocol import State as SocketState
 
-from backend import errors
-from backend.protocol import (
+from gamebackend_client.errors import (
+    AuthError,
+    ConnectionLost,
+    GameClientError,
+    RequestTimeout,
+    ServerError,
+    rejection,
+    server_error,
+)
+from gamebackend_client.protocol import (
     Ack,
     Board,
     ErrorFrame,
@@ -71,7 +79,7 @@ from backend.protocol import (
     server_frame_adapter,
 )
 
-log = logging.getLogger("clients.sdk")
+log = logging.getLogger("gamebackend_client")
 
 # What `events()` yields: everything the server pushes without being asked, plus an `error` frame that
 # answers no request of this client (for instance one with no `ref`).
@@ -85,71 +93,6 @@ OUTCOMES_KEPT = 10_000
 EVENTS_KEPT = 10_000
 MATCHES_KEPT = 16
 STABLE_AFTER = 10.0  # seconds a socket must stay up before the backoff starts from zero again
-
-
-# --- errors ---------------------------------------------------------------------------------------
-
-
-class GameClientError(Exception):
-    """Base class of everything the SDK raises."""
-
-
-class AuthError(GameClientError):
-    """The server refused the WebSocket upgrade (401/403). Never retried: get a new token."""
-
-    def __init__(self, status: int, body: str = "") -> None:
-        self.status = status
-        self.body = body
-        what = "unauthorized (missing, invalid or expired token)" if status == 401 else "forbidden"
-        super().__init__(f"the server refused the connection with HTTP {status}: {what}; not retrying")
-
-
-class ConnectionLost(GameClientError):
-    """The connection is gone and will not come back (closed, or reconnection gave up)."""
-
-
-class RequestTimeout(GameClientError, TimeoutError):
-    """No answer within the request's timeout."""
-
-
-class ServerError(GameClientError):
-    """An `error` frame answering a request. `code` is the stable wire value (backend.errors)."""
-
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
-        self.code = code
-        self.message = message
-        self.ref = ref
-        Exception.__init__(self, f"{code}: {message}")
-
-
-class ActionRejected(ServerError):
-    """The stream processor refused an acknowledged action (a `rejected` push)."""
-
-
-def _classes(root: type[ServerError], prefix: str) -> dict[str, type[ServerError]]:
-    # One class per code, deriving from `root` *and* from the backend's class of that code, so that
-    # `except backend.errors.NotInMatch` (or `except backend.errors.Forbidden`) catches it.
-    classes: dict[str, type[ServerError]] = {}
-    for name in errors.__all__:
-        base = getattr(errors, name)
-        classes[base.code] = cast(
-            "type[ServerError]", type(f"{prefix}{name}", (root, base), {"__module__": __name__})
-        )
-    return classes
-
-
-_SERVER_ERRORS = _classes(ServerError, "Server")
-_REJECTIONS = _classes(ActionRejected, "Rejected")
-
-
-def server_error(code: str, message: str, ref: str | None = None) -> ServerError:
-    """The exception for an `error` frame: a ServerError that is also the backend's class of `code`."""
-    return _SERVER_ERRORS.get(code, ServerError)(code, message, ref)
-
-
-def rejection(code: str, message: str, action_id: str | None = None) -> ServerError:
-    """The exception for a `rejected` push: an ActionRejected that is also the backend's class of `code`."""
-    return _REJECTIONS.get(code, ActionRejected)(code, message, action_id)
 
 
 # --- backoff --------------------------------------------------------------------------------------
@@ -687,15 +630,4 @@ class GameClient:
         return self._error
 
 
-__all__ = [
-    "ActionRejected",
-    "AuthError",
-    "ConnectionLost",
-    "Event",
-    "GameClient",
-    "GameClientError",
-    "RequestTimeout",
-    "ServerError",
-    "backoff_delay",
-    "server_error",
-]
+__all__ = ["Event", "GameClient", "TokenSource", "backoff_delay"]

@@ -1,0 +1,226 @@
+"""The wire protocol as a client sees it: the frames it sends (`action`) and the frames it receives (`type`).
+
+These are the SDK's own models, so that the SDK ships without the backend. They are not a second
+definition of the protocol: the backend's models are, and `docs/protocol.schema.json` is the JSON Schema
+it generates from them (`gamebackend schema`). The repository's tests build the JSON Schema of the models
+below and require it to be exactly that file's `client` and `server` parts, so a change on either side
+alone fails the suite (tests/unit/test_sdk_package.py). Change this module together with the backend's.
+
+Frames are strict and closed, as on the server: an unknown field, or "5" for 5, is a validation error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+PROTOCOL_VERSION = 1  # the version this SDK speaks; `pong` and `joined` carry the server's
+
+Mode = Literal["practice", "duel", "arena"]
+Board = Literal["global", "practice", "duel", "arena"]  # "global": every mode's points count towards it
+Period = Literal["alltime", "daily", "weekly"]
+MatchStatus = Literal["waiting", "running", "finished"]
+
+ACTION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # also every request id
+MATCH_ID_PATTERN = r"^m-[0-9a-f]{32}$"
+
+RequestId = Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")]
+MatchIdField = Annotated[str, Field(pattern=MATCH_ID_PATTERN)]
+Coordinate = Annotated[int, Field(ge=0, le=1000)]
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# --- client -> server ------------------------------------------------------------------------------
+
+
+class Ping(_Frame):
+    action: Literal["ping"]
+    id: RequestId | None = None
+
+
+class Join(_Frame):
+    action: Literal["join"]
+    mode: Mode
+    id: RequestId | None = None
+    matchId: MatchIdField | None = Field(
+        default=None, description="re-attach this connection to a match the player is already in"
+    )
+
+
+class Score(_Frame):
+    action: Literal["act"]
+    kind: Literal["score"]
+    matchId: MatchIdField
+    id: RequestId = Field(description="action id, unique per player; a repeated id is applied once")
+    points: Annotated[int, Field(ge=1, le=100)]
+
+
+class Move(_Frame):
+    action: Literal["act"]
+    kind: Literal["move"]
+    matchId: MatchIdField
+    id: RequestId = Field(description="action id, unique per player; a repeated id is applied once")
+    x: Coordinate
+    y: Coordinate
+
+
+Act = Annotated[Score | Move, Field(discriminator="kind")]
+
+
+class Leave(_Frame):
+    action: Literal["leave"]
+    matchId: MatchIdField
+    id: RequestId | None = None
+
+
+class LeaderboardQuery(_Frame):
+    action: Literal["leaderboard"]
+    board: Board = "global"
+    period: Period = "alltime"
+    limit: Annotated[int, Field(ge=1, le=100)] = 10
+    around: bool = Field(default=False, description="also return the caller's rank and neighbours")
+    id: RequestId | None = None
+
+
+ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
+
+
+# --- server -> client ------------------------------------------------------------------------------
+
+
+class Pong(_Frame):
+    type: Literal["pong"] = "pong"
+    ref: str | None = None
+    protocol: int = Field(default=PROTOCOL_VERSION, description="the server's protocol version")
+
+
+class ErrorFrame(_Frame):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    ref: str | None = Field(default=None, description="the `id` of the client frame this answers")
+
+
+class Joined(_Frame):
+    type: Literal["joined"] = "joined"
+    matchId: str
+    mode: Mode
+    players: list[str]
+    status: MatchStatus
+    ref: str | None = None
+    protocol: int = Field(default=PROTOCOL_VERSION, description="the server's protocol version")
+
+
+class Ack(_Frame):
+    type: Literal["ack"] = "ack"
+    id: str
+
+
+class Left(_Frame):
+    type: Literal["left"] = "left"
+    matchId: str
+    ref: str | None = None
+
+
+class Rejected(_Frame):
+    type: Literal["rejected"] = "rejected"
+    id: str
+    code: str
+    message: str
+    matchId: str | None = None
+
+
+class PlayerState(_Frame):
+    score: int = 0
+    x: int = 0
+    y: int = 0
+    left: bool = False
+
+
+class State(_Frame):
+    type: Literal["state"] = "state"
+    matchId: str
+    mode: Mode
+    version: int
+    status: MatchStatus
+    players: dict[str, PlayerState]
+    winner: str | None = None
+    applied: list[str] = Field(default_factory=list, description="action ids applied since the last push")
+
+
+class Entry(_Frame):
+    rank: int
+    playerId: str
+    score: int
+
+
+class Leaderboard(_Frame):
+    type: Literal["leaderboard"] = "leaderboard"
+    board: Board
+    period: Period
+    entries: list[Entry]
+    me: Entry | None = None
+    around: list[Entry] | None = None
+    ref: str | None = None
+
+
+class Rank(_Frame):
+    type: Literal["rank"] = "rank"
+    board: Board
+    period: Period
+    playerId: str
+    score: int
+    rank: int
+
+
+class Notice(_Frame):
+    type: Literal["notice"] = "notice"
+    message: str
+
+
+ServerFrame = Annotated[
+    Pong | ErrorFrame | Joined | Ack | Left | Rejected | State | Leaderboard | Rank | Notice,
+    Field(discriminator="type"),
+]
+server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
+
+
+def dump(frame: BaseModel) -> str:
+    """A frame as the JSON text sent on the socket (unset optional fields left out)."""
+    return frame.model_dump_json(exclude_none=True)
+
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "Ack",
+    "Act",
+    "Board",
+    "ClientFrame",
+    "Entry",
+    "ErrorFrame",
+    "Join",
+    "Joined",
+    "Leaderboard",
+    "LeaderboardQuery",
+    "Leave",
+    "Left",
+    "MatchStatus",
+    "Mode",
+    "Move",
+    "Notice",
+    "Period",
+    "Ping",
+    "PlayerState",
+    "Pong",
+    "Rank",
+    "Rejected",
+    "Score",
+    "ServerFrame",
+    "State",
+    "dump",
+    "server_frame_adapter",
+]

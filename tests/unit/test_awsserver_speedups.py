@@ -1,0 +1,43 @@
+"""The embedded AWS endpoint's constant-cost Kinesis read answers exactly what moto's own walk over the
+shard answers, for every position and limit (local.awsserver.shard_records_after)."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from moto.kinesis.models import Shard
+
+from local import awsserver
+
+
+def shard_with(count: int) -> Shard:
+    shard = Shard(0, 0, 2**128)
+    for n in range(count):
+        shard.put_record(f"m-{n % 3}", f"data-{n}", str(n))
+    return shard
+
+
+def moto_walk(shard: Shard, after: str, limit: int | None) -> tuple[list[int], int, int]:
+    found, last, behind = awsserver._MOTO_GET_RECORDS.get("walk", Shard.get_records)(shard, after, limit)
+    return [r.sequence_number for r in found], last, behind
+
+
+def by_key(shard: Shard, after: str, limit: int | None) -> tuple[list[int], int, int]:
+    found, last, behind = awsserver.shard_records_after(shard, after, limit)
+    return [r.sequence_number for r in found], last, behind
+
+
+@given(
+    count=st.integers(0, 40),
+    after=st.integers(0, 45),
+    limit=st.none() | st.integers(1, 50),
+)
+def test_the_same_records_as_moto_finds(count: int, after: int, limit: int | None) -> None:
+    shard = shard_with(count)
+    assert by_key(shard, str(after), limit) == moto_walk(shard, str(after), limit)
+
+
+def test_a_shard_with_a_gap_takes_motos_walk() -> None:
+    shard = shard_with(6)
+    del shard.records[3]
+    assert by_key(shard, "1", None) == moto_walk(shard, "1", None) == ([2, 4, 5, 6], 6, 0)
