@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from backend.errors import NotFound
+from backend.game import ordering
 from backend.game.boards import Board
-from backend.store.leaderboards import LeaderboardStore, Page, Row, ordering
-from backend.store.leaderboards.rows import unpack
+from backend.game.ordering import Row
+from backend.game.scoring import unpack
+from backend.store.leaderboards import LeaderboardStore, Page
 
 
 @dataclass(frozen=True)

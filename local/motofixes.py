@@ -14,7 +14,7 @@ import copy
 import types
 from typing import Any
 
-_installed = False
+_INSTALLED: list[bool] = []  # once per process
 
 
 class _NoTableCopies(types.SimpleNamespace):
@@ -28,8 +28,7 @@ class _NoTableCopies(types.SimpleNamespace):
 
 
 def install() -> None:
-    global _installed
-    if _installed:
+    if _INSTALLED:
         return
     import moto.dynamodb.models as backend_module
     from moto.dynamodb.models import DynamoDBBackend
@@ -38,7 +37,9 @@ def install() -> None:
     original = DynamoDBBackend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        names = {op.get("TableName") for item in transact_items for op in item.values() if isinstance(op, dict)}
+        names = {
+            op.get("TableName") for item in transact_items for op in item.values() if isinstance(op, dict)
+        }
         tables = {n: self.tables[n] for n in names if n in self.tables}
         if len(transact_items) > 100 or any(t.stream_shard is not None for t in tables.values()):
             return original(self, transact_items)
@@ -48,14 +49,17 @@ def install() -> None:
             table = tables.get(op.get("TableName"))
             if table is None:
                 continue
-            key = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a}
+            key = op.get("Key") or {
+                a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a
+            }
             if table.hash_key_attr not in key:
                 continue  # moto refuses it on its own
             hash_key = DynamoType(key[table.hash_key_attr])
             range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr in key else None
             backups.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-        real = backend_module.copy
-        backend_module.copy = _NoTableCopies()  # type: ignore[assignment]
+        # moto is untyped at this seam: its module's `copy` is replaced through setattr.
+        real = getattr(backend_module, "copy")  # noqa: B009
+        setattr(backend_module, "copy", _NoTableCopies())  # noqa: B010
         try:
             original(self, transact_items)
         except Exception:
@@ -63,10 +67,10 @@ def install() -> None:
                 _restore(table, hash_key, range_key, old)
             raise
         finally:
-            backend_module.copy = real
+            setattr(backend_module, "copy", real)  # noqa: B010
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    _installed = True
+    _INSTALLED.append(True)
 
 
 def _restore(table: Any, hash_key: Any, range_key: Any, old: Any) -> None:

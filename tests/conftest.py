@@ -162,4 +162,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def declared_boards(stage: str = "local") -> str:
     from local import slsconfig
 
-    return str(slsconfig.load(ROOT / "serverless.yml", stage).functions["projector"].environment["LEADERBOARDS"])
+    return str(
+        slsconfig.load(ROOT / "serverless.yml", stage).functions["projector"].environment["LEADERBOARDS"]
+    )

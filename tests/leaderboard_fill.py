@@ -13,7 +13,11 @@ def fill(store: LeaderboardStore, board: Board, key: str, scores: dict[str, int]
     held = {}
     for player, score in scores.items():
         done = store.credit_row(
-            board, key, player, [Contribution(f"m-{uuid.uuid4().hex}", 0, score, at, finished=True)], expires=None
+            board,
+            key,
+            player,
+            [Contribution(f"m-{uuid.uuid4().hex}", 0, score, at, finished=True)],
+            expires=None,
         )
         assert done.held is not None
         held[player] = done.held

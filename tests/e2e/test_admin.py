@@ -12,8 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from backend.game.periods import board_key
+
 from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore
 from local.runtime import LocalRuntime

@@ -22,8 +22,8 @@ from typing import Any
 
 import boto3
 import pytest
-
 from backend.game.periods import board_key
+
 from backend.store.leaderboards import LeaderboardStore
 from clients.bots import BotConfig, local_tokens, run_bots
 from local.runtime import LocalRuntime

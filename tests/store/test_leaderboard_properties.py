@@ -19,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.game.boards import Board, Boards
+from backend.game.scoring import apply, rank_key
 from backend.store.leaderboards import Contribution, Credited, Held, LeaderboardStore, Row
-from backend.store.leaderboards.rows import apply, rank_key
 from tests.fuzz import examples
 
 TABLE = "gamebackend-local-leaderboards"
@@ -84,7 +84,9 @@ class Model:
     totals: dict[tuple[str, str], int] = field(default_factory=dict)  # (player, match) -> total
     clock: int = 1_000
 
-    def window(self, rnd: random.Random, players: list[str], finishing: bool) -> dict[str, list[Contribution]]:
+    def window(
+        self, rnd: random.Random, players: list[str], finishing: bool
+    ) -> dict[str, list[Contribution]]:
         out: dict[str, list[Contribution]] = {}
         for player in rnd.sample(players, rnd.randint(1, len(players))):
             for match in rnd.sample(MATCHES, rnd.randint(1, 2)):
@@ -126,7 +128,9 @@ def shown(entries: list[tuple[int, Row]]) -> list[tuple[int, str, int]]:
 
 def check(store: LeaderboardStore, board: Board, key: str, expected: dict[str, Held]) -> None:
     stored = {p: h for p, h in store.rows(key, PLAYERS).items() if h.exists}
-    assert {p: (h.score, h.sub) for p, h in stored.items()} == {p: (h.score, h.sub) for p, h in expected.items()}
+    assert {p: (h.score, h.sub) for p, h in stored.items()} == {
+        p: (h.score, h.sub) for p, h in expected.items()
+    }
     # Every row counted once, where it is: the tree holds the histogram of the scores.
     assert all(h.ranked == h.score for h in stored.values())
     truth = brute_force(board, expected)
@@ -180,13 +184,13 @@ def test_every_rank_and_page_is_a_brute_force_sort_through_crashes_and_replays(
         if rnd.random() < 0.5:
             # A crash somewhere in the window's writes; the retry is the same window again.
             crashing = Crashing(ddb, at=rnd.randint(1, 30), after=rnd.random() < 0.5)
-            store._ddb = crashing  # noqa: SLF001
+            store._ddb = crashing
             try:
                 flush(store, board, key, window)
             except Crash:
                 pass
             finally:
-                store._ddb = ddb  # noqa: SLF001
+                store._ddb = ddb
         flush(store, board, key, window)
         delivered.append(window)
         if rnd.random() < 0.4:

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from backend.game import ranktree as tree
 from backend.game.boards import Board, Boards
-from backend.store.leaderboards import SHARDS, Contribution, LeaderboardStore, Row, shard_of, tree
+from backend.store.leaderboards import SHARDS, Contribution, LeaderboardStore, Row, shard_of
 from tests.leaderboard_fill import fill as fill_board
 
 TABLE = "gamebackend-local-leaderboards"
@@ -40,11 +41,6 @@ def store(ddb: Any) -> LeaderboardStore:
 def raw(ddb: Any, board: str, player: str) -> dict[str, Any]:
     item: dict[str, Any] = ddb.get_item(TableName=TABLE, Key={"entryId": {"S": f"{board}#{player}"}})["Item"]
     return item
-
-
-def fill(store: LeaderboardStore, scores: dict[str, int], board: str = BOARD) -> None:
-    for player, score in scores.items():
-        store.credit(board, player, M1, believed=0, total=score, expires=None)
 
 
 # --- exactly-once credits --------------------------------------------------------------------------
@@ -342,7 +338,9 @@ def test_around_places_the_player_among_many_equal_scores(store: LeaderboardStor
             found = store.around(DUEL, board, player, before=1, after=1)
             assert found is not None
             assert [r.player_id for _, r in found.entries] == ordered[at - 1 : at + 2], (board, player)
-            assert [rank for rank, _ in found.entries] == [1 if p == "leader" else 2 for p in ordered[at - 1 : at + 2]]
+            assert [rank for rank, _ in found.entries] == [
+                1 if p == "leader" else 2 for p in ordered[at - 1 : at + 2]
+            ]
 
 
 # --- other operators, orders and tie-breaks ------------------------------------------------------
@@ -373,7 +371,10 @@ def test_best_keeps_the_best_finished_match_and_first_to_reach_breaks_ties(store
         (3, "low", 10),
     ]
     assert store.rank_of(board, key, "late") == (2, page.entries[1][1])
-    assert [r.player_id for _, r in store.page(board, key, 5, anchor=page.entries[0][1]).entries] == ["late", "low"]
+    assert [r.player_id for _, r in store.page(board, key, 5, anchor=page.entries[0][1]).entries] == [
+        "late",
+        "low",
+    ]
 
 
 def test_set_keeps_the_latest_and_an_ascending_board_ranks_the_lowest_first(store: LeaderboardStore) -> None:

@@ -23,16 +23,17 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from backend.game import ranktree as tree
 from backend.game import rules
-from backend.game.modes import MODES
 from backend.game.boards import Boards, configured
+from backend.game.modes import MODES
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import GameEvent
 from backend.push import PushReport
 from backend.sessions import Sessions
 from backend.store.connections import Connection, ConnectionStore
 from backend.store.events import EventLog
-from backend.store.leaderboards import LeaderboardStore, tree
+from backend.store.leaderboards import LeaderboardStore, counts_of
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
 from local.tablestream import _jsonable
@@ -301,7 +302,7 @@ class World:
             parts = entry[5:].split("#")
             key, node = "#".join(parts[:3]), parts[3]
             counts = out.setdefault(key, {}).setdefault(node, {})
-            for child, n in tree.counts_of(item).items():
+            for child, n in counts_of(item).items():
                 counts[child] = counts.get(child, 0) + n
         return {
             k: {n: {c: x for c, x in cs.items() if x} for n, cs in nodes.items() if any(cs.values())}
@@ -995,7 +996,9 @@ def test_a_finished_match_is_settled_and_leaves_no_credit_attribute_on_all_time_
     assert world.deliver(world.feed.records, project=False) == {"batchItemFailures": []}
     records = world.changes()
     world.project(records)
-    rows = {i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS) if not i["entryId"]["S"].startswith("rank#")}
+    rows = {
+        i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS) if not i["entryId"]["S"].startswith("rank#")
+    }
     assert f"settled#{m}" in rows
     credit = "c_" + m.replace("-", "_")
     alltime = [k for k in rows if "#alltime#" in k]
@@ -1030,7 +1033,9 @@ def test_a_crash_between_two_transactions_of_the_rank_tree_is_repaired_by_the_re
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     f = world.feed
-    matches = [world.start(mid(n), "arena", [f"p{n}{i}" for i in range(MODES["arena"].seats)]) for n in (1, 2)]
+    matches = [
+        world.start(mid(n), "arena", [f"p{n}{i}" for i in range(MODES["arena"].seats)]) for n in (1, 2)
+    ]
     for n, m in enumerate(matches, start=1):
         for i in range(MODES["arena"].seats):
             f.score(m, f"p{n}{i}", f"s{i}", 5 + i * 7)
@@ -1131,7 +1136,11 @@ def test_boards_with_other_operators_orders_and_tie_breaks(world: World) -> None
     assert wins[0] == (1, "alice", 200, 1)
     # bob and carol both have 120 and no win: a tie on score and subscore, sharing a rank.
     assert sorted(wins[1:]) == [(2, "bob", 120, 0), (2, "carol", 120, 0)]
-    assert board("duel-last", "daily") == [(1, "bob", 120, None), (1, "carol", 120, None), (3, "alice", 200, None)]
+    assert board("duel-last", "daily") == [
+        (1, "bob", 120, None),
+        (1, "carol", 120, None),
+        (3, "alice", 200, None),
+    ]
     ranks = [f for cid, f in world.pusher.of_type("rank") if cid == "c-alice"]
     assert {(r["board"], r["period"]) for r in ranks} == {("global", "alltime"), ("duel-wins", "daily")}
     world.assert_trees_count_the_rows()

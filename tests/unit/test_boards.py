@@ -39,7 +39,13 @@ def test_a_board_declares_every_feature() -> None:
         }
     )
     b = boards["duel-best"]
-    assert (b.operator, b.order, b.tie_break, b.subscore, b.rank_frames) == ("best", "asc", "subscore", "wins", ("hourly",))
+    assert (b.operator, b.order, b.tie_break, b.subscore, b.rank_frames) == (
+        "best",
+        "asc",
+        "subscore",
+        "wins",
+        ("hourly",),
+    )
     assert [x.name for x in boards.for_mode("duel")] == ["duel-best", "global"]
     assert [x.name for x in boards.for_mode("arena")] == ["global"]
     at = datetime(2026, 11, 23, 10, 42, tzinfo=UTC)
@@ -56,15 +62,27 @@ def test_a_board_declares_every_feature() -> None:
         ({}, None, "at least one board"),
         ({"Global": {"periods": ["alltime"]}}, None, "boards.Global: a board name matches"),
         ({"g#1": {"periods": ["alltime"]}}, None, "a board name matches"),
-        ({"g": {"periods": ["alltime"], "operator": "decr"}}, None, "boards.g.operator: 'decr' is not one of"),
+        (
+            {"g": {"periods": ["alltime"], "operator": "decr"}},
+            None,
+            "boards.g.operator: 'decr' is not one of",
+        ),
         ({"g": {"periods": ["alltime"], "order": "up"}}, None, "boards.g.order"),
         ({"g": {"periods": ["alltime"], "tieBreak": "coin"}}, None, "boards.g.tieBreak"),
         ({"g": {"periods": ["alltime"], "subscore": "wins"}}, None, "only a board with tieBreak: subscore"),
-        ({"g": {"periods": ["alltime"], "tieBreak": "subscore", "subscore": "kills"}}, None, "boards.g.subscore"),
+        (
+            {"g": {"periods": ["alltime"], "tieBreak": "subscore", "subscore": "kills"}},
+            None,
+            "boards.g.subscore",
+        ),
         ({"g": {"periods": []}}, None, "boards.g.periods: a non-empty list"),
         ({"g": {"periods": ["alltime", "alltime"]}}, None, "distinct"),
         ({"g": {"periods": ["weekly"]}}, None, "\\['weekly'\\] are not declared"),
-        ({"g": {"periods": ["alltime"], "rankFrames": ["daily"]}}, None, "rankFrames: a list of this board's"),
+        (
+            {"g": {"periods": ["alltime"], "rankFrames": ["daily"]}},
+            None,
+            "rankFrames: a list of this board's",
+        ),
         ({"g": {"periods": ["alltime"], "modes": ["chess"]}}, None, "boards.g.modes"),
         ({"g": {"periods": ["alltime"], "modes": []}}, None, "boards.g.modes"),
         ({"g": {"periods": ["alltime"], "colour": "red"}}, None, "boards.g: unknown keys \\['colour'\\]"),

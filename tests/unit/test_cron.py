@@ -46,7 +46,9 @@ def utc(*args: int) -> datetime:
         ("0 0 1-7/3 1,7 *", utc(2026, 7, 5), utc(2026, 7, 4), utc(2026, 7, 7)),
     ],
 )
-def test_previous_and_following_fires(expression: str, at: datetime, previous: datetime, following: datetime) -> None:
+def test_previous_and_following_fires(
+    expression: str, at: datetime, previous: datetime, following: datetime
+) -> None:
     cron = Cron.parse(expression)
     assert cron.previous(at) == previous
     assert cron.following(at) == following

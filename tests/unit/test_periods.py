@@ -12,7 +12,9 @@ from backend.game.boards import Boards
 from local import slsconfig
 from tests.conftest import ROOT
 
-DECLARED = Boards.from_json(slsconfig.load(ROOT / "serverless.yml").functions["projector"].environment["LEADERBOARDS"])
+DECLARED = Boards.from_json(
+    slsconfig.load(ROOT / "serverless.yml").functions["projector"].environment["LEADERBOARDS"]
+)
 RETENTION_AFTER_PERIOD = timedelta(days=35)
 
 
@@ -30,6 +32,7 @@ def expires_at(period: str, at: datetime) -> int | None:
 
 def board_key(board: str, period: str, at: datetime) -> str:
     return DECLARED[board].key(period, at)
+
 
 PLUS2 = timezone(timedelta(hours=2))
 MINUS5 = timezone(timedelta(hours=-5))
@@ -134,7 +137,9 @@ def test_rows_expire_after_their_period_ends_and_the_retention(period: str) -> N
 
 
 def test_retention_outlasts_the_longest_period() -> None:
-    assert all(timedelta(days=7) <= timedelta(days=p.keep_days) for p in DECLARED["global"].periods if p.reset)
+    assert all(
+        timedelta(days=7) <= timedelta(days=p.keep_days) for p in DECLARED["global"].periods if p.reset
+    )
 
 
 def test_every_board_has_the_three_periods_and_only_global_pushes_ranks() -> None:
@@ -144,7 +149,9 @@ def test_every_board_has_the_three_periods_and_only_global_pushes_ranks() -> Non
         assert (board.operator, board.order, board.tie_break) == ("incr", "desc", "none")
         assert board.rank_frames == (("alltime",) if board.name == "global" else ())
         assert board.modes == ({"practice", "duel", "arena"} if board.name == "global" else {board.name})
-    raw = json.loads(slsconfig.load(ROOT / "serverless.yml", "prod").functions["message"].environment["LEADERBOARDS"])
+    raw = json.loads(
+        slsconfig.load(ROOT / "serverless.yml", "prod").functions["message"].environment["LEADERBOARDS"]
+    )
     assert Boards.parse(raw) == DECLARED  # every stage and function, the same boards
 
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.game import ranktree as tree
 from backend.game.boards import Board, Boards
-from backend.store.leaderboards import tree
-from backend.store.leaderboards.ordering import Row, decode, encode, order, ranked
-from backend.store.leaderboards.rows import Contribution, Held, apply, rank_key, unpack
+from backend.game.ordering import Row, decode, encode, order, ranked
+from backend.game.scoring import Contribution, Held, apply, rank_key, unpack
+from backend.store.leaderboards import node_id, node_ids
 from tests.fuzz import examples
 
 SCORES = st.one_of(
@@ -27,7 +28,7 @@ def counts_of(scores: list[int], copies: random.Random | None = None) -> dict[st
     for s in scores:
         for node, child in tree.path(s):
             copy = copies.randrange(tree.COPIES) if copies and tree.is_hot(node) else None
-            item = items.setdefault(tree.item_id("b", node, copy), {})
+            item = items.setdefault(node_id("b", node, copy), {})
             item[child] = item.get(child, 0) + 1
     summed: dict[str, dict[int, int]] = {}
     for name, counts in items.items():
@@ -78,7 +79,7 @@ def test_the_deltas_of_moves_are_the_difference_of_the_histograms(
 def test_a_rank_reads_a_bounded_number_of_items_whatever_the_score(score: int) -> None:
     steps = tree.path(score)
     assert len(steps) <= 1 + tree.MAX_DIGITS
-    items = [i for node, _ in steps for i in tree.item_ids("b", node)]
+    items = [i for node, _ in steps for i in node_ids("b", node)]
     assert len(items) <= 2 * tree.COPIES + tree.MAX_DIGITS - 1
     assert all(item.startswith("rank#b#") for item in items)
     # The leaf counts exactly this score: its path differs from every other score's.
@@ -92,7 +93,9 @@ ROWS = st.lists(
 
 @examples(300)
 @given(ROWS, st.booleans(), st.data())
-def test_the_ranks_of_any_page_are_competition_ranks(rows: list[tuple[str, int]], descending: bool, data: st.DataObject) -> None:
+def test_the_ranks_of_any_page_are_competition_ranks(
+    rows: list[tuple[str, int]], descending: bool, data: st.DataObject
+) -> None:
     board = order([Row(p, s) for p, s in rows], descending)
     start = data.draw(st.integers(0, len(board) - 1))
     end = data.draw(st.integers(start + 1, len(board)))
@@ -100,13 +103,19 @@ def test_the_ranks_of_any_page_are_competition_ranks(rows: list[tuple[str, int]]
     first = page[0].score
     better = sum(1 for r in board if (r.score > first if descending else r.score < first))
     group = sum(1 for r in board if r.score == first)
-    expected = [1 + sum(1 for r in board if (r.score > x.score if descending else r.score < x.score)) for x in page]
+    expected = [
+        1 + sum(1 for r in board if (r.score > x.score if descending else r.score < x.score)) for x in page
+    ]
     assert [rank for rank, _ in ranked(page, better, group)] == expected
     assert [row for _, row in ranked(page, better, group)] == page
 
 
 @examples(100)
-@given(st.sampled_from(["after", "before"]), st.integers(0, 10**38 - 1), st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", fullmatch=True))
+@given(
+    st.sampled_from(["after", "before"]),
+    st.integers(0, 10**38 - 1),
+    st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", fullmatch=True),
+)
 def test_a_cursor_comes_back_as_it_went_out(direction: str, key: int, player: str) -> None:
     row = Row(player, 0, None, key)
     assert decode(encode(direction, row)) == (direction, key, player)  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """The rank tree of a board: how many rows hold each score, as counters in a tree over the score's
 digits, so that a rank costs the same few reads on a board of a hundred players or of ten million.
-Pure: the items and their arithmetic; backend.store.leaderboards.ranks reads and writes them.
+Pure arithmetic; backend.store.leaderboards keeps the nodes as items, reads and writes them.
 
 A score is written in base 100, most significant digit first, and prefixed by its number of digits:
 1234 is (2 digits) 12, 34. The tree's nodes are the prefixes of that path, each an item counting its
@@ -10,7 +10,7 @@ children:
     node "2"     children: the first digit (1..99)       rows with 2 digits, by their first
     node "2:12"  children: the last digit (0..99)        rows with 12xx, by their last: 1234 is child 34
 
-A node's child counts are attributes `n<child>` of its item. The rows scoring strictly better than s are,
+The rows scoring strictly better than s are,
 at every node on s's path, the children on the better side of s's own child, summed: at most 1 + 8
 items, whatever the board's size, and one BatchGetItem. Ranks are exact: competition ranks, 1 + the rows
 strictly better ("1224").
@@ -112,31 +112,3 @@ def stand(counts: Mapping[Node, Mapping[Child, int]], score: int, descending: bo
     equal = counts.get(leaf, {}).get(last, 0)
     total = sum(counts.get(ROOT, {}).values())
     return Position(better, equal, total)
-
-
-# --- items ------------------------------------------------------------------------------------------
-
-
-def item_id(board_key: str, node: Node, copy: int | None = None) -> str:
-    """entryId of a node's item (of one copy, for a hot node)."""
-    return f"rank#{board_key}#{node}" if copy is None else f"rank#{board_key}#{node}#{copy}"
-
-
-def item_ids(board_key: str, node: Node) -> list[str]:
-    """Every item a node is kept in."""
-    return (
-        [item_id(board_key, node, c) for c in range(COPIES)] if is_hot(node) else [item_id(board_key, node)]
-    )
-
-
-def attr(child: Child) -> str:
-    return f"n{child}"
-
-
-def counts_of(item: Mapping[str, object]) -> dict[Child, int]:
-    """A node item's child counts, from its DynamoDB attributes."""
-    out: dict[Child, int] = {}
-    for name, value in item.items():
-        if name.startswith("n") and name[1:].isdigit() and isinstance(value, dict) and "N" in value:
-            out[int(name[1:])] = int(value["N"])
-    return out

@@ -1,12 +1,13 @@
-"""What a board's operator makes of a window's matches on one row: pure, no I/O.
+"""What a board's operator makes of a window's matches on one row, and the key a row sorts on with a
+tie-break: pure, no I/O.
 
 A window brings a row one `Contribution` per match (its total before and after the window, whether the
 player had won it, when the window's last write of it was received). The operator decides what the row
 then holds:
 
-- `incr`: the sum of the player's match totals. Absolute per match: the row keeps `c_<match>`, the
-  total it includes from that match, and a contribution adds only what is above it. Replays and
-  retries add nothing twice; an old total never moves a row back.
+- `incr`: the sum of the player's match totals. Absolute per match: the row keeps, per match, the total
+  it includes from it (`c_<match>` on its item), and a contribution adds only what is above it. Replays
+  and retries add nothing twice; an old total never moves a row back.
 - `best`: the best total of a finished match (in the board's order; with a subscore, the pair (total,
   won)). Only finished matches count: a running total is not a result (on an `asc` board the first
   points of every match would otherwise be the best). Idempotent by nature: a row only ever moves to
@@ -22,7 +23,6 @@ the match that gave the score).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from backend.game.boards import Board
 
@@ -31,12 +31,9 @@ from backend.game.boards import Board
 KEY_SPAN = 10**13
 
 
-def credit_attr(match_id: str) -> str:
-    return "c_" + match_id.replace("-", "_")
-
-
-def win_attr(match_id: str) -> str:
-    return "w_" + match_id.replace("-", "_")
+def match_key(match_id: str) -> str:
+    """How a row names a match among its per-match credits and wins (an attribute-name-safe spelling)."""
+    return match_id.replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class Contribution:
 
 @dataclass(frozen=True)
 class Held:
-    """What a row holds, decoded from its item (an absent row holds nothing)."""
+    """What a row holds (an absent row holds nothing); backend.store.leaderboards decodes it from its item."""
 
     exists: bool = False
     score: int = 0
@@ -69,29 +66,8 @@ class Held:
     version: int = 0
     ranked: int | None = None
     told: int | None = None
-    credits: dict[str, int] = field(default_factory=dict)  # match -> total included (incr)
-    wins: dict[str, int] = field(default_factory=dict)  # match -> 1 once its win is counted (incr)
-
-    @classmethod
-    def of(cls, item: dict[str, Any] | None) -> Held:
-        if not item or "score" not in item:
-            return cls()
-
-        def num(name: str, default: int = 0) -> int:
-            return int(item[name]["N"]) if name in item else default
-
-        return cls(
-            exists=True,
-            score=num("score"),
-            sub=num("sub"),
-            reached=num("reachedAt"),
-            set_at=item["setAt"]["S"] if "setAt" in item else "",
-            version=num("v"),
-            ranked=num("ranked") if "ranked" in item else None,
-            told=num("toldRank") if "toldRank" in item else None,
-            credits={k[2:]: int(v["N"]) for k, v in item.items() if k.startswith("c_")},
-            wins={k[2:]: int(v["N"]) for k, v in item.items() if k.startswith("w_")},
-        )
+    credits: dict[str, int] = field(default_factory=dict)  # match_key -> total included (incr)
+    wins: dict[str, int] = field(default_factory=dict)  # match_key -> 1 once its win is counted (incr)
 
 
 def _better(board: Board, a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -135,7 +111,7 @@ def _incr(held: Held, contributions: list[Contribution]) -> Held | None:
     credits, wins = dict(held.credits), dict(held.wins)
     added, won, at = 0, 0, held.reached
     for c in contributions:
-        attr = credit_attr(c.match_id)[2:]
+        attr = match_key(c.match_id)
         base = credits.get(attr, c.believed)
         if c.total > base:
             added += c.total - base

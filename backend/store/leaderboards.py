@@ -5,19 +5,19 @@ Row: entryId = "{boardKey}#{playerId}", boardKey = "{board}[@s{season}]#{period}
 "duel#daily#2026-11-23"). A board without a tie-break is read in rank order through the write-sharded
 index `byScore` (shardKey = "{boardKey}#{n}", n = crc32(playerId) % SHARDS; score); a board with one
 through `byRank` (rankShard, the same shards; rankKey = score and tie-break packed in one number, see
-rows.rank_key). A page reads every shard's next rows and merges them.
+backend.game.scoring.rank_key). A page reads every shard's next rows and merges them.
 
-Credits (what a window of matches makes of a row) are exactly once: see rows.py for each operator.
-Settlement: once a finished match's final totals are on every row, `settled#{matchId}` records it and
-the match's per-match attributes are dropped from the all-time rows; a settled match credits nothing
-again.
+Credits (what a window of matches makes of a row) are exactly once: see backend.game.scoring for each
+operator. Settlement: once a finished match's final totals are on every row, `settled#{matchId}` records
+it and the match's per-match attributes are dropped from the all-time rows; a settled match credits
+nothing again.
 
-Ranks come from the board's rank tree (tree.py): counters of rows per score, maintained by `sync` in
-the same DynamoDB transactions as each row's `ranked` (the score the tree counts it at). A transaction
-moves a set of rows and adds exactly their moves to the counters, on the condition that each row is
-still counted where the transaction read it: the counters are the histogram of `ranked` after every
-transaction, whatever crashes, retries and replays come between two of them. A row whose `ranked` is
-behind its score (its window's sync had not run yet) is counted at its old score until the next sync.
+Ranks come from the board's rank tree (backend.game.ranktree): counters of rows per score, maintained by
+`sync` in the same DynamoDB transactions as each row's `ranked` (the score the tree counts it at). A
+transaction moves a set of rows and adds exactly their moves to the counters, on the condition that each
+row is still counted where the transaction read it: the counters are the histogram of `ranked` after
+every transaction, whatever crashes, retries and replays come between two of them. A row whose `ranked`
+is behind its score (its window's sync had not run yet) is counted at its old score until the next sync.
 """
 
 from __future__ import annotations
@@ -25,23 +25,15 @@ from __future__ import annotations
 import random
 import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backend.game import ranktree as tree
 from backend.game.boards import Board, Boards, configured
-from backend.store.leaderboards import tree
-from backend.store.leaderboards.ordering import Direction, Row, order, precedes, ranked
-from backend.store.leaderboards.rows import (
-    KEY_SPAN,
-    Contribution,
-    Held,
-    apply,
-    credit_attr,
-    rank_key,
-    unpack,
-    win_attr,
-)
+from backend.game.ordering import Direction, Row, order, precedes, ranked
+from backend.game.scoring import KEY_SPAN, Contribution, Held, apply, match_key, rank_key, unpack
+from backend.store import ConditionFailed, conditional, pages
 
 __all__ = [
     "SHARDS",
@@ -54,6 +46,10 @@ __all__ = [
     "Row",
     "Seasons",
     "Standing",
+    "counts_of",
+    "held_of",
+    "node_id",
+    "node_ids",
     "shard_of",
 ]
 
@@ -69,6 +65,64 @@ CREDIT_ATTEMPTS = 5
 
 def shard_of(player_id: str) -> int:
     return zlib.crc32(player_id.encode()) % SHARDS
+
+
+def credit_attr(match_id: str) -> str:
+    return "c_" + match_key(match_id)
+
+
+def win_attr(match_id: str) -> str:
+    return "w_" + match_key(match_id)
+
+
+def held_of(item: Mapping[str, Any] | None) -> Held:
+    """What a row's item holds (an absent item, or a settlement marker, holds nothing)."""
+    if not item or "score" not in item:
+        return Held()
+
+    def num(name: str, default: int = 0) -> int:
+        return int(item[name]["N"]) if name in item else default
+
+    return Held(
+        exists=True,
+        score=num("score"),
+        sub=num("sub"),
+        reached=num("reachedAt"),
+        set_at=item["setAt"]["S"] if "setAt" in item else "",
+        version=num("v"),
+        ranked=num("ranked") if "ranked" in item else None,
+        told=num("toldRank") if "toldRank" in item else None,
+        credits={k[2:]: int(v["N"]) for k, v in item.items() if k.startswith("c_")},
+        wins={k[2:]: int(v["N"]) for k, v in item.items() if k.startswith("w_")},
+    )
+
+
+# --- the rank tree's items: entryId "rank#{boardKey}#{node}[#{copy}]", a count per child `n{child}` --
+
+
+def node_id(board_key: str, node: tree.Node, copy: int | None = None) -> str:
+    """entryId of a node's item (of one copy, for a hot node)."""
+    return f"rank#{board_key}#{node}" if copy is None else f"rank#{board_key}#{node}#{copy}"
+
+
+def node_ids(board_key: str, node: tree.Node) -> list[str]:
+    """Every item a node is kept in."""
+    if tree.is_hot(node):
+        return [node_id(board_key, node, c) for c in range(tree.COPIES)]
+    return [node_id(board_key, node)]
+
+
+def count_attr(child: tree.Child) -> str:
+    return f"n{child}"
+
+
+def counts_of(item: Mapping[str, Any]) -> dict[tree.Child, int]:
+    """A node item's child counts, from its DynamoDB attributes."""
+    out: dict[tree.Child, int] = {}
+    for name, value in item.items():
+        if name.startswith("n") and name[1:].isdigit() and isinstance(value, dict) and "N" in value:
+            out[int(name[1:])] = int(value["N"])
+    return out
 
 
 @dataclass(frozen=True)
@@ -225,8 +279,6 @@ class LeaderboardStore:
     ) -> Credited:
         """One UpdateItem when every match's belief holds (the usual case); when one does not (a retry, a
         replay), each match goes on its own."""
-        from backend.store import ConditionFailed, conditional
-
         moving = {m: bt for m, bt in credits.items() if bt[1] > bt[0]}
         if len(moving) <= 1 or len(moving) > MAX_MATCHES_PER_CREDIT:
             return self._credit_each(board_key, player_id, moving, expires)
@@ -247,7 +299,7 @@ class LeaderboardStore:
         )
         if isinstance(out, ConditionFailed):
             return self._credit_each(board_key, player_id, moving, expires)
-        return Credited(Held.of(out["Attributes"]), True)
+        return Credited(held_of(out["Attributes"]), True)
 
     def _credit_each(
         self, board_key: str, player_id: str, moving: dict[str, tuple[int, int]], expires: int | None
@@ -295,8 +347,6 @@ class LeaderboardStore:
     ) -> Credited:
         """One match's credit of a plain `incr` row: from what the projector believes the row holds from
         the match to `total`; when the belief is stale, from what the row itself says it holds."""
-        from backend.store import ConditionFailed, conditional
-
         attr = credit_attr(match_id)
         seen: Held | None = None
         for _ in range(CREDIT_ATTEMPTS):
@@ -320,9 +370,9 @@ class LeaderboardStore:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             if not isinstance(out, ConditionFailed):
-                return Credited(Held.of(out["Attributes"]), True)
+                return Credited(held_of(out["Attributes"]), True)
             old = out.old or self._get_raw(board_key, player_id) or {}
-            seen = Held.of(old)
+            seen = held_of(old)
             believed = int(old[attr]["N"]) if attr in old else 0
         raise RuntimeError(f"could not credit {player_id} on {board_key} for {match_id}")
 
@@ -338,7 +388,7 @@ class LeaderboardStore:
         is still the version read (optimistic; a concurrent credit of the row makes it read again)."""
         for _ in range(CREDIT_ATTEMPTS):
             item = self._get_raw(board_key, player_id)
-            held = Held.of(item)
+            held = held_of(item)
             new = apply(board, held, contributions)
             if new is None:
                 return Credited(held, False)
@@ -349,8 +399,6 @@ class LeaderboardStore:
     def _write_row(
         self, board: Board, board_key: str, player_id: str, held: Held, new: Held, expires: int | None
     ) -> bool:
-        from backend.store import ConditionFailed, conditional
-
         shard = f"{board_key}#{shard_of(player_id)}"
         index = _index(board)
         values: dict[str, Any] = {
@@ -412,8 +460,6 @@ class LeaderboardStore:
         """Drops a finished match's per-match attributes from a row, once the match itself records that
         the row holds its final total (nothing can credit it again): rows stay small however many
         matches a player plays. A row that no longer holds exactly that total is left alone."""
-        from backend.store import conditional
-
         conditional(
             self._ddb.update_item,
             TableName=self._table,
@@ -451,7 +497,7 @@ class LeaderboardStore:
         found: dict[str, Held] = {p["entryId"]["S"][len(board_key) + 1 :]: Held() for p in keys}
         for start in range(0, len(keys), 100):
             for item in self._batch_get(keys[start : start + 100]):
-                found[item["entryId"]["S"][len(board_key) + 1 :]] = Held.of(item)
+                found[item["entryId"]["S"][len(board_key) + 1 :]] = held_of(item)
         return found
 
     def sync(self, board_key: str, rows: dict[str, Held], *, expires: int | None) -> int:
@@ -503,8 +549,8 @@ class LeaderboardStore:
                 }
             )
         for node, counts in sorted(tree.deltas((h.ranked, h.score) for _, h in chunk).items()):
-            entry = tree.item_id(board_key, node, copy if tree.is_hot(node) else None)
-            adds = ", ".join(f"{tree.attr(c)} :d{c}" for c in sorted(counts))
+            entry = node_id(board_key, node, copy if tree.is_hot(node) else None)
+            adds = ", ".join(f"{count_attr(c)} :d{c}" for c in sorted(counts))
             update: dict[str, Any] = {
                 "TableName": self._table,
                 "Key": {"entryId": {"S": entry}},
@@ -539,14 +585,14 @@ class LeaderboardStore:
         return {s: tree.stand(counts, s, board.descending) for s in wanted}
 
     def _tree_counts(self, board_key: str, nodes: set[str], consistent: bool) -> dict[str, dict[int, int]]:
-        ids = {i: n for n in nodes for i in tree.item_ids(board_key, n)}
+        ids = {i: n for n in nodes for i in node_ids(board_key, n)}
         keys = [{"entryId": {"S": i}} for i in sorted(ids)]
         counts: dict[str, dict[int, int]] = {}
         for start in range(0, len(keys), 100):
             for item in self._batch_get(keys[start : start + 100], consistent=consistent):
                 node = ids[item["entryId"]["S"]]
                 into = counts.setdefault(node, {})
-                for child, n in tree.counts_of(item).items():
+                for child, n in counts_of(item).items():
                     into[child] = into.get(child, 0) + n
         return counts
 
@@ -589,8 +635,6 @@ class LeaderboardStore:
 
     def _keys_between(self, board_key: str, low: int, high: int) -> list[int]:
         """The rank keys of the rows in [low, high], from every shard of `byRank` (keys only)."""
-        from backend.store import pages
-
         found: list[int] = []
         for shard in range(SHARDS):
             for out in pages(
@@ -667,7 +711,7 @@ class LeaderboardStore:
 
     def _held(self, board_key: str, player_id: str) -> Held:
         out = self._ddb.get_item(TableName=self._table, Key={"entryId": {"S": f"{board_key}#{player_id}"}})
-        return Held.of(out.get("Item"))
+        return held_of(out.get("Item"))
 
     def _after(self, board: Board, board_key: str, anchor: Row | None, limit: int) -> list[Row]:
         """Up to `limit` rows strictly after `anchor` (or from the top), in rank order.
@@ -729,8 +773,6 @@ class LeaderboardStore:
         return Row(item["playerId"]["S"], value)
 
     def _query_all(self, board: Board, board_key: str, shard: int, bound: tuple[str, int]) -> list[Row]:
-        from backend.store import pages
-
         index = _index(board)
         rows: list[Row] = []
         for out in pages(
@@ -776,8 +818,6 @@ class LeaderboardStore:
     # --- the told rank, removal ------------------------------------------------------------------
 
     def tell_rank(self, board_key: str, player_id: str, rank: int) -> None:
-        from backend.store import conditional
-
         conditional(
             self._ddb.update_item,
             TableName=self._table,
@@ -810,13 +850,13 @@ class LeaderboardStore:
             items: list[dict[str, Any]] = [{"Delete": delete}]
             copy = zlib.crc32(player_id.encode()) % tree.COPIES
             for node, counts in sorted(tree.deltas([(held.ranked, None)]).items()):
-                entry = tree.item_id(board_key, node, copy if tree.is_hot(node) else None)
+                entry = node_id(board_key, node, copy if tree.is_hot(node) else None)
                 items.append(
                     {
                         "Update": {
                             "TableName": self._table,
                             "Key": {"entryId": {"S": entry}},
-                            "UpdateExpression": "ADD " + ", ".join(f"{tree.attr(c)} :d{c}" for c in counts),
+                            "UpdateExpression": "ADD " + ", ".join(f"{count_attr(c)} :d{c}" for c in counts),
                             "ExpressionAttributeValues": {f":d{c}": _num(d) for c, d in counts.items()},
                         }
                     }
