@@ -29,6 +29,11 @@ Faults, for tests and load runs (not part of AWS either):
 makes the next `count` matching requests (-1: all of them, until deleted) fail with that AWS error,
 as the service would answer it; `resource` and `operation` may be left out to match any.
 
+The server keeps its HTTP/1.1 connections alive (`keep_alive_handler`): werkzeug's development server,
+which moto's own server is, closes each connection after one answer, so every AWS call of every
+function paid a TCP connection, a server thread, and botocore's reconnection; the whole stack spent
+twice the CPU per game action. moto's Flask app runs without Flask's debug mode, which moto turns on.
+
 Two of moto's costs grow with what it has stored, which a long load run makes visible on every action,
 so they are replaced here (`_speed_up_moto`) with the same answers at a constant cost: a Kinesis shard
 finds its last sequence number and the records after a sequence number by walking all of its records,
@@ -38,11 +43,13 @@ and the server lists moto's package directory on disk for every request.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -57,6 +64,7 @@ BACKGROUND_PATIENCE = 0.05  # seconds a background request yields to foreground 
 # Iterators of DynamoDB Streams that moto keeps forever; AWS expires them after 15 minutes. Past this
 # many, the oldest half is forgotten (a poller only ever uses its newest one).
 MAX_STREAM_ITERATORS = 20_000
+IDLE_CONNECTION_SECONDS = 300.0  # botocore keeps a pool per client; its idle connections end after this
 
 _DYNAMODB_WRITES = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
@@ -469,6 +477,8 @@ _MOTO_GET_RECORDS: dict[str, Any] = {}
 def _speed_up_moto() -> None:
     """Constant-cost versions of moto's per-request work that grows with its stored data (module doc)."""
     from moto import backends
+    from moto.core import responses as moto_responses
+    from moto.core import utils as moto_utils
     from moto.kinesis.models import Shard
 
     modules = tuple(backends.list_of_moto_modules())
@@ -477,20 +487,104 @@ def _speed_up_moto() -> None:
     _MOTO_GET_RECORDS.setdefault("walk", Shard.get_records)
     setattr(Shard, "get_max_sequence_number", lambda shard: next(reversed(shard.records), 0))  # noqa: B010
     setattr(Shard, "get_records", shard_records_after)  # noqa: B010
+    # Every request lists its response class's methods with inspect.getmembers: once per class is enough.
+    names = functools.cache(moto_utils.method_names_from_class)
+    setattr(moto_responses, "method_names_from_class", names)  # noqa: B010
+
+
+def _quiet_app(service: Any) -> Any:
+    """moto's per-service Flask app without Flask's debug mode, which moto turns on and which makes every
+    request with a body wrap its form data in a debugging helper; errors are answered the same way."""
+    from moto.moto_server.werkzeug_app import create_backend_app
+
+    app = create_backend_app(service)
+    app.debug = False
+    return app
 
 
 def build_app(background: Iterable[str] = ()) -> SerializedAws:
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
     from local import motofixes
 
     _speed_up_moto()
     motofixes.install()
-    return SerializedAws(DomainDispatcherApplication(create_backend_app), background)
+    return SerializedAws(DomainDispatcherApplication(_quiet_app), background)
+
+
+def keep_alive_handler() -> type:
+    """moto's request handler, serving HTTP/1.1 with keep-alive. werkzeug's development server closes
+    every connection after one response (and then drains the socket, which would swallow the next
+    request of a kept-alive one), so each AWS call paid a new TCP connection and a new server thread.
+    This handler runs the WSGI app itself: the body is read to its Content-Length, the whole answer is
+    sent with its Content-Length, and the connection then waits for the next request. A request
+    without a length (chunked) or an app that fails closes the connection, as before."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.wsgi import LimitedStream
+
+    class KeepAlive(MotoRequestHandler):  # type: ignore[misc]
+        timeout = IDLE_CONNECTION_SECONDS  # an idle kept-alive connection ends after this
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def run_wsgi(self) -> None:
+            length = self.headers.get("Content-Length") or "0"
+            if self.headers.get("Transfer-Encoding") or not length.isdigit():
+                self.close_connection = True
+                super().run_wsgi()  # werkzeug's own path, which closes the connection
+                return
+            body = LimitedStream(self.rfile, int(length))
+            environ = self.make_environ()
+            environ["wsgi.input"] = body
+            try:
+                status, headers, payload, answer = self._call(environ)
+            except Exception:
+                # An answer all the same, as werkzeug's server gives: botocore retries a 500.
+                logging.getLogger(__name__).exception("request failed: %s %s", self.command, self.path)
+                self.close_connection = True
+                self.send_error(500, "InternalFailure")
+                return
+            try:
+                code, _, reason = status.partition(" ")
+                self.send_response(int(code), reason)
+                for name, value in headers:
+                    if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                # One write for the head and the body: two small writes on a kept-alive connection
+                # meet Nagle's algorithm and the client's delayed ACK (40 ms a call).
+                self._headers_buffer.append(b"\r\n" + payload)
+                self.flush_headers()
+                body.exhaust()
+            except (ConnectionError, TimeoutError):
+                self.close_connection = True  # the client went away
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()  # after sending: a _ThenClose bumps its feeds here
+
+        def _call(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes, Any]:
+            started: list[Any] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                started[:] = [status, headers]
+                return lambda data: None  # the write() callable: moto never uses it
+
+            answer = self.server.app(environ, start_response)
+            try:
+                payload = b"".join(answer)
+            except Exception:
+                if hasattr(answer, "close"):
+                    answer.close()
+                raise
+            return started[0], started[1], payload, answer
+
+    return KeepAlive
 
 
 def main(argv: list[str] | None = None) -> None:
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import run_simple
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -507,7 +601,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
     background = [name for name in args.background.split(",") if name]
-    run_simple(args.host, args.port, build_app(background), threaded=True, request_handler=MotoRequestHandler)
+    run_simple(
+        args.host, args.port, build_app(background), threaded=True, request_handler=keep_alive_handler()
+    )
 
 
 if __name__ == "__main__":
