@@ -270,7 +270,8 @@ async def test_the_leaderboard_action_pages_both_ways_and_around_the_caller(
         pages.append(
             await ask(me, {"board": "duel", "period": "weekly", "limit": 4, "cursor": pages[-1]["next"]})
         )
-    assert [row for page in pages for row in rows(page)] == expected[:12]
+    # (The twelfth row, if any, is another test's: below all of these.)
+    assert [row for page in pages for row in rows(page)][: len(expected)] == expected
     back = await ask(me, {"board": "duel", "period": "weekly", "limit": 4, "cursor": pages[2]["prev"]})
     assert rows(back) == rows(pages[1])
     assert [r[0] for r in expected[:5]] == [1, 2, 2, 2, 2]  # ties share a rank, the next skips ahead

@@ -1117,8 +1117,8 @@ BOARD_KINDS = Boards.parse(
 def test_boards_with_other_operators_orders_and_tie_breaks(world: World) -> None:
     world.boards = LeaderboardStore(world.ddb, LEADERBOARDS, BOARD_KINDS)
     world.projector = replace(world.projector, leaderboards=world.boards)
-    world.connect("alice", mid(1))
     play_duel(world, mid(1))  # alice 200 (wins), bob 120
+    world.connect("alice", mid(1))
     f = world.feed
     f.at(START + timedelta(minutes=5))
     world.start(mid(2), "duel", ["carol", "dave"])
