@@ -42,9 +42,11 @@ test: $(STAMP) deploy-check
 # Headless Locust against the local stack (started if it does not answer), then the conservation check;
 # report, CSVs and plot under loadtest/reports/. SHAPE: smoke, steady, spike, ramp. More options
 # (a deployed stage, --peak, ...): LOADTEST_ARGS="..." or `python -m loadtest.run --help`.
+# FAULTS=all (or kill:3,gone:2,5xx:2,throttle:2): faults injected during the run (loadtest/faults.py).
 SHAPE ?= spike
+FAULTS ?=
 loadtest: $(STAMP)
-	$(BIN)/python -m loadtest.run --shape $(SHAPE) $(LOADTEST_ARGS)
+	$(BIN)/python -m loadtest.run --shape $(SHAPE) $(if $(FAULTS),--faults $(FAULTS)) $(LOADTEST_ARGS)
 
 # Benchmarks (not tests): AWS calls and cost per action against a naive baseline, cold start, local
 # throughput, fan-out, processor CPU. Writes bench/results/latest.json and .md, and the table in

@@ -38,6 +38,7 @@ from backend.store.connections import ConnectionStore
 from backend.store.leaderboards import LeaderboardStore, Row
 from backend.store.matches import MatchStore, Roster
 from backend.store.stream import ActionStream
+from backend.store.timers import TimerQueue
 
 MATCHMAKING_ATTEMPTS = 12
 
@@ -68,6 +69,8 @@ class GameRoutes:
     connections: ConnectionStore
     stream: ActionStream
     leaderboards: LeaderboardStore
+    timers: TimerQueue
+    probe_every: float  # seconds between presence probes of a connection in a match
 
     def handle(self, caller: Caller, frame: BaseModel) -> BaseModel:
         route = ROUTES.get(type(frame))
@@ -91,8 +94,8 @@ class GameRoutes:
                     # Its opener won the lobby an instant ago and is still creating it.
                     time.sleep(0.01 * (attempt + 1))
                     continue
-                if player in roster.players:
-                    return roster
+                if player in roster.players and roster.status != "finished" and player not in roster.out:
+                    return roster  # already seated there (a retried join)
                 if not roster.full and roster.status in (None, "waiting"):
                     try:
                         return store.claim_seat(roster, player)
@@ -103,17 +106,50 @@ class GameRoutes:
                 return store.create(candidate, mode, player)
         raise Unavailable("matchmaking is busy; join again")
 
+    def seat(self, mode: str, player: str) -> Roster:
+        """The player's running match of this mode, if they are still in one (a plain `join` after a
+        reconnect must not open a second match while the first holds their seat); else matchmaking."""
+        current = self.matches.seat_of(player, mode)
+        if current is not None:
+            try:
+                roster = self.matches.roster(current, consistent=True)
+            except MatchNotFound:
+                roster = None
+            if (
+                roster
+                and roster.status == "running"
+                and player in roster.players
+                and player not in roster.out
+            ):
+                return roster
+        roster = self.matchmake(mode, player)
+        if roster.match_id != current:
+            self.matches.take_seat(player, mode, roster.match_id)
+        return roster
+
     def join(self, caller: Caller, frame: Join) -> BaseModel:
         if frame.matchId is not None:
             roster = self.matches.roster(frame.matchId)
             if caller.player_id not in roster.players:
-                raise NotInMatch("the player never joined this match")
+                held = roster.open and self.matches.seat_of(caller.player_id, roster.mode) == roster.match_id
+                if not held:
+                    raise NotInMatch("the player never joined this match")
+                # Their waiting seat was released (they dropped): a seat again, where matchmaking finds one.
+                roster = self.seat(roster.mode, caller.player_id)
         else:
-            roster = self.matchmake(frame.mode, caller.player_id)
-        self.connections.attach_match(caller.connection_id, MatchId(roster.match_id))
+            roster = self.seat(frame.mode, caller.player_id)
+        if self.connections.attach_match(caller.connection_id, MatchId(roster.match_id)):
+            # Checked every probe_every seconds while it is in the match: a lost $disconnect still ends it.
+            self.timers.probe(caller.connection_id, roster.match_id, caller.player_id, self.probe_every)
         # Published on a re-join too: if the first join's record was lost, this one seats the player; if not,
-        # the processor ignores it.
-        self.stream.publish(_event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode))
+        # the processor ignores it (or, from a new connection, moves the player's pushes there). The roster
+        # goes with it: the rules drop from a waiting match the players it no longer holds.
+        roster_fields: dict[str, object] = (
+            {"roster": list(roster.players), "rosterGen": roster.gen} if roster.gen else {}
+        )
+        self.stream.publish(
+            _event(caller, roster.match_id, "join", actionId=frame.id, mode=roster.mode, **roster_fields)
+        )
         # The processor sets running/finished; until it has applied this join, a full roster is about to run.
         status = (
             roster.status
@@ -147,7 +183,12 @@ class GameRoutes:
 
     def leave(self, caller: Caller, frame: Leave) -> BaseModel:
         self._require_membership(caller, frame.matchId)
-        self.stream.publish(_event(caller, frame.matchId, "leave", actionId=frame.id))
+        # A waiting seat goes back to matchmaking (conditional on the roster's generation), and the record
+        # says so: the rules then drop the player instead of marking them left.
+        released = self.matches.release_seat(frame.matchId, caller.player_id) is not None
+        self.stream.publish(
+            _event(caller, frame.matchId, "leave", actionId=frame.id, released=True if released else None)
+        )
         self.connections.detach_match(caller.connection_id, MatchId(frame.matchId))
         return Left(matchId=frame.matchId, ref=frame.id)
 

@@ -28,6 +28,37 @@ def failed_dependency(exc: BaseException) -> bool:
     return type(exc).__module__.startswith(("botocore", "aiobotocore"))
 
 
+# Error codes by which a service says it is throttling the caller, whatever its HTTP status (DynamoDB and
+# Kinesis answer 400 for theirs).
+THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "TooManyRequestsException",
+        "KMSThrottlingException",
+    }
+)
+
+
+def downstream_failing(exc: BaseException) -> bool:
+    """Whether an AWS call's exception says the service is failing (a 5xx, a throttle, a timeout, a
+    connection that could not be made or was dropped): what a circuit breaker counts. An answer that
+    says the request was wrong (another 4xx: a 410, a lost condition, a validation error) is the
+    service working, and does not count."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return status >= 500 or status == 429 or response["Error"].get("Code") in THROTTLING_CODES
+    return (
+        failed_dependency(exc)
+        or type(exc).__module__.startswith("aiohttp")
+        or isinstance(exc, (TimeoutError, ConnectionError))
+    )
+
+
 class Deferred:
     """A client made on first use: `Deferred("sqs").send_message(...)` creates the SQS client then
     (`client`, so one per service for the environment). A composition root holds these, so that building

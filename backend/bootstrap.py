@@ -18,13 +18,15 @@ from backend.aws import Deferred
 from backend.config import settings
 
 if TYPE_CHECKING:
-    from backend.push import Pusher
+    from backend.push import Gateway, Pusher
+    from backend.sessions import Sessions
     from backend.store.connections import ConnectionStore
     from backend.store.events import EventLog
     from backend.store.leaderboards import LeaderboardStore
     from backend.store.matches import MatchStore
     from backend.store.stream import ActionStream
     from backend.store.streamstats import QueueDepths, StreamStats
+    from backend.store.timers import TimerQueue
 
 T = TypeVar("T")
 
@@ -84,6 +86,19 @@ def stream() -> ActionStream:
     return ActionStream(Deferred("kinesis"), settings().stream_name)
 
 
+def timers() -> TimerQueue:
+    from backend.store.timers import TimerQueue
+
+    return TimerQueue(Deferred("sqs"), settings().timer_queue)
+
+
+def sessions() -> Sessions:
+    """How a connection ends: the stores a `$disconnect`, a 410 or a presence probe touch."""
+    from backend.sessions import Sessions
+
+    return Sessions(connections(), stream(), matches())
+
+
 def stream_stats() -> StreamStats:
     from backend.store.streamstats import StreamStats
 
@@ -95,6 +110,12 @@ def queue_depths() -> QueueDepths:
     from backend.store.streamstats import QueueDepths
 
     return QueueDepths(Deferred("sqs"))
+
+
+def gateway() -> Gateway:
+    from backend.push import Gateway
+
+    return Gateway(Deferred("apigatewaymanagementapi", settings().ws_api_endpoint))
 
 
 def pusher() -> Pusher:

@@ -18,6 +18,8 @@
     │   ├── MatchNotRunning       match_not_running    409
     │   └── StaleState            stale_state          409  (a conditional write lost a race)
     ├── ConnectionGone            connection_gone      410  (the Management API's GoneException)
+    ├── RateLimited               rate_limited         429  (too many frames or actions, too fast)
+    │   └── TooManyConnections    too_many_connections 429  (a player's newer connections closed this one)
     └── Unavailable               unavailable          503
 
 `code` is the stable, documented wire value (the `code` of an error frame or of an HTTP error body);
@@ -151,6 +153,19 @@ class ConnectionGone(GameError):
     status = 410
 
 
+class RateLimited(GameError):
+    """Too many frames or actions in too short a time; slow down."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class TooManyConnections(RateLimited):
+    """The player opened more connections than allowed; the oldest ones are closed."""
+
+    code = "too_many_connections"
+
+
 class Unavailable(GameError):
     """A dependency is unavailable; retry later."""
 
@@ -173,7 +188,9 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "NotInMatch",
+    "RateLimited",
     "StaleState",
+    "TooManyConnections",
     "Unauthorized",
     "Unavailable",
     "UnknownAction",

@@ -22,12 +22,15 @@ from backend.vocabulary import (
     BOARD_NAME_PATTERN,
     GLOBAL_BOARD,
     PERIOD_NAME_PATTERN,
+    PROTOCOL_VERSION,
     MatchStatus,
     ModeName,
 )
 
-PROTOCOL_VERSION = 1
-EVENT_SCHEMA_VERSION = 1
+# The stream record's schema (GameEvent.v). Records and event-log items of an earlier version are read
+# through `upcast`, so the consumer reads every version it lists here.
+EVENT_SCHEMA_VERSION = 2
+EVENT_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 
 # The wire names of backend.vocabulary, under the names the frames use. Boards and periods are data
 # (serverless.yml custom.leaderboards): the frames check their grammar, the use cases that they exist.
@@ -162,14 +165,22 @@ class Rejected(_Frame):
     matchId: str | None = None
 
 
+# here: connected; away: dropped, the seat held for the mode's reconnect grace; left: left the match
+# (or, in a waiting match, dropped and the seat released); forfeited: the grace ran out.
+Presence = Literal["here", "away", "left", "forfeited"]
+
+
 class PlayerState(_Frame):
     score: int = 0
     x: int = 0
     y: int = 0
-    left: bool = False
+    left: bool = Field(default=False, description="left the match or forfeited it: out of the game")
+    presence: Presence = "here"
 
 
 class State(_Frame):
+    """The match at `version`: (matchId, version) names exactly one content, however often it is sent."""
+
     type: Literal["state"] = "state"
     matchId: str
     mode: Mode
@@ -177,7 +188,39 @@ class State(_Frame):
     status: MatchStatus
     players: dict[str, PlayerState]
     winner: str | None = None
-    applied: list[str] = Field(default_factory=list, description="action ids applied since the last push")
+    applied: list[str] = Field(
+        default_factory=list, description="ids of the events the batch that reached this version applied"
+    )
+
+
+class Confirmed(_Frame):
+    """A retried action id that was applied before: confirmed, and changed nothing."""
+
+    type: Literal["confirmed"] = "confirmed"
+    matchId: str
+    ids: list[str]
+    version: int = Field(description="the match's version now (the ids were applied at or before it)")
+
+
+class PresenceChange(_Frame):
+    """Another player of the match dropped, came back, forfeited or left."""
+
+    type: Literal["presence"] = "presence"
+    matchId: str
+    playerId: str
+    presence: Literal["away", "back", "forfeited", "left"]
+    version: int = Field(description="the match version this change produced")
+    graceMs: int | None = Field(
+        default=None, description="away in a running match: milliseconds until the player forfeits"
+    )
+
+
+class Closing(_Frame):
+    """Sent just before the server closes this connection, with why (an error code)."""
+
+    type: Literal["closing"] = "closing"
+    code: str
+    message: str
 
 
 class Entry(_Frame):
@@ -215,13 +258,25 @@ class Notice(_Frame):
 
 
 ServerFrame = Annotated[
-    Pong | ErrorFrame | Joined | Ack | Left | Rejected | State | Leaderboard | Rank | Notice,
+    Pong
+    | ErrorFrame
+    | Joined
+    | Ack
+    | Left
+    | Rejected
+    | State
+    | Confirmed
+    | PresenceChange
+    | Closing
+    | Leaderboard
+    | Rank
+    | Notice,
     Field(discriminator="type"),
 ]
 server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame, config=ConfigDict(defer_build=True))
 
 
-# --- the stream: one record per accepted client action ---------------------------------------------
+# --- the stream: one record per accepted client action, connection end and timer ------------------
 
 
 class GameEvent(BaseModel):
@@ -229,21 +284,40 @@ class GameEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    v: Literal[1] = 1
+    v: Literal[2] = 2
     eventId: str
     matchId: MatchIdField
     playerId: PlayerIdField = Field(description="from the authorizer context, never from the client")
     connectionId: str | None = None
     receivedAt: int = Field(description="server receive time, epoch milliseconds")
-    type: Literal["join", "leave", "score", "move", "end", "disconnect"] = Field(
-        description="`disconnect`: the player's connection `connectionId` closed (from `$disconnect`, or a "
-        "push that found it gone); it stops receiving the match's pushes"
+    type: Literal["join", "leave", "score", "move", "end", "disconnect", "timer"] = Field(
+        description="`disconnect`: the player's connection `connectionId` closed (`reason` says how); "
+        "`timer`: a timer the rules scheduled is due (`timer`, `ref`)"
     )
     actionId: Annotated[str, Field(pattern=ACTION_ID_PATTERN)] | None = None
     points: Annotated[int, Field(ge=1, le=100)] | None = None
     x: Coordinate | None = None
     y: Coordinate | None = None
     mode: Mode | None = None
+    roster: list[PlayerIdField] | None = Field(
+        default=None, description="join: the match's roster as matchmaking left it (at rosterGen)"
+    )
+    rosterGen: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="join: the roster's generation (every seat claimed or released adds one)"
+    )
+    released: bool | None = Field(
+        default=None, description="disconnect, leave: the player's waiting seat was released in the roster"
+    )
+    reason: Literal["closed", "gone", "probe"] | None = Field(
+        default=None,
+        description="disconnect: `$disconnect` (closed), a push answered 410 (gone), a presence probe did",
+    )
+    timer: Literal["grace"] | None = Field(
+        default=None, description="timer: `grace`, a dropped player's reconnect grace ran out"
+    )
+    ref: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="timer: what it is for (grace: the version at which the player went away)"
+    )
 
     @model_validator(mode="after")
     def _fields_of_its_type(self) -> GameEvent:
@@ -251,12 +325,30 @@ class GameEvent(BaseModel):
         needed = {
             "score": ("actionId", "points"),
             "move": ("actionId", "x", "y"),
-            "disconnect": ("connectionId",),
+            "disconnect": ("connectionId", "reason"),
+            "timer": ("timer", "ref"),
         }.get(self.type, ())
         missing = [name for name in needed if getattr(self, name) is None]
         if missing:
             raise ValueError(f"a {self.type} event needs {', '.join(missing)}")
         return self
+
+
+def upcast(raw: dict[str, Any]) -> dict[str, Any]:
+    """A stream record or logged event of any known schema version, as the current version reads it
+    (EVENT_SCHEMA_VERSIONS). v1 -> v2: a `disconnect` names its reason (v1's came from `$disconnect` or a
+    410, both "the connection closed"); everything else v2 adds is optional. Unknown versions are left as
+    they are, for the model to refuse."""
+    if raw.get("v") == 1:
+        raw = {**raw, "v": 2}
+        if raw.get("type") == "disconnect":
+            raw.setdefault("reason", "closed")
+    return raw
+
+
+def read_event(raw: dict[str, Any]) -> GameEvent:
+    """A GameEvent from the JSON of any known schema version."""
+    return GameEvent.model_validate(upcast(raw))
 
 
 def models() -> list[Any]:

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Final, Literal, get_args
 
+# The wire protocol's version (backend.protocol): in `pong` and `joined`, and what `?protocol=` on
+# connect must name when a client sends it. Here, so that `$connect` reads it without the models.
+PROTOCOL_VERSION: Final = 2
+
 ModeName = Literal["practice", "duel", "arena"]
 GLOBAL_BOARD: Final = "global"  # the board a `leaderboard` frame reads when it names none
 ALLTIME: Final = "alltime"  # likewise, the period

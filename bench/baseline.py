@@ -39,7 +39,7 @@ from backend.protocol import GameEvent, Rank
 from backend.store.matches import Stored
 from backend.telemetry import MetricUnit, logger, metrics
 from streams.decode import Staged, decode
-from streams.pipeline import MatchResult, Step, rejected_frame, state_frame
+from streams.pipeline import rejected_frame, state_frame
 
 _connections = bootstrap.Root(bootstrap.connections)
 _matches = bootstrap.Root(bootstrap.matches)
@@ -119,9 +119,7 @@ def process(staged: Staged) -> str:
         events=[(state.version, event)],
         last_at=event.receivedAt,
     )
-    step = Step(before, after, [(state.version, event)], event.receivedAt)
-    result = MatchResult(event.matchId, before, steps=[step], applied=[(state.version, event)])
-    frame = state_frame(result).model_dump_json(exclude_none=True)
+    frame = state_frame(state, [event.actionId] if event.actionId else []).model_dump_json(exclude_none=True)
     for connection_id, player in _members(event.matchId):
         _post(connection_id, frame)
         if player in ranks:

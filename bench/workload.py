@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.game.modes import MODES
+from backend.protocol import EVENT_SCHEMA_VERSION
 
 SEQUENCE_BASE = 49_650_000_000_000_000_000_000_000_000_000_000_000_000_000
 START_MS = 1_795_392_000_000  # 2026-11-23T00:00:00Z: one UTC day and week for the whole replay
-STEP_MS = 5
+STEP_MS = 50  # 20 actions a second in all: every player stays under the modes' rate limit
 
 
 @dataclass
@@ -115,7 +116,7 @@ def generate(mode: str, concurrent: int, count: int, seed: int = 1) -> Workload:
         i = len(work.events)
         work.events.append(
             {
-                "v": 1,
+                "v": EVENT_SCHEMA_VERSION,
                 "eventId": str(uuid.UUID(int=rng.getrandbits(128))),
                 "matchId": planned.match_id,
                 "playerId": seat.player_id,

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gamebackend_client import GameClient, GameClientError, RequestTimeout, ServerError
-from gamebackend_client.protocol import Mode, Rejected, State
+from gamebackend_client.protocol import Confirmed, Mode, PresenceChange, Rejected, State
 
 TokenFor = Callable[[str], Awaitable[str]]
 
@@ -82,6 +82,11 @@ class BotReport:
     finished: set[str] = field(default_factory=set)
     wins: int = 0
     reconnects: int = 0
+    # API Gateway's untyped frames and `rate_limited` answers: the SDK sent the requests again after a
+    # backoff; counted here so that a throttled run is never mistaken for a clean one.
+    gateway_messages: int = 0
+    throttled: int = 0
+    presence: Counter[str] = field(default_factory=Counter)  # other players' presence changes seen
     failures: list[str] = field(default_factory=list)  # bots that stopped with an exception
     latencies_ms: list[float] = field(default_factory=list)
     elapsed: float = 0.0
@@ -110,6 +115,9 @@ class BotReport:
             "finished": len(self.finished),
             "wins": self.wins,
             "reconnects": self.reconnects,
+            "gatewayMessages": self.gateway_messages,
+            "throttled": self.throttled,
+            "presence": dict(self.presence),
             "failures": self.failures,
             "latency_ms": {k: None if v is None else round(v, 1) for k, v in self.latency().items()},
             "samples": len(self.latencies_ms),
@@ -144,6 +152,13 @@ class BotReport:
                 f"reconnects {self.reconnects} (a state pushed while a socket was down is not delivered: "
                 "an action applied then counts as lost)"
             )
+        if self.gateway_messages or self.throttled:
+            lines.append(
+                f"throttled {self.throttled} rate_limited answers, {self.gateway_messages} API Gateway "
+                "frames (each request sent again after a backoff)"
+            )
+        if self.presence:
+            lines.append("presence  " + "  ".join(f"{k} {v}" for k, v in sorted(self.presence.items())))
         for failure in self.failures:
             lines.append(f"FAILED    {failure}")
         verdict = "ok" if self.ok else "FAILED" + (" (actions lost)" if self.lost else "")
@@ -190,6 +205,8 @@ class _Bot:
                     with contextlib.suppress(asyncio.CancelledError, GameClientError):
                         await listener
                     self.report.reconnects += client.reconnects
+                    self.report.gateway_messages += client.gateway_messages
+                    self.report.throttled += client.throttled
         except Exception as exc:
             self.report.failures.append(f"{self.name}: {type(exc).__name__}: {exc}")
         finally:
@@ -211,6 +228,15 @@ class _Bot:
                     self.report.finished.add(event.matchId)
                     if event.winner is not None and event.winner.startswith(self.config.prefix):
                         self.report.wins += 1
+            elif isinstance(event, Confirmed):
+                # Re-sent after a reconnection, and applied before: applied, once.
+                for action_id in event.ids:
+                    if action_id in self.sent_at and action_id not in self.resolved:
+                        self.resolved.add(action_id)
+                        self.progress.set()
+                        self.report.applied += 1
+            elif isinstance(event, PresenceChange):
+                self.report.presence[event.presence] += 1
             elif isinstance(event, Rejected) and event.id in self.sent_at and event.id not in self.resolved:
                 self.resolved.add(event.id)
                 self.progress.set()

@@ -24,6 +24,8 @@ from gevent.event import AsyncResult
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
+from backend.vocabulary import PROTOCOL_VERSION
+
 Frame = dict[str, Any]
 ANSWERS = ("ack", "pong", "joined", "left", "leaderboard", "error")
 
@@ -58,7 +60,8 @@ def socket_url(host: str, token: str) -> str:
     parts = urlsplit(host)
     if parts.scheme not in ("ws", "wss"):
         raise ValueError(f"the host must be a ws:// or wss:// URL, not {host!r}")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", f"token={quote(token)}", ""))
+    query = f"token={quote(token)}&protocol={PROTOCOL_VERSION}"  # another version refuses the upgrade
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
 
 
 def error_text(frame: Frame) -> str | None:

@@ -195,6 +195,8 @@ class Player(User):
             self._on_state(frame)
         elif kind == "rejected":
             self._on_rejected(frame)
+        elif kind == "confirmed":
+            self._on_confirmed(frame)
         elif kind is None and "message" not in frame:
             self.ledger.stray_frames += 1
 
@@ -221,6 +223,15 @@ class Player(User):
             action = self.ledger.actions.get(action_id)
             if action is not None and action.outcome is None:
                 action.outcome, action.version = "applied", version
+                fire(self.environment, "push", self._since(action_id))
+
+    def _on_confirmed(self, frame: Frame) -> None:
+        """Re-sent ids applied before (protocol v2: their own frame, never a second `state`)."""
+        for action_id in [str(a) for a in frame.get("ids", [])]:
+            action = self.ledger.actions.get(action_id)
+            if action is not None and action.outcome is None:
+                action.outcome = "applied"
+                action.version = self.versions.get(action_id)
                 fire(self.environment, "push", self._since(action_id))
 
     def _on_rejected(self, frame: Frame) -> None:
@@ -333,7 +344,9 @@ class Player(User):
 
     def _send_action(self, action: Action, frame: Frame) -> None:
         """Sends until acknowledged: a timeout or API Gateway's error (a throttle, say) may or may not
-        have put the action on the stream, so it is re-sent with the same id, which is applied once."""
+        have put the action on the stream, so it is re-sent with the same id, which is applied once; the
+        message function's `rate_limited` (its flood guard) put nothing there, and is re-sent too. Each
+        re-send waits an exponential backoff with jitter, and every failed attempt is reported."""
         for attempt in range(ACT_ATTEMPTS):
             if action.acked:
                 return
@@ -361,7 +374,7 @@ class Player(User):
                     fire(self.environment, "ack", ms)
                     return
                 fire(self.environment, "ack", ms, ErrorFrame(error))
-                if not (error.startswith("gateway:") or error == "unavailable"):
+                if not (error.startswith("gateway:") or error in ("unavailable", "rate_limited")):
                     action.maybe = settled_before  # refused by the message route: not on the stream
                     return
             gevent.sleep(min(2.0, 0.1 * 2**attempt) * random.uniform(0.5, 1.5))

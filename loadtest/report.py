@@ -362,6 +362,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         *[f"- **{_mark(c['ok'])}** {c['name']}: {c['detail']}" for c in summary["conservation"]["checks"]],
         "",
+    ]
+    if summary.get("faults"):
+        from loadtest.faults import markdown
+
+        lines += [*markdown(summary["faults"])[1:], ""]
+    lines += [
         "## Requests",
         "",
         "| entry | ok | failures | p50 ms | p95 ms | p99 ms | max ms |",

@@ -7,9 +7,12 @@ check after it, and the report.
         --admin-url https://{httpApi}.execute-api.{region}.amazonaws.com --admin-token "$ADMIN_JWT" \\
         --stage dev --token-cmd 'JWT_SECRET=… .venv/bin/gamebackend token {player} --stage dev'
 
+    python -m loadtest.run --shape spike --faults all          # faults injected under load
+
 Steps: (1) start the local stack if it is the target and not running (with Lambda throttling on);
 (2) note the DLQ's messages; (3) run Locust (loadtest/locustfile.py) as a subprocess, while a
-thread polls /local/metrics every second and /admin/stats every 5 s; (4) wait for the stream to drain
+thread polls /local/metrics every second and /admin/stats every 5 s (and, with --faults, another
+injects the faults of loadtest/faults.py); (4) wait for the stream to drain
 and run the conservation check (loadtest.conservation); (5) write under loadtest/reports/<run>/:
 Locust's report.html and CSVs, ledger.json, timeline.json, metrics.json, summary.json, summary.md and
 plot.png. Exit status: 0 when every check passed, 1 when one failed, 2 when the run itself failed.
@@ -33,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from loadtest import conservation, ledger, report, shapes
+from loadtest import conservation, faults, ledger, report, shapes
 from loadtest.conservation import Endpoints, http_json, local_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,6 +95,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="warm_up",
         action="store_false",
         help="skip the warm-up (one player through the pipeline before the load)",
+    )
+    p.add_argument(
+        "--faults",
+        default="",
+        help="inject faults during the run (local stack only): kill:N,gone:N,5xx:N,throttle:N or all "
+        "(loadtest/faults.py); the report counts them and whether each was survived",
     )
     p.add_argument("--reports", default=str(REPORTS))
     p.add_argument("--run-id", default="")
@@ -475,6 +484,17 @@ def locust_command(args: argparse.Namespace, out: Path, run_id: str) -> list[str
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     shape = shapes.get(args.shape, args.peak or None)
+    plan: list[tuple[float, str]] = []
+    if args.faults:
+        if not (is_local(args.host) and is_local(args.admin_url)):
+            print("loadtest: --faults needs the local stack (its /local/faults)", file=sys.stderr)
+            return 2
+        try:
+            plan = faults.schedule(faults.parse(args.faults), shape.duration)
+        except ValueError as exc:
+            print(f"loadtest: --faults: {exc}", file=sys.stderr)
+            return 2
+    args.fault_plan = plan
     run_id = args.run_id = args.run_id or uuid.uuid4().hex[:8]
     started = datetime.now(UTC)
     out = Path(args.reports) / f"{shape.name}-{started:%Y%m%d-%H%M%S}-{run_id}"
@@ -574,8 +594,13 @@ def run(
     command = locust_command(args, out, run_id)
     print(f"loadtest: locust {' '.join(command[3:])}", flush=True)
     began = time.monotonic()
+    injector: faults.FaultRunner | None = None
     with (out / "locust.log").open("wb") as log:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        if args.fault_plan:
+            injector = faults.FaultRunner(args.admin_url, args.fault_plan)
+            print(f"loadtest: {len(args.fault_plan)} fault episodes ({args.faults})", flush=True)
+            injector.start()
         try:
             code = proc.wait(timeout=shape.duration + args.outcome_grace * 4 + 180)
         except subprocess.TimeoutExpired:
@@ -587,6 +612,8 @@ def run(
             proc.wait(60)
             raise
     elapsed = time.monotonic() - began
+    if injector is not None:
+        injector.stop()  # its last episode's recovery first: the drain below must see no fault
     if code != 0 or not (out / "ledger.json").exists():
         sampler.stop()
         print(f"loadtest: locust failed (exit {code}); see {out / 'locust.log'}", file=sys.stderr)
@@ -621,8 +648,10 @@ def run(
         print(f"loadtest: no plot: {type(exc).__name__}: {exc}", file=sys.stderr)
         plotted = False
     files = [*(p.name for p in out.iterdir()), "summary.json", "summary.md"]
+    fault_summary = injector.summary(args.faults) if injector is not None else None
     summary = {
-        "passed": verdict.passed,
+        "passed": verdict.passed and (fault_summary is None or fault_summary["passed"]),
+        "faults": fault_summary,
         "shape": shape.name,
         "shapeDescription": shape.description,
         "runId": run_id,
@@ -663,12 +692,19 @@ def run(
             print(f"  knee ({k['entry']} p99 > {report.KNEE_MS:g} ms): {where}")
     print("\nconservation check:")
     print("\n".join(verdict.lines()))
-    outcome = "PASSED" if verdict.passed else "FAILED"
+    if fault_summary is not None and injector is not None:
+        print("\nfaults:")
+        for kind, k in fault_summary["byKind"].items():
+            print(
+                f"  {kind:8s} {k['episodes']} episodes, {k['hit']} hit, {k['injected']} injected, "
+                f"{k['survived']} survived (slowest recovery {k['maxRecoveryS']:.2f} s)"
+            )
+    outcome = "PASSED" if summary["passed"] else "FAILED"
     print(
         f"\nloadtest: {outcome}; report: {out / 'summary.md'}, {out / 'report.html'}"
         + (", plot.png" if plotted else "")
     )
-    return 0 if verdict.passed else 1
+    return 0 if summary["passed"] else 1
 
 
 if __name__ == "__main__":

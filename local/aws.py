@@ -11,6 +11,7 @@ endpoint serves which service, and every client of the stack is built from it.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -190,6 +191,28 @@ def create_resources(service: Service, endpoint: str | Endpoints | None, *, ttl:
         log.info("stream %s", name)
 
     sqs = _boto("sqs", endpoints.of("sqs"), region)
-    for props in service.resources_of_type("AWS::SQS::Queue").values():
-        sqs.create_queue(QueueName=props["QueueName"])  # idempotent for identical attributes
+    queues = service.resources_of_type("AWS::SQS::Queue").values()
+    # A queue's dead-letter queue first: SQS refuses a redrive policy naming a queue that does not exist.
+    for props in sorted(queues, key=lambda p: "RedrivePolicy" in p):
+        sqs.create_queue(QueueName=props["QueueName"], Attributes=_queue_attributes(service, sqs, props))
         log.info("queue %s", props["QueueName"])
+
+
+def _queue_attributes(service: Service, sqs: Any, props: dict[str, Any]) -> dict[str, str]:
+    """The attributes of an AWS::SQS::Queue that change how its messages are delivered (the others, such
+    as encryption, are not emulated). create_queue is idempotent for identical attributes."""
+    from local.slsconfig import physical_name
+
+    out: dict[str, str] = {}
+    for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds"):
+        if key in props:
+            out[key] = str(props[key])
+    redrive = props.get("RedrivePolicy")
+    if redrive:
+        target = redrive["deadLetterTargetArn"]
+        # The endpoint's own ARN of the dead-letter queue (its account is the endpoint's, not ours).
+        url = sqs.get_queue_url(QueueName=physical_name(service, target["Fn::GetAtt"][0]))["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        policy = {"deadLetterTargetArn": arn, "maxReceiveCount": int(redrive["maxReceiveCount"])}
+        out["RedrivePolicy"] = json.dumps(policy)
+    return out

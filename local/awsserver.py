@@ -27,7 +27,9 @@ Faults, for tests and load runs (not part of AWS either):
     GET /_local/faults    DELETE /_local/faults
 
 makes the next `count` matching requests (-1: all of them, until deleted) fail with that AWS error,
-as the service would answer it; `resource` and `operation` may be left out to match any.
+as the service would answer it; `resource` and `operation` may be left out to match any. `"service":
+"dynamodb"` (or "kinesis", "sqs", ...) limits a rule to one service; `"seconds": S` ends it after S
+seconds whatever its count (a throttling storm). `injected` counts the requests failed so far.
 
 The server keeps its HTTP/1.1 connections alive (`keep_alive_handler`): werkzeug's development server,
 which moto's own server is, closes each connection after one answer, so every AWS call of every
@@ -151,14 +153,20 @@ class Faults:
         self.injected = 0
 
     def add(self, rule: dict[str, Any]) -> dict[str, Any]:
-        clean = {
+        clean: dict[str, Any] = {
             "operation": str(rule.get("operation") or ""),
             "resource": str(rule.get("resource") or ""),
             "code": str(rule.get("code") or "InternalServerError"),
             "status": int(rule.get("status") or 500),
             "count": int(rule.get("count", -1)),
             "message": str(rule.get("message") or "injected by the local runtime"),
+            "service": str(rule.get("service") or "").lower(),
         }
+        seconds = float(rule.get("seconds") or 0)
+        if seconds < 0 or (clean["count"] == 0 or clean["count"] < -1):
+            raise ValueError("count must be positive or -1, seconds positive")
+        if seconds:
+            clean["expiresAt"] = time.monotonic() + seconds
         with self._lock:
             self._rules.append(clean)
         return clean
@@ -169,16 +177,25 @@ class Faults:
 
     def listing(self) -> dict[str, Any]:
         with self._lock:
+            self._expire()
             return {"faults": list(self._rules), "injected": self.injected}
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        self._rules = [r for r in self._rules if float(r.get("expiresAt", now + 1)) > now]
 
     @property
     def armed(self) -> bool:
         return bool(self._rules)
 
-    def take(self, operation: str, resources: set[str]) -> dict[str, Any] | None:
-        """The rule this request falls under, used up by one; None when none does."""
+    def take(self, service: str, operation: str, resources: set[str]) -> dict[str, Any] | None:
+        """The rule this request falls under, used up by one; None when none does. `service` is the
+        X-Amz-Target prefix (DynamoDB_20120810, Kinesis_20131202, ...)."""
         with self._lock:
+            self._expire()
             for rule in self._rules:
+                if rule["service"] and not _service_is(service, rule["service"]):
+                    continue
                 if rule["operation"] and rule["operation"] != operation:
                     continue
                 if rule["resource"] and rule["resource"] not in resources:
@@ -190,6 +207,13 @@ class Faults:
                 self.injected += 1
                 return rule
         return None
+
+
+def _service_is(target: str, name: str) -> bool:
+    """Whether an X-Amz-Target prefix is that of the boto3 service `name` (DynamoDB Streams' is
+    DynamoDBStreams_20120810: not "dynamodb")."""
+    prefix = target.partition("_")[0].lower()
+    return prefix == name.lower() or (name == "sqs" and prefix == "amazonsqs")
 
 
 def _resources(service: str, operation: str, request: dict[str, Any]) -> set[str]:
@@ -309,7 +333,7 @@ class SerializedAws:
                 request = json.loads(request_body or b"{}")
             except ValueError:
                 request = {}
-            rule = self.faults.take(operation, _resources(service, operation, request))
+            rule = self.faults.take(service, operation, _resources(service, operation, request))
             if rule is not None:
                 return _aws_error(start_response, service, rule)
         status: list[str] = []

@@ -72,9 +72,21 @@ class Gateway:
         self._server: Server | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.stats = {"connects": 0, "refused": 0, "messages": 0, "posts": 0, "gone": 0, "throttled": 0}
+        self.stats = {
+            "connects": 0,
+            "refused": 0,
+            "messages": 0,
+            "posts": 0,
+            "gone": 0,
+            "throttled": 0,  # refused by Lambda (reserved concurrency; GAMEBACKEND_LOCAL_THROTTLE)
+            "routeThrottled": 0,  # refused by the stage's or the route's throttle (serverless.yml)
+            "lostDisconnects": 0,
+        }
         # The last events handed to integrations, newest last: what a Lambda saw, for debugging and tests.
         self.recent_events: deque[tuple[str, dict[str, Any]]] = deque(maxlen=500)
+        # Players whose next `$disconnect` is lost, as API Gateway's is sometimes ("best effort"): a fault
+        # for tests, like the embedded endpoint's (/_local/faults). The socket closes; nothing is invoked.
+        self.lose_disconnect_of: set[str] = set()
         self.management = ManagementApi(
             self.connections, service.region, lambda: self.limits, self._send, closer(self._spawn), self.stats
         )
@@ -214,6 +226,12 @@ class Gateway:
         fn = self.api.routes.get("$disconnect")
         if not fn:
             return
+        player = str(conn.authorizer.get("playerId", ""))
+        if player in self.lose_disconnect_of:
+            self.lose_disconnect_of.discard(player)
+            self.stats["lostDisconnects"] += 1
+            log.info("$disconnect of %s lost (a fault injected for %s)", conn.connection_id, player)
+            return
         result = await self._invoke(fn, self.api.disconnect_event(conn, code, reason))
         if not result.ok:
             log.error("$disconnect failed for %s: %s", conn.connection_id, result.error_message)
@@ -231,6 +249,10 @@ class Gateway:
         fn = self.api.routes.get(route)
         if fn is None:
             await self._send(conn, self.api.no_route(conn.connection_id))
+            return
+        if not self.api.throttle.admit(route):
+            self.stats["routeThrottled"] += 1
+            await self._send(conn, self.api.throttled(conn.connection_id))
             return
         event = self.api.message_event(conn, route, body, encoded)
         result = await self._invoke(fn, event)

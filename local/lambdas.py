@@ -11,6 +11,10 @@ does (it retries a throttled batch). With throttling on (GAMEBACKEND_LOCAL_THROT
 `throttle_sync=True`), a synchronous invocation (`invoke(..., synchronous=True)`: API Gateway's) of a
 function with a reservedConcurrency is refused at once instead, as Lambda refuses it: an error result
 `TooManyRequestsException` ("Rate Exceeded."), counted in `throttles` and not in `invocations`.
+
+For fault injection (`POST /local/faults`, local.faults), `kill_busy()` kills the process of an
+environment in the middle of an invocation, as a crash of the runtime or a host lost under it would:
+the invocation ends as `Runtime.ExitError`, and the caller (an event-source mapping) retries it.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class FunctionStats:
     errors: int = 0
     timeouts: int = 0
     throttles: int = 0
+    killed: int = 0  # environments killed mid-invocation by fault injection
     concurrent: int = 0
     max_concurrent: int = 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=2000))
@@ -108,6 +113,7 @@ class FunctionStats:
             "errors": self.errors,
             "timeouts": self.timeouts,
             "throttles": self.throttles,
+            "killed": self.killed,
             "concurrent": self.concurrent,
             "maxConcurrent": self.max_concurrent,
             "p50Ms": pct(0.5),
@@ -200,6 +206,33 @@ class FunctionPool:
         self._closed = False
         self._reaper: asyncio.Task[None] | None = None
         self._all: set[_Worker] = set()
+        self._running: dict[_Worker, tuple[str, float]] = {}  # busy worker -> (request id, began)
+        self._started = asyncio.Event()  # set whenever an invocation starts running in a worker
+
+    async def kill_busy(self, within: float = 10.0, after: float = 0.0) -> dict[str, Any] | None:
+        """Kills the worker of an invocation that is running, `after` seconds into it (one that is
+        still running then): the first such within `within` seconds. Returns the invocation's request
+        id and how far into it the kill came, or None when none was running long enough."""
+        deadline = time.monotonic() + within
+        while True:
+            now = time.monotonic()
+            for worker, (request_id, began) in list(self._running.items()):
+                if now - began >= after and worker.proc.returncode is None:
+                    self.stats.killed += 1
+                    worker.kill()
+                    log.warning("%s: killed the environment of %s (fault injection)", self.name, request_id)
+                    return {
+                        "function": self.name,
+                        "requestId": request_id,
+                        "msInto": round((now - began) * 1000, 1),
+                    }
+            if now >= deadline:
+                return None
+            # Until an invocation starts, or a running one is `after` seconds old.
+            soonest = min((began + after for _, began in self._running.values()), default=deadline)
+            self._started.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._started.wait(), max(0.001, min(soonest, deadline) - now))
 
     async def _spawn(self) -> _Worker:
         proc = await asyncio.create_subprocess_exec(
@@ -321,6 +354,8 @@ class FunctionPool:
                 self.stats.cold_starts += 1
             deadline_ms = time.time() * 1000 + self.timeout * 1000
             began = time.perf_counter()
+            self._running[worker] = (request_id, time.monotonic())
+            self._started.set()
             try:
                 reply = await asyncio.wait_for(
                     worker.call({"event": event, "requestId": request_id, "deadlineMs": deadline_ms}),
@@ -381,6 +416,8 @@ class FunctionPool:
             )
             return inv
         finally:
+            if worker is not None:
+                self._running.pop(worker, None)
             self.stats.concurrent -= 1
             if acquired:
                 self.stats.busy -= 1

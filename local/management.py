@@ -13,16 +13,25 @@ another service or region).
 HTTP is parsed by h11 (a tested HTTP/1.1 state machine, not a hand-written parser): keep-alive, so a
 pusher reuses its connection; bodies by Content-Length or chunked. A request that asks to upgrade to
 a WebSocket is handed, bytes and all, to websockets.
+
+Faults, for tests and load runs (local only, like the embedded AWS endpoint's; `POST /local/faults`
+with `"target": "management"`, see local.faults): the next matching calls to a live connection answer
+a 5xx or a 429 storm (after `delayMs`, to stand for a slow failure), or 410, in which case the
+connection is dropped too (abnormally, code 1006), as a client whose network went away: on AWS a 410 is
+the truth about the connection, and a test of 410s must not leave a live socket behind one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import threading
+import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -55,6 +64,100 @@ def error(status: int, error_type: str, message: str | None) -> Answer:
         {"Content-Type": "application/json", "x-amzn-errortype": error_type},
         json.dumps({"message": message}).encode(),
     )
+
+
+# What API Gateway's Management API names its errors (botocore raises these as modelled exceptions
+# where it models them: GoneException, LimitExceededException).
+FAULT_TYPES = {
+    410: "GoneException",
+    429: "LimitExceededException",
+    500: "InternalServerErrorException",
+    502: "BadGatewayException",
+    503: "ServiceUnavailableException",
+    504: "GatewayTimeoutException",
+}
+
+
+@dataclass
+class Fault:
+    status: int
+    count: int = -1  # calls it still fails; -1: until it expires or is cleared
+    until: float | None = None  # time.monotonic() after which it no longer applies
+    method: str = "POST"  # or "*"
+    delay_ms: int = 0
+    injected: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        left = None if self.until is None else max(0.0, round(self.until - time.monotonic(), 2))
+        return {
+            "status": self.status,
+            "count": self.count,
+            "secondsLeft": left,
+            "method": self.method,
+            "delayMs": self.delay_ms,
+            "injected": self.injected,
+        }
+
+
+@dataclass
+class ManagementFaults:
+    rules: list[Fault] = field(default_factory=list)
+    injected: dict[int, int] = field(default_factory=dict)  # status -> calls answered with it
+    dropped: int = 0  # connections dropped by an injected 410
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        status = int(spec.get("status", 503))
+        if status not in FAULT_TYPES:
+            raise ValueError(f"status must be one of {sorted(FAULT_TYPES)}")
+        seconds = spec.get("seconds")
+        count = int(spec.get("count", -1 if seconds else 1))
+        if count == 0 or count < -1:
+            raise ValueError("count must be positive, or -1 (until the fault expires or is cleared)")
+        if count == -1 and not seconds:
+            raise ValueError("a fault without a count needs `seconds`: it would never end")
+        method = str(spec.get("method", "POST")).upper()
+        if method not in ("POST", "GET", "DELETE", "*"):
+            raise ValueError("method must be POST, GET, DELETE or *")
+        fault = Fault(
+            status=status,
+            count=count,
+            until=time.monotonic() + float(seconds) if seconds else None,
+            method=method,
+            delay_ms=max(0, int(spec.get("delayMs", 0))),
+        )
+        with self._lock:
+            self.rules.append(fault)
+        return fault
+
+    def take(self, method: str) -> Fault | None:
+        now = time.monotonic()
+        with self._lock:
+            self.rules = [r for r in self.rules if r.until is None or r.until > now]
+            for rule in self.rules:
+                if rule.method not in ("*", method):
+                    continue
+                if rule.count > 0:
+                    rule.count -= 1
+                    if rule.count == 0:
+                        self.rules.remove(rule)
+                rule.injected += 1
+                self.injected[rule.status] = self.injected.get(rule.status, 0) + 1
+                return rule
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.rules.clear()
+
+    def listing(self) -> dict[str, Any]:
+        with self._lock:
+            self.rules = [r for r in self.rules if r.until is None or r.until > time.monotonic()]
+            return {
+                "faults": [r.to_json() for r in self.rules],
+                "injected": {str(k): v for k, v in sorted(self.injected.items())},
+                "dropped": self.dropped,
+            }
 
 
 def refuse_unsigned(headers: dict[str, str], region: str) -> Answer | None:
@@ -99,6 +202,7 @@ class ManagementApi:
         self.send = send
         self.close = close
         self.stats = stats
+        self.faults = ManagementFaults()
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Answer:
         refusal = refuse_unsigned(headers, self.region)
@@ -111,6 +215,9 @@ class ManagementApi:
         if conn is None:
             self.stats["gone"] += 1
             return error(410, "GoneException", None)
+        fault = self.faults.take(method) if self.faults.rules else None
+        if fault is not None:
+            return await self._inject(fault, conn)
         if method == "POST":
             if len(body) > self.limits().max_message_bytes:
                 return error(413, "PayloadTooLargeException", "Message too long")
@@ -136,6 +243,20 @@ class ManagementApi:
             self.close(conn)
             return Answer(204, {}, b"")
         return error(405, "MethodNotAllowedException", f"{method} is not allowed")
+
+    async def _inject(self, fault: Fault, conn: LiveConnection) -> Answer:
+        if fault.delay_ms:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.status == 410:
+            # The connection is gone for real: dropped without a close frame, as a lost network drops it.
+            self.connections.pop(conn.connection_id, None)
+            transport = getattr(conn.socket, "transport", None)
+            if transport is not None:
+                transport.abort()
+            self.faults.dropped += 1
+            self.stats["gone"] += 1
+            return error(410, "GoneException", None)
+        return error(fault.status, FAULT_TYPES[fault.status], "injected by the local runtime")
 
 
 class HttpAwareConnection(ServerConnection):

@@ -7,9 +7,12 @@ LocalRuntime
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
 │                       + the JavaScript SDK at /sdk/ and the live-ops console at /console/;
-│                       + the browser client at /play, and POST /local/token (local stage only)
+│                       + the browser client at /play, POST /local/token and /local/faults
+│                         (local stage only)
+├── LocalStepFunctions  the state machines of serverless.yml, at /local/states  (local.stepfunctions)
 ├── StreamPoller x N    one per Kinesis event source mapping        (local.poller)
-└── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
+├── TableStreamPoller   one per DynamoDB stream event source mapping, tumbling windows (local.tablestream)
+└── QueuePoller         one per SQS event source mapping (local.sqspoller): the timers queue
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from local.dynamodb_local import DEFAULT_PORT, DynamoDBLocal, engine_from_env
 from local.gateway import Gateway, Limits
 from local.httpapi import HttpApi
 from local.lambdas import FunctionPool
+from local.stepfunctions import LocalStepFunctions
 
 log = logging.getLogger("local")
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +78,7 @@ class LocalRuntime:
         self.gateway: Gateway | None = None
         self.http: HttpApi | None = None
         self.pollers: list[Any] = []
+        self.states: LocalStepFunctions | None = None
 
     @property
     def ws_url(self) -> str:
@@ -129,6 +134,8 @@ class LocalRuntime:
                 # No X-Ray daemon here: the tracer stays a no-op, as powertools does outside Lambda.
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "PYTHONPATH": str(ROOT),
+                # Step Functions is the runtime's own (local.stepfunctions), wherever the rest is.
+                "AWS_ENDPOINT_URL_SFN": f"{self.http_url}/local/states",
             }
         )
         if self.moto is not None or self.dynamodb_local is not None:
@@ -143,11 +150,15 @@ class LocalRuntime:
             await asyncio.to_thread(self.dynamodb_local.start)
             log.info("DynamoDB Local (AWS's engine) on %s", self.dynamodb_local.url)
         if cfg.endpoint_url is None:
-            # The cold path: functions that take their events in tumbling windows.
+            # The cold path: functions that take their events in tumbling windows, and the steps of
+            # the state machines (settlement).
+            from local.stepfunctions import load, task_functions
+
+            steps = task_functions(self.service, load(self.service))
             background = tuple(
                 fn.name
                 for fn in self.service.functions.values()
-                if any(e.tumbling_window for e in fn.streams)
+                if any(e.tumbling_window for e in fn.streams) or fn.name in steps
             )
             self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port, background)
             await asyncio.to_thread(self.moto.start)
@@ -170,11 +181,25 @@ class LocalRuntime:
         self.gateway = Gateway(self.service, self.pools, host=cfg.host, port=cfg.ws_port, limits=cfg.limits)
         await self.gateway.start()
         self.http = HttpApi(self.service, self.pools, host=cfg.host, port=cfg.http_port)
+        from local import stepfunctions
+
+        machines = stepfunctions.load(self.service)
+        if machines:
+            self.states = LocalStepFunctions(machines, self._invoke_arn, self.service.region)
+            for path in ("/local/states", "/local/states/"):  # boto3 appends the operation's "/"
+                self.http.add_local_route(path, self.states.handle)
         self.http.add_local_route("/local/health", self._health)
         self.http.add_local_route("/local/metrics", self._metrics)
         mounts = dict(STATIC)
         if self.service.stage == "local":  # a dev token endpoint must never exist on a real stage
             self.http.add_local_route("/local/token", self._dev_token)
+            # Nor a way to break the stack: fault injection for tests and load runs (local.faults).
+            from local.faults import FaultInjector
+
+            injector = FaultInjector(
+                self.pools, self.gateway.management.faults, self.moto.url if self.moto else None
+            )
+            self.http.add_local_route("/local/faults", injector.handle)
             mounts["/play"] = WEB_CLIENT
         for prefix, folder in mounts.items():
             for path in (prefix, f"{prefix}/"):
@@ -193,6 +218,24 @@ class LocalRuntime:
         )
 
     async def _start_pollers(self) -> None:
+        # The streams' pollers first (in serverless.yml's order), then the queues'.
+        await self._start_stream_pollers()
+        from local.sqspoller import QueuePoller
+
+        for fn in self.service.functions.values():
+            for queue in fn.queues:
+                sqs = QueuePoller(
+                    self.service,
+                    fn.name,
+                    queue,
+                    self.pools[fn.name],
+                    endpoint=self.aws_endpoint,
+                    poll_interval=self.config.poll_interval,
+                )
+                await sqs.start()
+                self.pollers.append(sqs)
+
+    async def _start_stream_pollers(self) -> None:
         streams = [(fn, ev) for fn in self.service.functions.values() for ev in fn.streams]
         if not streams:
             return
@@ -223,7 +266,29 @@ class LocalRuntime:
             await poller.start()
             self.pollers.append(poller)
 
+    async def _invoke_arn(self, arn: str, payload: Any) -> tuple[bool, Any]:
+        """A Task state's Lambda invocation (RequestResponse), by the function's ARN."""
+        prefix = f"{self.service.name}-{self.service.stage}-"
+        from local.stepfunctions import function_name
+
+        name = function_name(arn).removeprefix(prefix)
+        pool = self.pools.get(name)
+        if pool is None:
+            return False, {
+                "errorType": "Lambda.ResourceNotFoundException",
+                "errorMessage": f"no function {arn}",
+            }
+        inv = await pool.invoke(payload, synchronous=True)
+        if inv.ok:
+            return True, inv.result
+        error = inv.error_type or "Lambda.Unknown"
+        if error == "TooManyRequestsException":
+            error = "Lambda.TooManyRequestsException"
+        return False, {"errorType": error, "errorMessage": inv.error_message or ""}
+
     async def stop(self) -> None:
+        if self.states:
+            await self.states.drain()
         for poller in self.pollers:
             await poller.stop()
         if self.gateway:
@@ -256,6 +321,7 @@ class LocalRuntime:
                 "open": len(self.gateway.connections) if self.gateway else 0,
             },
             "streams": [p.snapshot() for p in self.pollers],
+            "stateMachines": self.states.stats() if self.states else {},
         }
 
     async def _health(self, request: web.BaseRequest) -> web.Response:

@@ -5,7 +5,8 @@ settings the local runtime wires all come from here, never from a second list in
 
 Supported: `${self:...}`, `${sls:stage}`, `${opt:stage|region}`, `${env:NAME}`, `${ssm:...}` (local runs
 take the default after the comma), nested references, and the CloudFormation intrinsics that appear in
-the file (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`), which resolve to local names, ARNs and endpoints.
+the file (`Ref`, `Fn::GetAtt`, `Fn::Sub`, `Fn::Join`, `Fn::ToJsonString`), which resolve to local names,
+ARNs and endpoints.
 """
 
 from __future__ import annotations
@@ -155,6 +156,17 @@ class StreamEvent:
 
 
 @dataclass(frozen=True)
+class QueueEvent:
+    """An SQS event source: Lambda polls the queue and invokes the function with batches of messages."""
+
+    queue_resource: str
+    batch_size: int = 10
+    batch_window: int = 0  # maximumBatchingWindow, seconds
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int = 5  # Lambda's pollers invoke at most this many batches at once
+
+
+@dataclass(frozen=True)
 class Function:
     name: str
     handler: str  # module.path:function
@@ -167,6 +179,7 @@ class Function:
     authorizer: str | None = None
     identity_source: tuple[str, ...] = ()
     streams: tuple[StreamEvent, ...] = ()
+    queues: tuple[QueueEvent, ...] = ()
     http_routes: tuple[tuple[str, str], ...] = ()  # (METHOD, /path/{param})
 
 
@@ -179,6 +192,8 @@ class Service:
     functions: dict[str, Function]
     resources: dict[str, dict[str, Any]]
     custom: dict[str, Any] = field(default_factory=dict)
+    # resources.extensions: properties merged into resources the framework generates (the WebSocket stage).
+    extensions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def ws_route_table(self) -> dict[str, str]:
         """route key -> function name"""
@@ -196,6 +211,18 @@ class Service:
             for name, res in self.resources.items()
             if res.get("Type") == cfn_type
         }
+
+    def websocket_throttles(self) -> tuple[tuple[float, float] | None, dict[str, tuple[float, float]]]:
+        """The WebSocket stage's throttling, (rate, burst): every route's default, and per route."""
+        props = (self.extensions.get("WebsocketsDeploymentStage") or {}).get("Properties") or {}
+
+        def limits(settings: dict[str, Any] | None) -> tuple[float, float] | None:
+            if not settings or "ThrottlingRateLimit" not in settings:
+                return None
+            return float(settings["ThrottlingRateLimit"]), float(settings.get("ThrottlingBurstLimit", 0))
+
+        routes = {route: limits(v) for route, v in (props.get("RouteSettings") or {}).items()}
+        return limits(props.get("DefaultRouteSettings")), {k: v for k, v in routes.items() if v}
 
     def stage_settings(self) -> dict[str, Any]:
         stages: dict[str, Any] = self.custom.get("stages", {})
@@ -236,6 +263,7 @@ def load(path: str | Path = "serverless.yml", stage: str = "local", region: str 
         functions=functions,
         resources=(doc.get("resources") or {}).get("Resources", {}),
         custom=doc.get("custom") or {},
+        extensions=(doc.get("resources") or {}).get("extensions") or {},
     )
 
 
@@ -245,6 +273,7 @@ def _function(name: str, spec: dict[str, Any], provider: dict[str, Any]) -> Func
     authorizer: str | None = None
     identity: tuple[str, ...] = ()
     streams: list[StreamEvent] = []
+    queues: list[QueueEvent] = []
     http: list[tuple[str, str]] = []
     for event in spec.get("events") or []:
         if "websocket" in event:
@@ -259,6 +288,8 @@ def _function(name: str, spec: dict[str, Any], provider: dict[str, Any]) -> Func
                 identity = tuple(auth.get("identitySource", ())) if isinstance(auth, dict) else ()
         elif "stream" in event:
             streams.append(_stream_event(event["stream"]))
+        elif "sqs" in event:
+            queues.append(_queue_event(event["sqs"]))
         elif "httpApi" in event:
             h = event["httpApi"]
             method, _, route_path = (h if isinstance(h, str) else f"{h['method']} {h['path']}").partition(" ")
@@ -277,6 +308,7 @@ def _function(name: str, spec: dict[str, Any], provider: dict[str, Any]) -> Func
         authorizer=authorizer,
         identity_source=identity,
         streams=tuple(streams),
+        queues=tuple(queues),
         http_routes=tuple(http),
     )
 
@@ -285,6 +317,18 @@ def _resource_name(arn_ref: Any) -> str:
     if isinstance(arn_ref, dict) and "Fn::GetAtt" in arn_ref:
         return str(arn_ref["Fn::GetAtt"][0])
     raise ConfigError(f"stream/destination arn must be Fn::GetAtt of a resource in this file: {arn_ref!r}")
+
+
+def _queue_event(q: dict[str, Any] | Any) -> QueueEvent:
+    if not isinstance(q, dict):
+        raise ConfigError("an sqs event must name its queue as `arn: Fn::GetAtt [Queue, Arn]`")
+    return QueueEvent(
+        queue_resource=_resource_name(q.get("arn")),
+        batch_size=int(q.get("batchSize", 10)),
+        batch_window=int(q.get("maximumBatchingWindow", 0)),
+        report_batch_item_failures=q.get("functionResponseType") == "ReportBatchItemFailures",
+        maximum_concurrency=int(q.get("maximumConcurrency", 5)),
+    )
 
 
 def _stream_event(s: dict[str, Any]) -> StreamEvent:
@@ -331,7 +375,7 @@ def physical_name(service: Service, logical: str) -> str:
     if res is None:
         raise ConfigError(f"unknown resource {logical}")
     props = res.get("Properties", {})
-    for key in ("TableName", "Name", "QueueName", "TopicName"):
+    for key in ("TableName", "Name", "QueueName", "TopicName", "StateMachineName"):
         if key in props:
             return str(props[key])
     raise ConfigError(f"resource {logical} has no name property")
@@ -348,6 +392,8 @@ def arn_of(service: Service, logical: str) -> str:
         return f"arn:aws:kinesis:{region}:{ACCOUNT_ID}:stream/{name}"
     if kind == "AWS::SQS::Queue":
         return f"arn:aws:sqs:{region}:{ACCOUNT_ID}:{name}"
+    if kind == "AWS::StepFunctions::StateMachine":
+        return f"arn:aws:states:{region}:{ACCOUNT_ID}:stateMachine:{name}"
     raise ConfigError(f"no local ARN for {kind}")
 
 
@@ -359,9 +405,16 @@ def resolve_intrinsic(service: Service, value: Any, endpoints: LocalEndpoints) -
         raise ConfigError(f"unsupported environment value {value!r}")
     ((fn, arg),) = value.items()
     if fn == "Ref":
+        # CloudFormation's Ref of a state machine is its ARN; of a table, queue or stream, its name.
+        if service.resources.get(arg, {}).get("Type") == "AWS::StepFunctions::StateMachine":
+            return arn_of(service, arg)
         return physical_name(service, arg)
     if fn == "Fn::GetAtt":
         return arn_of(service, arg[0])
+    if fn == "Fn::ToJsonString":
+        # AWS::LanguageExtensions' function: the object as JSON (numbers stay numbers; the local resolver
+        # leaves a `${..., 30}` default as the string "30", which the functions read as a number).
+        return json.dumps(arg, separators=(",", ":"), sort_keys=True)
     if fn == "Fn::Join":
         sep, parts = arg
         return str(sep).join(resolve_intrinsic(service, p, endpoints) for p in parts)

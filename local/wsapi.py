@@ -61,6 +61,37 @@ class LiveConnection:
         return too_old or idle
 
 
+class Throttle:
+    """API Gateway's stage and route throttling: a token bucket per route (for every client together),
+    `rate` requests a second and `burst` at once; a route without settings of its own has the stage's
+    default. A request beyond it is not integrated: the client gets API Gateway's own answer."""
+
+    def __init__(
+        self,
+        default: tuple[float, float] | None,
+        routes: dict[str, tuple[float, float]],
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.default = default
+        self.routes = routes
+        self._clock = clock
+        self._buckets: dict[str, list[float]] = {}  # route -> [tokens, at]
+
+    def admit(self, route: str) -> bool:
+        limits = self.routes.get(route, self.default)
+        if limits is None:
+            return True
+        rate, burst = limits
+        now = self._clock()
+        bucket = self._buckets.setdefault(route, [burst, now])
+        bucket[0] = min(burst, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if bucket[0] >= 1:
+            bucket[0] -= 1
+            return True
+        return False
+
+
 def new_connection_id() -> str:
     return base64.b64encode(os.urandom(11)).decode().replace("/", "_").replace("+", "-")
 
@@ -84,6 +115,7 @@ class WsApi:
         self.service = service
         self.domain = domain
         self.routes = service.ws_route_table()
+        self.throttle = Throttle(*service.websocket_throttles())
         self.two_way = {r for fn in service.functions.values() for r in fn.two_way_routes}
         connect_fn = service.functions.get(self.routes.get("$connect", ""))
         self.authorizer = connect_fn.authorizer if connect_fn else None
@@ -238,6 +270,15 @@ class WsApi:
     @staticmethod
     def no_route(conn_id: str) -> str:
         return json.dumps({"message": "Forbidden", "connectionId": conn_id, "requestId": _request_id()})
+
+    @staticmethod
+    def throttled(conn_id: str) -> str:
+        """A message beyond the stage's or the route's throttle. AWS documents a 429 "Too Many Requests"
+        for throttled requests without showing a WebSocket frame: this is that answer in the shape of
+        API Gateway's other untyped frames (clients must treat any `{"message": ...}` frame alike)."""
+        return json.dumps(
+            {"message": "Too Many Requests", "connectionId": conn_id, "requestId": _request_id()}
+        )
 
 
 def integration_status(result: Invocation) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from backend import wirejson
-from backend.protocol import EVENT_SCHEMA_VERSION, GameEvent
+from backend.protocol import EVENT_SCHEMA_VERSIONS, GameEvent, read_event
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,12 @@ def decode(record: dict[str, Any]) -> Staged | Poison:
         return Poison(seq, key, f"undecodable: {exc}", record)
     if not isinstance(raw, dict):
         return Poison(seq, key, "not a JSON object", record)
-    if raw.get("v") != EVENT_SCHEMA_VERSION:
+    if raw.get("v") not in EVENT_SCHEMA_VERSIONS:
         return Poison(seq, key, f"unknown schema version {raw.get('v')!r}", record)
     try:
-        event = GameEvent.model_validate(raw)
+        # Records of an earlier schema (in flight during a deploy, or redriven from the DLQ) are read
+        # through the upcaster: the rules only ever see the current version.
+        event: GameEvent = read_event(raw)
     except ValidationError as exc:
         return Poison(seq, key, f"invalid event: {exc.errors()[0]['msg']}", record)
     if event.matchId != key:

@@ -2,7 +2,8 @@
 
     records ─► decode ─► group by match (in order) ─► BatchGetItem matches
             ─► rules.apply per event (pure) ─► per match, concurrently:
-                   UpdateItem the state (conditional on version) ─► push state / rejections / resyncs
+                   [timers the rules asked for: SQS] ─► UpdateItem the state (conditional on version)
+                   ─► push state / presence / rejections / confirmations / copies for re-joins
 
 Leaderboards, ranks and the event log are not written here: every state write carries the events it
 applied (`tail`), and the matches table's stream hands each write, old and new image, to the
@@ -10,7 +11,11 @@ leaderboard projector (streams.projector), which aggregates a window of them bef
 
 Exactly once on at-least-once delivery:
 - a match stores `seq`, the highest sequence number it has applied, in the same conditional write as
-  its state; a redelivered record at or below it is skipped, so a replayed batch writes nothing;
+  its state, for every batch with a record of it it had not seen (refused and ignored ones too); a
+  redelivered record at or below it is skipped, so a replayed batch writes and pushes nothing (not even
+  its rejections again);
+- timers are scheduled before the write that expects them: a failed write is retried and schedules them
+  again (the rules apply a timer once, by what it names), and a written one never lacks its timers;
 - client retries of one action id are dropped by the rules (`seen`);
 - the projector's credits are absolute per match (backend.store.leaderboards), so a redelivered image
   credits nothing twice.
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 
 from backend.errors import MatchNotFound
 from backend.game import rules
-from backend.protocol import GameEvent, PlayerState, Rejected, State
+from backend.protocol import Confirmed, GameEvent, PlayerState, PresenceChange, Rejected, State
 from backend.store.matches import MatchStore, Stored
 from streams.decode import Poison, Staged
 
@@ -49,9 +54,14 @@ class MatchResult:
     steps: list[Step] = field(default_factory=list)
     applied: list[tuple[int, GameEvent]] = field(default_factory=list)
     rejected: list[tuple[GameEvent, rules.Refused]] = field(default_factory=list)
-    # Connections to tell where the match stands: re-joined players (they missed pushes), and senders of
-    # an action applied before (a retry), with those action ids, so the retry is confirmed too.
-    resync: dict[str, list[str]] = field(default_factory=dict)
+    # Presence changes the other players are told of: (version, event, the rules' outcome).
+    presence: list[tuple[int, GameEvent, rules.Applied]] = field(default_factory=list)
+    timers: list[rules.Timer] = field(default_factory=list)  # to schedule before the write
+    # Senders of an action applied before (a retry), with those ids: a `confirmed` frame each.
+    confirmed: dict[str, list[str]] = field(default_factory=dict)
+    # Connections that re-joined a match they are seated in, and that the batch's own `state` will not
+    # reach: a copy of the match's last `state` frame each (they missed pushes).
+    resync: set[str] = field(default_factory=set)
     error: Exception | None = None
 
     @property
@@ -94,15 +104,35 @@ def route(connections: dict[str, str], state: rules.Match, event: GameEvent) -> 
     seated = player in state.players and not state.players[player].left
     if event.type == "join" and connection and seated and connections.get(player) != connection:
         return {**connections, player: connection}
-    if (event.type == "leave" and not seated) or (
+    if (event.type in ("leave", "timer") and not seated) or (
         event.type == "disconnect" and connections.get(player) == connection
     ):
+        return {p: c for p, c in connections.items() if p != player}
+    if player not in state.players and player in connections:  # a waiting seat released
         return {p: c for p, c in connections.items() if p != player}
     return connections
 
 
+def _stale(connections: dict[str, str], event: GameEvent) -> bool:
+    """A `disconnect` of a connection that is not where the player's pushes go (an older tab, a
+    connection that already dropped): nothing for the rules, which read every disconnect as "the player's
+    connection closed"."""
+    return event.type == "disconnect" and connections.get(event.playerId) != event.connectionId
+
+
+def step(
+    state: rules.Match, connections: dict[str, str], event: GameEvent
+) -> tuple[rules.Match, dict[str, str], rules.Outcome]:
+    """One record: the rules (unless it is a stale connection's `disconnect`), then where pushes go."""
+    if _stale(connections, event):
+        outcome: rules.Outcome = rules.Ignored("not the player's current connection")
+    else:
+        state, outcome = rules.apply(state, event)
+    return state, route(connections, state, event), outcome
+
+
 def advance(before: Stored, records: list[Staged], result: MatchResult) -> None:
-    """Applies the new records to the state (pure), one Step per UTC day that changed something."""
+    """Applies the new records to the state (pure), one Step per UTC day that has any."""
     current = before
     state = before.match
     connections = before.connections
@@ -110,24 +140,34 @@ def advance(before: Stored, records: list[Staged], result: MatchResult) -> None:
     events: list[tuple[int, GameEvent]] = []
     fresh = [s for s in records if s.sequence > before.seq]  # the others were applied by an earlier delivery
     for i, s in enumerate(fresh):
-        state, outcome = rules.apply(state, s.event)
-        connections = route(connections, state, s.event)
+        event = s.event
+        state, connections, outcome = step(state, connections, event)
         high = max(high, s.sequence)
         if isinstance(outcome, rules.Applied):
-            result.applied.append((state.version, s.event))
-            events.append((state.version, s.event))
+            result.applied.append((state.version, event))
+            events.append((state.version, event))
+            result.timers.extend(outcome.timers)
+            if outcome.presence:
+                result.presence.append((state.version, event, outcome))
         elif isinstance(outcome, rules.Refused):
-            result.rejected.append((s.event, outcome))
-        elif s.event.connectionId and (s.event.type == "join" or outcome.duplicate):
-            confirmed = result.resync.setdefault(s.event.connectionId, [])
-            if outcome.duplicate and s.event.actionId:
-                confirmed.append(s.event.actionId)
-        last_of_day = i + 1 == len(fresh) or _day(fresh[i + 1].event.receivedAt) != _day(s.event.receivedAt)
-        if last_of_day and (state != current.match or connections != current.connections):
-            step = Step(current, Stored(state, seq=high, connections=connections), events, s.event.receivedAt)
-            result.steps.append(step)
-            current = step.after
+            result.rejected.append((event, outcome))
+        elif event.connectionId and outcome.duplicate and event.actionId:
+            result.confirmed.setdefault(event.connectionId, []).append(event.actionId)
+        elif event.connectionId and event.type == "join":
+            result.resync.add(event.connectionId)
+        last_of_day = i + 1 == len(fresh) or _day(fresh[i + 1].event.receivedAt) != _day(event.receivedAt)
+        if last_of_day:
+            # Written even when nothing changed but `seq`: a redelivery then finds every record applied,
+            # and sends nothing (its rejections included) a second time.
+            pushed = _pushed(result) if state.version != before.match.version else before.pushed
+            after = Stored(state, seq=high, connections=connections, pushed=pushed)
+            result.steps.append(Step(current, after, events, event.receivedAt))
+            current = after
             events = []
+
+
+def _pushed(result: MatchResult) -> tuple[str, ...]:
+    return tuple(e.actionId for _, e in result.applied if e.actionId)
 
 
 def plan(matches: MatchStore, staged: list[Staged], poison: list[Poison]) -> BatchPlan:
@@ -166,32 +206,52 @@ def messages(result: MatchResult) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for event, refusal in result.rejected:
         if event.connectionId:
-            out.append(
-                (event.connectionId, rejected_frame(event, refusal).model_dump_json(exclude_none=True))
-            )
+            out.append((event.connectionId, dump(rejected_frame(event, refusal))))
+    now = result.after or result.before
+    for connection_id, ids in result.confirmed.items():
+        confirmed = Confirmed(matchId=now.match.match_id, ids=ids, version=now.match.version)
+        out.append((connection_id, dump(confirmed)))
+    changed = now.match.version != result.before.match.version
+    broadcast = set(now.connections.values()) if changed else set()
     if result.before.exists:
-        for connection_id, confirmed in result.resync.items():
-            out.append(
-                (connection_id, state_frame(result, applied=confirmed).model_dump_json(exclude_none=True))
-            )
-    if result.after is not None and result.after.match.version != result.before.match.version:
+        # A copy of the last state frame (the same `applied`): a version names one content.
+        copy = dump(state_frame(now.match, list(now.pushed)))
+        out.extend((connection_id, copy) for connection_id in sorted(result.resync - broadcast))
+    if changed:
         # (A write that only moved a player's connection, a re-join, changed nothing the others see.)
-        state = state_frame(result).model_dump_json(exclude_none=True)
-        out.extend((connection_id, state) for connection_id in result.after.connections.values())
+        state = dump(state_frame(now.match, list(_pushed(result))))
+        out.extend((connection_id, state) for connection_id in now.connections.values())
+    for version, event, outcome in result.presence:
+        grace = next((t.delay_ms for t in outcome.timers if t.player == event.playerId), None)
+        frame = PresenceChange(
+            matchId=event.matchId,
+            playerId=event.playerId,
+            presence=outcome.presence,  # type: ignore[arg-type]
+            version=version,
+            graceMs=grace,
+        )
+        data = dump(frame)
+        out.extend((c, data) for p, c in now.connections.items() if p != event.playerId)
     return out
 
 
-def state_frame(result: MatchResult, applied: list[str] | None = None) -> State:
-    """The match as it stands after the batch; `applied` defaults to the batch's applied action ids."""
-    m = (result.after or result.before).match
+def dump(frame: Rejected | Confirmed | State | PresenceChange) -> str:
+    return frame.model_dump_json(exclude_none=True)
+
+
+def state_frame(m: rules.Match, applied: list[str]) -> State:
+    """The match as it stands, in the `state` frame of its version."""
     return State(
         matchId=m.match_id,
         mode=m.mode,  # type: ignore[arg-type]
         version=m.version,
         status=m.status,
-        players={p: PlayerState(score=s.score, x=s.x, y=s.y, left=s.left) for p, s in m.players.items()},
+        players={
+            p: PlayerState(score=s.score, x=s.x, y=s.y, left=s.left, presence=s.presence)
+            for p, s in m.players.items()
+        },
         winner=m.winner,
-        applied=[e.actionId for _, e in result.applied if e.actionId] if applied is None else applied,
+        applied=applied,
     )
 
 

@@ -24,6 +24,7 @@ from backend.aws import Deferred
 from backend.push import Pusher, PushReport
 from backend.sessions import Sessions
 from backend.store.matches import MatchStore
+from backend.store.timers import Due, TimerQueue
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 from streams.deadletter import DeadLetters
 from streams.decode import Poison, Staged, decode
@@ -38,6 +39,7 @@ class Processor:
     sessions: Sessions
     pusher: Pusher
     dead_letters: DeadLetters
+    timers: TimerQueue
 
     def process(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         """One Kinesis batch; the answer is Lambda's partial batch response."""
@@ -60,18 +62,27 @@ class Processor:
             "BatchSize": len(records),
             "ActionsApplied": sum(len(r.applied) for r in work.matches.values()),
             "ActionsRejected": sum(len(r.rejected) for r in work.matches.values()),
+            "TimersScheduled": sum(len(r.timers) for r in work.matches.values() if r.error is None),
             "PoisonRecords": len(poison),
             "FailedRecords": len(failed),
             "PushesSent": pushed.sent,
             "PushFailures": len(pushed.failed),
+            "PushesShed": len(pushed.shed),
             "GoneConnections": len(pushed.gone),
         }
         for name, value in counts.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        if pushed.gone or pushed.failed:
+        if pushed.gone or pushed.failed or pushed.shed:
+            # Shed pushes lose nothing: the matches are written, and the next push carries the state.
             logger.warning(
                 "push incomplete",
-                extra={"sent": pushed.sent, "gone": len(pushed.gone), "failed": pushed.failed[:10]},
+                extra={
+                    "sent": pushed.sent,
+                    "gone": len(pushed.gone),
+                    "failed": pushed.failed[:10],
+                    "shed": len(pushed.shed),
+                    "circuit": self.pusher.breaker.state,
+                },
             )
         logger.info("batch done", extra={"matches": len(work.matches), **counts})
 
@@ -88,9 +99,7 @@ class Processor:
         reports = await asyncio.gather(*(self._commit_and_push(r) for r in work.matches.values()))
         total = PushReport()
         for report in reports:
-            total.sent += report.sent
-            total.gone += report.gone
-            total.failed += report.failed
+            total.add(report)
         return total
 
     async def _commit_and_push(self, result: MatchResult) -> PushReport:
@@ -98,6 +107,11 @@ class Processor:
             return PushReport()
         if result.steps:
             try:
+                if result.timers:
+                    # Before the write that expects them: a failure here fails the match's records, and
+                    # their retry schedules them again (the rules apply a timer once, by what it names).
+                    due = [Due(result.match_id, t.player, t.kind, t.ref, t.delay_ms) for t in result.timers]
+                    await asyncio.to_thread(self.timers.schedule, due)
                 # boto3 clients are thread-safe; the write runs beside the other matches' writes and pushes.
                 await asyncio.to_thread(commit, self.matches, result)
             except Exception as exc:  # this match's records fail and are retried; nothing is pushed for them
@@ -107,9 +121,11 @@ class Processor:
         if report.gone:
             # A 410 is authoritative: the connection is deleted, and a `disconnect` record for each tells
             # the match (in order, through the stream) to stop pushing there.
-            owners = {c: p for p, c in (result.after or result.before).connections.items()}
+            now = result.after or result.before
+            owners = {c: p for p, c in now.connections.items()}
             gone = [(c, owners[c]) for c in report.gone if c in owners]
-            await asyncio.to_thread(self.sessions.gone, result.match_id, gone)
+            waiting = now.match.status == "waiting"
+            await asyncio.to_thread(self.sessions.gone, result.match_id, gone, waiting=waiting)
         return report
 
     def dead_letter(self, poison: list[Poison], failed: set[int], source_arn: str | None) -> None:
@@ -126,11 +142,13 @@ class Processor:
 
 
 def _build() -> Processor:
+    matches = bootstrap.matches()
     return Processor(
-        matches=bootstrap.matches(),
-        sessions=Sessions(bootstrap.connections(), bootstrap.stream()),
+        matches=matches,
+        sessions=Sessions(bootstrap.connections(), bootstrap.stream(), matches),
         pusher=bootstrap.pusher(),
         dead_letters=DeadLetters(Deferred("sqs"), os.environ["ACTION_DLQ"]),
+        timers=bootstrap.timers(),
     )
 
 

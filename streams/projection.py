@@ -97,6 +97,8 @@ class MatchWindow:
     writes: dict[int, list[tuple[int, GameEvent]]] = field(default_factory=dict)
     winner: str | None = None  # after the window's last change
     winner_before: str | None = None  # before its first: a win the boards are believed to hold already
+    # Every player's match total after the latest write: what a finished match is settled on.
+    scores: dict[str, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -127,6 +129,7 @@ class Window:
         # elsewhere leaves out.
         entry.last_at = max([entry.last_at, *(e.receivedAt for _, e in change.events)])
         entry.status = change.status
+        entry.scores = dict(change.after)
         # Merged, not replaced: a player who left the match in this window is still told their rank.
         entry.connections = {**entry.connections, **change.connections}
         if change.events:
@@ -160,6 +163,7 @@ class Window:
                     "st": w.status,
                     "c": w.connections,
                     "d": [[d.last_at, {p: list(t) for p, t in d.totals.items()}] for d in w.days],
+                    "s": w.scores,
                     "w": [
                         [[v, e.model_dump(exclude_none=True)] for v, e in events]
                         for events in w.writes.values()
@@ -196,5 +200,7 @@ class Window:
                 },
                 winner=w.get("wn"),
                 winner_before=w.get("wb"),
+                # Absent from a state written before settlement took the scores: nothing to settle on.
+                scores={p: int(t) for p, t in (w.get("s") or {}).items()},
             )
         return window

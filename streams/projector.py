@@ -14,7 +14,8 @@ in several invocations, passing `state` from one to the next; this function only
   credits nothing twice, and a window that credited part of its rows before a crash is completed by
   its retry;
 - settlement of finished matches: a `settled#<match>` marker, then their credit attributes are dropped
-  from the all-time rows (which would otherwise grow with every match a player plays);
+  from the all-time rows (which would otherwise grow with every match a player plays), and the
+  match-end saga started for each (season statistics, rewards: streams.settlement), once per match;
 - the rank trees: each board's counters of rows per score, moved in the same transactions as the rows
   they count (`ranked`), so a rank costs the same few reads however large the board;
 - `rank` frames, to the players whose rank changed on a board and period that pushes them (the
@@ -44,8 +45,10 @@ from backend.store.connections import ConnectionStore
 from backend.store.events import EventLog
 from backend.store.leaderboards import Contribution, Credited, LeaderboardStore
 from backend.telemetry import MetricUnit, logger, metrics, tracer
+from backend.vocabulary import GLOBAL_BOARD as GLOBAL
 from streams.deadletter import DeadLetters
 from streams.projection import MatchWindow, Window, change_of
+from streams.saga import MatchEndSaga, SettleRequest
 
 # Credits are independent UpdateItems: this many run at once.
 CREDIT_CONCURRENCY = 8
@@ -81,6 +84,7 @@ class Projector:
     connections: ConnectionStore
     pusher: Pusher
     dead_letters: DeadLetters
+    saga: MatchEndSaga | None = None  # None where no state machine settles matches (MATCH_END_SAGA unset)
 
     def project(self, event: dict[str, Any]) -> dict[str, Any]:
         """One invocation of a tumbling window: fold its records; on the window's last, write it."""
@@ -144,16 +148,21 @@ class Projector:
             credited = {k: v for result in results for k, v in result.items()}
             moves = sum(pool.map(lambda key: self._sync(key, plan[key], credited), sorted(plan)))
         finished = [m for m, w in window.matches.items() if w.finished]
+        sagas = 0
         for match_id in finished:
             if match_id not in settled:
                 boards.settle(match_id, window.matches[match_id].last_at)
             self._forget(match_id, window.matches[match_id])
+            # Started whether or not it was settled before: a window retried after the marker was
+            # written must still start it; the execution's name makes a second start a no-op.
+            sagas += self._settle(match_id, window.matches[match_id])
         ranks = self._push_ranks(window, plan, credited)
         return {
             "CreditedPlayers": len(jobs),
             "CreditedRows": sum(len(r) for _, r in jobs),
             "RankMoves": moves,
             "SettledMatches": len(finished),
+            "SagasStarted": sagas,
             "RankFrames": ranks,
             "LoggedEvents": sum(len(w.events()) for w in window.matches.values()),
             "LogChunks": logged,
@@ -228,6 +237,12 @@ class Projector:
                     for player, total in totals.items():
                         boards.forget(key, player, match_id, total)
 
+    def _settle(self, match_id: str, w: MatchWindow) -> int:
+        if self.saga is None or not w.scores:
+            return 0
+        season = str(self.leaderboards.seasons([GLOBAL])[GLOBAL])
+        return int(self.saga.start(SettleRequest(match_id, w.mode, season, dict(w.scores))))
+
     def _push_ranks(self, window: Window, plan: Plan, credited: dict[tuple[str, str], Credited]) -> int:
         """`rank` frames to the players whose rank on a board's `rankFrames` periods moved and is not the
         one they were last told."""
@@ -260,12 +275,16 @@ class Projector:
 
 
 def _build() -> Projector:
+    from backend.config import settings
+
+    arn = settings().match_end_saga
     return Projector(
         leaderboards=bootstrap.leaderboards(),
         events=bootstrap.events(),
         connections=bootstrap.connections(),
         pusher=bootstrap.pusher(),
         dead_letters=DeadLetters(Deferred("sqs"), os.environ["PROJECTOR_DLQ"]),
+        saga=MatchEndSaga(Deferred("stepfunctions"), arn) if arn else None,
     )
 
 

@@ -572,7 +572,10 @@ def broadcast(deps: Deps, body: m.Broadcast) -> m.BroadcastResult:
     for gone in report.gone:
         store.delete(ConnectionId(gone))
     deps.events.audit(_admin(), "broadcast", {"matchId": body.matchId, "sent": report.sent})
-    return m.BroadcastResult(sent=report.sent, gone=len(report.gone), failed=len(report.failed))
+    # A push shed by the circuit breaker (the Management API failing) was not sent either.
+    return m.BroadcastResult(
+        sent=report.sent, gone=len(report.gone), failed=len(report.failed) + len(report.shed)
+    )
 
 
 # --- operations ----------------------------------------------------------------------------------

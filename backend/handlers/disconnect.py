@@ -1,6 +1,7 @@
-"""`$disconnect`: forgets the connection, and tells its match, through the stream, to stop pushing there
-(backend.sessions). API Gateway's `$disconnect` is best effort: a push that finds the connection gone
-(410) does the same, streams.processor."""
+"""`$disconnect`: forgets the connection, gives back its waiting seat, and tells its match, through the
+stream, that the player dropped (backend.sessions). API Gateway's `$disconnect` is best effort: a push
+that finds the connection gone (410, streams.processor) and a presence probe (streams.timers) do the
+same."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from typing import Any
 
 from backend import bootstrap, protocol, snapstart
 from backend.ids import ConnectionId
-from backend.sessions import Sessions
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 
-sessions = bootstrap.Root(lambda: Sessions(bootstrap.connections(), bootstrap.stream()))
+sessions = bootstrap.Root(bootstrap.sessions)
 snapstart.warm("backend.store.connections", models=lambda: [protocol.GameEvent])
 
 

@@ -67,7 +67,8 @@ class ConnectionStore:
         item = out.get("Item")
         return _from_item(item) if item else None
 
-    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
+    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> bool:
+        """Attaches the connection to the match; True when it was not attached to it already."""
         # Conditional so that a join racing a disconnect cannot resurrect a deleted connection.
         out = conditional(
             self._ddb.update_item,
@@ -76,11 +77,14 @@ class ConnectionStore:
             UpdateExpression="SET matchId = :m",
             ConditionExpression="attribute_exists(connectionId)",
             ExpressionAttributeValues={":m": {"S": match_id}},
+            ReturnValues="UPDATED_OLD",
         )
         if isinstance(out, ConditionFailed):
             from backend.errors import ConnectionGone
 
             raise ConnectionGone("connection closed while joining")
+        old = (out.get("Attributes") or {}).get("matchId", {}).get("S")
+        return bool(old != match_id)
 
     def detach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
         # Only if still attached to that match: a later join elsewhere is not undone.
@@ -121,10 +125,12 @@ class ConnectionStore:
         )
 
     def of_player(self, player_id: PlayerId) -> list[Connection]:
-        out = self._ddb.query(
+        """Every connection of a player (the byPlayer index: eventually consistent on AWS)."""
+        query = pages(
+            self._ddb.query,
             TableName=self._table,
             IndexName="byPlayer",
             KeyConditionExpression="playerId = :p",
             ExpressionAttributeValues={":p": {"S": player_id}},
         )
-        return [_from_item(i) for i in out["Items"]]
+        return [_from_item(i) for page in query for i in page["Items"]]

@@ -8,6 +8,9 @@ write delivered again in a later window either finds its chunk there or adds one
 (every event was logged in its first window already). Chunks never span MAX_CHUNK_SPAN versions, so
 the chunks holding versions after a cursor are among those starting less than MAX_CHUNK_SPAN before
 it; readers key events by version, so overlapping chunks count each event once.
+
+Every event carries its schema version (`v`), and every chunk the one it was written in (`schema`; none:
+v1): readers read each known version through the upcaster (backend.protocol.upcast).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import time
 import uuid
 from typing import Any
 
-from backend.protocol import GameEvent
+from backend.protocol import EVENT_SCHEMA_VERSION, GameEvent, read_event
 from backend.store import ConditionFailed, conditional, pages
 
 LOG_RETENTION = 30 * 24 * 3600
@@ -31,7 +34,8 @@ def dump_events(events: list[tuple[int, GameEvent]]) -> str:
 
 
 def load_events(text: str) -> list[tuple[int, GameEvent]]:
-    return [(int(v), GameEvent.model_validate(raw)) for v, raw in json.loads(text)]
+    """Events as dump_events wrote them, of any schema version (read through the upcaster)."""
+    return [(int(v), read_event(raw)) for v, raw in json.loads(text)]
 
 
 def _chunks(events: list[tuple[int, GameEvent]]) -> list[list[tuple[int, GameEvent]]]:
@@ -74,6 +78,9 @@ class EventLog:
             "matchId": {"S": match_id},
             "version": {"N": str(chunk[0][0])},
             "events": {"S": dump_events(chunk)},
+            # The schema its events were written in (each event also carries its own `v`); items
+            # written before this attribute existed hold v1 events, which readers upcast.
+            "schema": {"N": str(EVENT_SCHEMA_VERSION)},
             # From the records, not the clock: a chunk is the same bytes whoever writes it.
             "ttl": {"N": str(chunk[-1][1].receivedAt // 1000 + LOG_RETENTION)},
         }
@@ -96,7 +103,7 @@ class EventLog:
             for item in items:
                 for version, raw in json.loads(item["events"]["S"]):
                     if version > after_version:
-                        found[int(version)] = GameEvent.model_validate(raw)
+                        found[int(version)] = read_event(raw)
 
         # A chunk is keyed by its first version and spans fewer than MAX_CHUNK_SPAN versions: any chunk
         # holding a version after the cursor starts after cursor - MAX_CHUNK_SPAN.
@@ -128,7 +135,7 @@ class EventLog:
         found: dict[int, GameEvent] = {}
         for item in out["Items"]:
             for version, raw in json.loads(item["events"]["S"]):
-                found.setdefault(int(version), GameEvent.model_validate(raw))
+                found.setdefault(int(version), read_event(raw))
         return sorted(found.items())[-count:]
 
     def audit(self, actor: str, action: str, details: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from backend.protocol import GameEvent
 
@@ -13,9 +13,16 @@ PUT_RECORDS_ATTEMPTS = 5
 
 
 def disconnect_event(
-    match_id: str, player_id: str, connection_id: str, at_ms: int | None = None
+    match_id: str,
+    player_id: str,
+    connection_id: str,
+    at_ms: int | None = None,
+    *,
+    reason: Literal["closed", "gone", "probe"] = "closed",
+    released: bool = False,
 ) -> GameEvent:
-    """The record that tells a match's processor a player's connection is gone."""
+    """The record that tells a match's processor a player's connection is gone (and whether their waiting
+    seat was given back to matchmaking)."""
     return GameEvent(
         eventId=str(uuid.uuid4()),
         matchId=match_id,
@@ -23,6 +30,21 @@ def disconnect_event(
         connectionId=connection_id,
         receivedAt=int(time.time() * 1000) if at_ms is None else at_ms,
         type="disconnect",
+        reason=reason,
+        released=released or None,
+    )
+
+
+def timer_event(match_id: str, player_id: str, timer: Literal["grace"], ref: int) -> GameEvent:
+    """The record of a timer that is due (backend.store.timers)."""
+    return GameEvent(
+        eventId=str(uuid.uuid4()),
+        matchId=match_id,
+        playerId=player_id,
+        receivedAt=int(time.time() * 1000),
+        type="timer",
+        timer=timer,
+        ref=ref,
     )
 
 

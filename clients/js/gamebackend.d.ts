@@ -1,6 +1,6 @@
-// Types of gamebackend.js: the wire protocol of docs/protocol.md (protocol version 1) and the client.
+// Types of gamebackend.js: the wire protocol of docs/protocol.md (protocol version 2) and the client.
 
-export const PROTOCOL_VERSION: 1;
+export const PROTOCOL_VERSION: 2;
 export const API_GATEWAY_IDLE_TIMEOUT: 600000;
 
 export type Mode = "practice" | "duel" | "arena";
@@ -19,7 +19,8 @@ export interface Joined {
 }
 export interface Ack { type: "ack"; id: string }
 export interface Left { type: "left"; matchId: string; ref?: string }
-export interface PlayerState { score: number; x: number; y: number; left: boolean }
+export type Presence = "here" | "away" | "left" | "forfeited";
+export interface PlayerState { score: number; x: number; y: number; left: boolean; presence: Presence }
 export interface State {
   type: "state"; matchId: string; mode: Mode; version: number; status: MatchStatus;
   players: Record<string, PlayerState>; winner?: string; applied: string[];
@@ -34,8 +35,20 @@ export interface Leaderboard {
 }
 export interface Rank { type: "rank"; board: Board; period: Period; playerId: string; score: number; rank: number }
 export interface Notice { type: "notice"; message: string }
-/** API Gateway's own frame, with no `type`: e.g. {"message": "Internal server error", ...}. */
-export interface GatewayMessage { message: string; connectionId?: string; requestId?: string }
+/** A re-sent action id that was applied before: confirmed, and it changed nothing. */
+export interface Confirmed { type: "confirmed"; matchId: string; ids: string[]; version: number }
+/** Another player of the match dropped, came back, forfeited or left. */
+export interface PresenceChange {
+  type: "presence"; matchId: string; playerId: string; presence: "away" | "back" | "forfeited" | "left";
+  version: number; graceMs?: number;
+}
+/** Sent just before the server closes this socket: `too_many_connections` or `rate_limited`. */
+export interface Closing { type: "closing"; code: string; message: string }
+/** API Gateway's own frame, with no `type`: e.g. {"message": "Internal server error", ...}. `retryIn`:
+ * the ms after which the client sends the unanswered requests again. */
+export interface GatewayMessage { message: string; connectionId?: string; requestId?: string; retryIn?: number }
+/** A request answered `rate_limited`, sent again in `retryIn` ms. */
+export interface Throttled { id: string; kind: string; attempt: number; retryIn: number; message: string }
 
 /**
  * The pushed frames, by `type`. A new push of the protocol is one more entry here (declaration merging
@@ -46,6 +59,9 @@ export interface PushFrames {
   rank: Rank;
   rejected: Rejected;
   notice: Notice;
+  confirmed: Confirmed;
+  presence: PresenceChange;
+  closing: Closing;
 }
 export type Push = PushFrames[keyof PushFrames];
 export type ConnectionStatus = "idle" | "connecting" | "online" | "reconnecting" | "closed";
@@ -57,6 +73,7 @@ export interface GameClientEvents extends PushFrames {
   /** An `error` frame that answers no request of this client. */
   error: ServerError;
   gatewaymessage: GatewayMessage;
+  throttled: Throttled;
   statuschange: ConnectionStatus;
   reconnect: { matchId: string | null; attempt: number };
   /** The re-join after a reconnection was refused (the match is gone): `matchId` is null now. */
@@ -108,6 +125,8 @@ export interface GameClientOptions {
   /** Backoff: attempt n waits uniform [0, min(backoffCap, backoffBase * 2^n)] ms; defaults 200 and 10000. */
   backoffBase?: number;
   backoffCap?: number;
+  /** `rate_limited` answers to one request before it fails with them; default 6. */
+  maxThrottleRetries?: number;
   /** For tests: the jitter's source of randomness. */
   random?: () => number;
   /** A WebSocket constructor (default: globalThis.WebSocket; in Node, the `ws` package's). */
@@ -131,6 +150,10 @@ export class GameClient {
   connects: number;
   reconnects: number;
   resent: number;
+  throttled: number;
+  gatewayMessages: number;
+  /** The `closing` frame of the current socket, if the server sent one. */
+  closing: Closing | null;
   /** Why the client stopped, if it did. */
   error: Error | null;
 

@@ -26,11 +26,17 @@
  *   takes a 401/403 that the WebSocket implementation does report (Node's `ws`: "Unexpected server
  *   response: 401") as final too.
  * - API Gateway's own frames, which have no `type` ({"message": "Internal server error", "connectionId",
- *   "requestId"} when an integration fails), are emitted as `gatewaymessage` events, never taken for
- *   answers.
+ *   "requestId"} when an integration fails, or a throttled route's answer), are emitted as
+ *   `gatewaymessage` events, never taken for answers; since they name no request, every request still
+ *   unanswered on that socket is sent again after a backoff with full jitter (an action id is applied
+ *   once). An `error` answer `rate_limited` is not a failure either: the request is sent again after a
+ *   backoff (up to `maxThrottleRetries` times), and a `throttled` event says so. Never silently.
+ * - `confirmed` (a re-sent action that was applied before) settles `applied()` with the match's newest
+ *   state; `presence` and `closing` are emitted; a `closing` with `too_many_connections` ends the client
+ *   instead of reconnecting (which would close the player's newer connection in turn).
  */
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const API_GATEWAY_IDLE_TIMEOUT = 600_000;
 const STABLE_AFTER = 10_000; // ms a socket must stay up before the backoff starts from zero again
 const OUTCOMES_KEPT = 10_000;
@@ -61,6 +67,8 @@ export const ERROR_PARENTS = Object.freeze({
   match_not_running: "conflict",
   stale_state: "conflict",
   connection_gone: "internal",
+  rate_limited: "internal",
+  too_many_connections: "rate_limited",
   unavailable: "internal",
 });
 
@@ -154,7 +162,7 @@ export function tokenClaims(token) {
 
 /**
  * @typedef {{id: string, text: string, kind: string, sentOn: number, only: number,
- *   resolve: (frame: any) => void, reject: (error: Error) => void, timer: any}} Pending
+ *   resolve: (frame: any) => void, reject: (error: Error) => void, timer: any, throttled?: number}} Pending
  * @typedef {{done: boolean, state?: any, rejected?: any, waiters: Array<() => void>}} Outcome
  */
 
@@ -167,6 +175,10 @@ export function tokenClaims(token) {
 const PUSHES = {
   state: (client, frame) => client._onState(frame),
   rejected: (client, frame) => client._onRejected(frame),
+  confirmed: (client, frame) => client._onConfirmed(frame),
+  closing: (client, frame) => {
+    client.closing = frame;
+  },
 };
 
 /** Answers, correlated by `ref` (and `ack` by `id`). */
@@ -192,6 +204,7 @@ export class GameClient {
     this.maxReconnectAttempts = o.maxReconnectAttempts === undefined ? 12 : o.maxReconnectAttempts;
     this.backoffBase = o.backoffBase ?? 200;
     this.backoffCap = o.backoffCap ?? 10_000;
+    this.maxThrottleRetries = o.maxThrottleRetries ?? 6;
     this._random = o.random ?? Math.random;
     /** @type {any} */
     this._WebSocket = o.WebSocket ?? globalThis.WebSocket;
@@ -210,7 +223,11 @@ export class GameClient {
     this.connects = 0; // successful upgrades, the first included
     this.reconnects = 0; // successful reconnections
     this.resent = 0; // requests sent again on a new socket
-    /** @type {Error | null} why the client stopped, if it did */
+    this.throttled = 0; // `rate_limited` answers, each followed by a re-send after a backoff
+    this.gatewayMessages = 0; // API Gateway's untyped frames, each followed by re-sends
+    /** @type {any} the `closing` frame of the current socket, if the server sent one */
+    this.closing = null;
+    this._gatewayFailures = 0; // untyped frames in a row (reset by any answer)    /** @type {Error | null} why the client stopped, if it did */
     this.error = null;
 
     this._prefix = Math.random().toString(16).slice(2, 12).padEnd(10, "0");
@@ -338,6 +355,7 @@ export class GameClient {
     const token = await this._tokenValue();
     const address = new URL(this.url);
     address.searchParams.set("token", token); // exactly one `token` parameter: a second one is refused
+    address.searchParams.set("protocol", String(PROTOCOL_VERSION)); // another version refuses the upgrade
     return new Promise((resolve, reject) => {
       /** @type {any} */
       const ws = new this._WebSocket(address.href);
@@ -393,6 +411,12 @@ export class GameClient {
         if (p.only === generation) this._fail(p, new ConnectionLost("the socket dropped"));
       }
       if (this._closing) return;
+      const closing = this.closing;
+      this.closing = null;
+      if (closing?.code === "too_many_connections") {
+        this._finish(new ConnectionLost(`closed by the server: ${closing.message}`));
+        return;
+      }
       if (!this.reconnect) {
         this._finish(new ConnectionLost("the connection dropped (reconnection disabled)"));
         return;
@@ -708,11 +732,12 @@ export class GameClient {
     if (typeof type !== "string") {
       // API Gateway's own frame, e.g. {"message": "Internal server error", "connectionId", "requestId"}
       // when the message function failed outright: no request can be told it failed, so it times out.
-      if (typeof frame.message === "string") this._emit("gatewaymessage", frame);
+      if (typeof frame.message === "string") this._onGatewayMessage(frame);
       return;
     }
     if (ANSWERS.has(type)) {
       const rid = type === "ack" ? frame.id : frame.ref;
+      if (type === "error" && frame.code === "rate_limited" && typeof rid === "string" && this._throttle(rid, frame)) return;
       const answered = typeof rid === "string" && this._answer(rid, frame);
       if (type === "error" && !answered) this._emit("error", new ServerError(frame.code, frame.message, frame.ref));
       return;
@@ -722,10 +747,48 @@ export class GameClient {
     this._emit("push", frame);
   }
 
+  /**
+   * API Gateway's own frame: it names no request, so every request still unanswered on this socket is
+   * sent again after a backoff with full jitter.
+   * @param {any} frame
+   */
+  _onGatewayMessage(frame) {
+    this.gatewayMessages += 1;
+    const delay = backoffDelay(this._gatewayFailures, { base: this.backoffBase, cap: this.backoffCap, random: this._random });
+    this._gatewayFailures += 1;
+    this._emit("gatewaymessage", { ...frame, retryIn: delay });
+    const generation = this._generation;
+    const todo = [...this._pending.values()].filter((p) => p.sentOn === generation);
+    this._later(delay, todo);
+  }
+
+  /**
+   * A `rate_limited` answer: true when the request is sent again later instead of failing.
+   * @param {string} rid @param {any} frame
+   */
+  _throttle(rid, frame) {
+    const p = this._pending.get(rid);
+    if (!p || (p.throttled ?? 0) >= this.maxThrottleRetries) return false;
+    p.throttled = (p.throttled ?? 0) + 1;
+    this.throttled += 1;
+    const delay = backoffDelay(p.throttled - 1, { base: this.backoffBase, cap: this.backoffCap, random: this._random });
+    this._emit("throttled", { id: rid, kind: p.kind, attempt: p.throttled, retryIn: delay, message: frame.message });
+    this._later(delay, [p]);
+    return true;
+  }
+
+  /** @param {number} delay @param {Pending[]} todo */
+  _later(delay, todo) {
+    setTimeout(() => {
+      for (const p of todo) if (this._ready && this._pending.get(p.id) === p) this._send(p);
+    }, delay);
+  }
+
   /** @param {string} rid @param {any} frame */
   _answer(rid, frame) {
     const p = this._pending.get(rid);
     if (!p) return false; // a late duplicate (the ack of a re-sent action), or timed out
+    this._gatewayFailures = 0;
     this._pending.delete(rid);
     clearTimeout(p.timer);
     if (frame.type === "error") p.reject(new ServerError(frame.code, frame.message, frame.ref));
@@ -755,6 +818,23 @@ export class GameClient {
     if (state.matchId === this.matchId && this.state !== newest) {
       this.state = newest;
       for (const check of [...this._stateWaiters]) check();
+    }
+  }
+
+  /**
+   * Re-sent action ids that were applied before: `applied()` resolves with the match's newest state.
+   * @param {any} frame
+   */
+  _onConfirmed(frame) {
+    const latest = this._latest.get(frame.matchId);
+    if (!latest) return;
+    for (const actionId of frame.ids ?? []) {
+      const outcome = this._outcomes.get(actionId);
+      if (outcome && !outcome.done) {
+        outcome.done = true;
+        outcome.state = latest;
+        for (const settle of outcome.waiters.splice(0)) settle();
+      }
     }
   }
 

@@ -97,7 +97,11 @@ function newClient(player) {
   client.on("rejected", (r) => announce(`Action refused by the game: ${r.code} (${r.message}).`));
   client.on("notice", (notice) => announce(notice.message));
   client.on("error", (error) => announce(`Server error: ${error.message}`));
-  client.on("gatewaymessage", (frame) => log(`Gateway: ${frame.message}`));
+  // API Gateway's own frames and throttling: the SDK sends the requests again after a backoff; say so.
+  client.on("gatewaymessage", (frame) => log(`Gateway: ${frame.message} — retrying in ${Math.round(frame.retryIn ?? 0)} ms`));
+  client.on("throttled", (t) => log(`Too fast: ${t.kind} sent again in ${Math.round(t.retryIn)} ms (attempt ${t.attempt})`));
+  client.on("presence", onPresence);
+  client.on("closing", (c) => announce(c.code === "too_many_connections" ? "This tab was closed: you opened the game in newer tabs." : `The server is closing this connection: ${c.message}`));
   return client;
 }
 
@@ -280,6 +284,20 @@ function colorOf(name) {
   return `hsl(${h} 70% 60%)`;
 }
 
+/** Another player dropped, came back, forfeited or left: said aloud, and shown in the table. */
+function onPresence(p) {
+  if (p.matchId !== page.matchId()) return;
+  const text = {
+    away: `${p.playerId} lost their connection${p.graceMs ? ` — they have ${Math.round(p.graceMs / 1000)} s to come back` : ""}.`,
+    back: `${p.playerId} is back.`,
+    forfeited: `${p.playerId} did not come back in time and forfeits.`,
+    left: `${p.playerId} left.`,
+  }[p.presence];
+  if (text) announce(text);
+}
+
+const PRESENCE_LABEL = { here: "", away: " — away", left: " — left", forfeited: " — forfeited" };
+
 function render() {
   const s = page.state();
   const info = $("#match-info");
@@ -299,9 +317,10 @@ function render() {
   tbody.replaceChildren(
     ...players.map(([name, p]) => {
       const row = document.createElement("tr");
-      Object.assign(row.dataset, { player: name, score: p.score, x: p.x, y: p.y });
+      Object.assign(row.dataset, { player: name, score: p.score, x: p.x, y: p.y, presence: p.presence ?? (p.left ? "left" : "here") });
       if (name === page.player) row.className = "me";
-      const label = name + (name === page.player ? " (you)" : "") + (p.left ? " — left" : "");
+      const presence = PRESENCE_LABEL[p.presence] ?? (p.left ? " — left" : "");
+      const label = name + (name === page.player ? " (you)" : "") + presence;
       for (const value of [label, p.score, `${p.x}, ${p.y}`]) {
         const cell = document.createElement("td");
         cell.textContent = value;
@@ -333,7 +352,7 @@ function draw(players) {
     const x = Math.max(14, Math.min(canvas.width - 14, p.x * k));
     const y = Math.max(14, Math.min(canvas.height - 14, p.y * k));
     const mine = name === page.player;
-    ctx.globalAlpha = p.left ? 0.35 : 1;
+    ctx.globalAlpha = p.left ? 0.35 : p.presence === "away" ? 0.6 : 1;
     ctx.fillStyle = colorOf(name);
     ctx.beginPath();
     ctx.arc(x, y, mine ? 12 : 9, 0, 2 * Math.PI);

@@ -22,19 +22,36 @@ CONNECTIONS = "ConnectionsTable"
 MATCHES = "MatchesTable"
 LEADERBOARDS = "LeaderboardsTable"
 EVENTS = "EventsTable"
+PROGRESS = "ProgressTable"
+SAGA = "MatchEndSaga"
 STREAM = "ActionStream"
 CONSUMER = "ActionStreamConsumer"
 MATCH_CHANGES = "MatchesTable/stream"  # Fn::GetAtt [MatchesTable, StreamArn]
 DLQ = "ActionDeadLetterQueue"
 PROJECTOR_DLQ = "ProjectorDeadLetterQueue"
+TIMERS = "TimerQueue"
 STREAM_KEY = "kms:key/*"
 PUSH = "execute-api:WebsocketsApi/{stage}/POST/@connections/*"
 JWT_SECRET = "ssm:parameter/gamebackend/{stage}/jwt-secret"
 DISCONNECT = "execute-api:WebsocketsApi/{stage}/DELETE/@connections/*"
+PROBE = "execute-api:WebsocketsApi/{stage}/GET/@connections/*"
 
 
 def index(table: str) -> str:
     return f"{table}/index/*"
+
+
+# What ending a connection costs (backend/sessions.py): the record forgotten, the player's other
+# connections looked up (byPlayer) before a waiting seat is given back (the roster read and updated), and
+# a `disconnect` record for the match.
+ENDING = {
+    "dynamodb:DeleteItem": {CONNECTIONS},
+    "dynamodb:Query": {index(CONNECTIONS)},
+    "dynamodb:GetItem": {MATCHES},
+    "dynamodb:UpdateItem": {MATCHES},
+    "kinesis:PutRecord": {STREAM},
+    "kms:GenerateDataKey": {STREAM_KEY},
+}
 
 
 # Actions that AWS authorizes only on Resource "*" (no resource-level permissions). Nothing else may
@@ -56,13 +73,12 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "ssm:GetParameter": {JWT_SECRET},  # backend/config.py jwt_secret(), once per cold start
     },
     "connect": {
+        **ENDING,  # an old connection of the player found already gone
         "dynamodb:PutItem": {CONNECTIONS},
+        # The limit of connections per player: theirs (byPlayer), the oldest told and closed.
+        "execute-api:ManageConnections": {PUSH, DISCONNECT},
     },
-    "disconnect": {
-        "dynamodb:DeleteItem": {CONNECTIONS},
-        "kinesis:PutRecord": {STREAM},  # a `disconnect` record for the connection's match
-        "kms:GenerateDataKey": {STREAM_KEY},
-    },
+    "disconnect": ENDING,
     "message": {
         "dynamodb:GetItem": {CONNECTIONS, MATCHES, LEADERBOARDS},
         "dynamodb:BatchGetItem": {LEADERBOARDS},  # the boards' current seasons, their rank trees
@@ -78,6 +94,9 @@ CALLS: dict[str, dict[str, set[str]]] = {
         },
         "kinesis:PutRecord": {STREAM},
         "kms:GenerateDataKey": {STREAM_KEY},
+        "sqs:GetQueueUrl": {TIMERS},  # a connection that joins a match: its first presence probe
+        "sqs:SendMessage": {TIMERS},
+        "execute-api:ManageConnections": {PUSH, DISCONNECT},  # a flooding connection told and closed
     },
     "processor": {
         # The Kinesis event-source mapping reads the stream with the function's role, through the
@@ -94,14 +113,31 @@ CALLS: dict[str, dict[str, set[str]]] = {
         # The hot path: one read of the batch's matches, one write per changed match.
         "dynamodb:BatchGetItem": {MATCHES},
         "dynamodb:UpdateItem": {MATCHES},
-        "dynamodb:DeleteItem": {CONNECTIONS},  # connections found gone (410) while pushing ...
-        "kinesis:PutRecords": {STREAM},  # ... and a `disconnect` record for each
+        # Connections found gone (410) while pushing: forgotten, a waiting seat given back (unless the
+        # player is in the match on another connection), and a `disconnect` record for each.
+        "dynamodb:DeleteItem": {CONNECTIONS},
+        "dynamodb:Query": {index(CONNECTIONS)},
+        "dynamodb:GetItem": {MATCHES},
+        "kinesis:PutRecords": {STREAM},
         "kms:GenerateDataKey": {STREAM_KEY},
         "execute-api:ManageConnections": {PUSH},
         # The mapping's on-failure destination is written by Lambda with the function's role, and
-        # streams/deadletter.py sends poison records itself (GetQueueUrl, then SendMessageBatch).
-        "sqs:GetQueueUrl": {DLQ},
-        "sqs:SendMessage": {DLQ},
+        # streams/deadletter.py sends poison records itself (GetQueueUrl, then SendMessageBatch); the
+        # timers the rules ask for go to the timers queue.
+        "sqs:GetQueueUrl": {DLQ, TIMERS},
+        "sqs:SendMessage": {DLQ, TIMERS},
+    },
+    # streams/timers.py: the timers queue's consumer.
+    "timers": {
+        **ENDING,  # a connection a probe found gone
+        "sqs:ReceiveMessage": {TIMERS},  # the SQS event-source mapping, with the function's role
+        "sqs:DeleteMessage": {TIMERS},
+        "sqs:GetQueueAttributes": {TIMERS},
+        "sqs:GetQueueUrl": {TIMERS},  # a timer not due yet sent back, a live connection's next probe
+        "sqs:SendMessage": {TIMERS},
+        "kinesis:PutRecords": {STREAM},  # due timers
+        "dynamodb:GetItem": {MATCHES, CONNECTIONS},  # the probed connection's record
+        "execute-api:ManageConnections": {PROBE},
     },
     # streams/projector.py: the cold path, from the matches table's stream.
     "projector": {
@@ -121,6 +157,15 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "execute-api:ManageConnections": {PUSH},
         "sqs:GetQueueUrl": {PROJECTOR_DLQ},
         "sqs:SendMessage": {PROJECTOR_DLQ},
+        "states:StartExecution": {SAGA},  # the match-end saga, once per finished match
+    },
+    # streams/settlement.py: the match-end saga's steps (backend/store/progress.py).
+    "settlement": {
+        # TransactWriteItems (season statistics and rewards with their markers) is authorized per item:
+        # markers put and deleted, increments updated; and the settlement record is a PutItem.
+        "dynamodb:PutItem": {PROGRESS},
+        "dynamodb:UpdateItem": {PROGRESS},
+        "dynamodb:DeleteItem": {PROGRESS},
     },
     # backend/admin/app.py, route by route.
     "admin": {

@@ -17,7 +17,7 @@ def _watched(alarms: dict[str, dict[str, Any]]) -> set[tuple[str, str, str]]:
     out = set()
     for props in alarms.values():
         dims = {d["Name"]: d["Value"] for d in props.get("Dimensions", [])}
-        target = dims.get("FunctionName") or dims.get("QueueName") or "api"
+        target = dims.get("FunctionName") or dims.get("QueueName") or dims.get("Downstream") or "api"
         out.add((props["Namespace"], props["MetricName"], target if isinstance(target, str) else "api"))
     return out
 
@@ -62,3 +62,21 @@ def test_what_is_watched(resources: dict[str, Any]) -> None:
     for fn in FUNCTIONS:
         for metric in ("Errors", "Throttles"):
             assert ("AWS/Lambda", metric, f"gamebackend-{stage}-{fn}") in watched, (fn, metric)
+
+
+def test_every_circuit_breaker_has_an_alarm_on_the_metric_it_emits(resources: dict[str, Any]) -> None:
+    """backend/breaker.py emits CircuitOpened with the dimensions Stage, Downstream and service (powertools
+    adds the last): an alarm on any other set would never see it (tests/unit/test_breaker.py)."""
+    alarms = [p for p in _alarms(resources).values() if p["MetricName"] == "CircuitOpened"]
+    downstreams = set()
+    for props in alarms:
+        dims = {d["Name"]: d["Value"] for d in props["Dimensions"]}
+        assert set(dims) == {"Stage", "Downstream", "service"}, dims
+        assert (props["Namespace"], dims["Stage"], dims["service"]) == ("GameBackend", "dev", "gamebackend")
+        assert (props["Statistic"], props["Threshold"], props["Period"]) == ("Sum", 1, 60)
+        downstreams.add(dims["Downstream"])
+    # The breakers' names: backend/push.py's and backend/handlers/message.py's.
+    from backend.handlers import message
+    from backend.push import Pusher
+
+    assert downstreams == {Pusher("http://unused").breaker.name, message.data_plane.name}

@@ -71,4 +71,4 @@ def test_same_tables_stream_and_queue(resources: Resources, local_service: Any) 
     local_queues = [
         p["QueueName"].split("-", 2)[2] for p in local_service.resources_of_type("AWS::SQS::Queue").values()
     ]
-    assert queues == local_queues == ["actions-dlq", "projector-dlq"]
+    assert queues == local_queues == ["actions-dlq", "timers", "timers-dlq", "projector-dlq"]

@@ -28,6 +28,7 @@ INVOKERS = {
     "AWS::SNS::Subscription",
     "AWS::Events::Rule",
     "AWS::Scheduler::Schedule",
+    "AWS::StepFunctions::StateMachine",
 }
 
 

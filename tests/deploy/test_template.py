@@ -137,8 +137,26 @@ def test_roles_have_no_managed_policies_or_other_attached_grants(resources: Reso
     assert not of_type(resources, "AWS::IAM::ManagedPolicy")
 
 
+# The one role that is not a function's: Step Functions assumes it to invoke the saga's steps.
+STATE_MACHINE_ROLES = {"MatchEndSagaRole": {"lambda:InvokeFunction": {"SettlementLambdaFunction:snapstart"}}}
+
+
+def test_the_state_machine_role_is_assumed_by_step_functions_and_invokes_only_the_saga_steps(
+    resources: Resources,
+) -> None:
+    machines = of_type(resources, "AWS::StepFunctions::StateMachine")
+    assert {render(m["Properties"]["RoleArn"]) for m in machines.values()} == set(STATE_MACHINE_ROLES)
+    for name, expected in STATE_MACHINE_ROLES.items():
+        role = resources[name]["Properties"]
+        (st,) = as_list(role["AssumeRolePolicyDocument"]["Statement"])
+        assert as_list(st["Principal"]["Service"]) == ["states.amazonaws.com"], name
+        assert grants_of(resources[name]) == expected, name
+
+
 def test_roles_are_assumable_by_lambda_only(resources: Resources) -> None:
     for name, role in of_type(resources, "AWS::IAM::Role").items():
+        if name in STATE_MACHINE_ROLES:
+            continue
         trust = as_list(role["Properties"]["AssumeRolePolicyDocument"]["Statement"])
         assert len(trust) == 1, name
         (st,) = trust
@@ -266,7 +284,8 @@ def _function_of(target: Any) -> str:
 def test_stream_event_source_mappings_are_those_serverless_yml_declares(
     resources: Resources, declared: Any
 ) -> None:
-    mappings = list(of_type(resources, "AWS::Lambda::EventSourceMapping").values())
+    every = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    mappings = [m for m in every if "StartingPosition" in m["Properties"]]  # SQS's: the next test
     expected = {fn: s for fn, f in declared.functions.items() for s in f.streams}
     assert len(mappings) == len(expected) == 2
     by_function = {_function_of(m["Properties"]["FunctionName"]): m["Properties"] for m in mappings}
@@ -299,6 +318,29 @@ def test_stream_event_source_mappings_are_those_serverless_yml_declares(
     # The hot path has no batching window; the cold path aggregates over a window of its own.
     assert expected["processor"].consumer and expected["processor"].batch_window == 0
     assert expected["projector"].tumbling_window > 0
+
+
+def test_the_queue_event_source_mapping_is_the_one_serverless_yml_declares(
+    resources: Resources, declared: Any
+) -> None:
+    every = of_type(resources, "AWS::Lambda::EventSourceMapping").values()
+    mappings = [m["Properties"] for m in every if "StartingPosition" not in m["Properties"]]
+    expected = {fn: q for fn, f in declared.functions.items() for q in f.queues}
+    assert list(expected) == ["timers"] and len(mappings) == 1
+    (props,) = mappings
+    q = expected["timers"]
+    assert props["FunctionName"] == invoked(function_logical_id("timers"), resources)
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [q.queue_resource, "Arn"]}
+    assert props["BatchSize"] == q.batch_size
+    assert props.get("MaximumBatchingWindowInSeconds", 0) == q.batch_window
+    assert props["ScalingConfig"] == {"MaximumConcurrency": q.maximum_concurrency}
+    reports_failures = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
+    assert reports_failures is q.report_batch_item_failures
+    # AWS: the queue's visibility timeout at least six times the function's timeout; failures redrive.
+    queue = resources[q.queue_resource]["Properties"]
+    timeout = resources[f"{function_logical_id('timers')}LambdaFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["TimerDeadLetterQueue", "Arn"]}
 
 
 def test_the_matches_table_streams_old_and_new_images(resources: Resources) -> None:

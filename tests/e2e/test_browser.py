@@ -363,3 +363,40 @@ async def test_play_a_practice_match_with_the_keyboard_in_chromium(
             README_IMAGE.parent.mkdir(parents=True, exist_ok=True)
             README_IMAGE.write_bytes(shot)
         assert not page.errors, page.errors
+
+
+async def test_the_page_shows_an_opponent_away_then_forfeited(stack: LocalRuntime, tmp_path: Path) -> None:
+    from gamebackend_client import GameClient
+
+    executable = await asyncio.to_thread(chromium_executable)
+    player, rival = f"web-{uuid.uuid4().hex[:6]}", f"rival-{uuid.uuid4().hex[:6]}"
+    # The rival opens a duel first (a leftover waiting duel of another test would pair them: try again).
+    opponent = GameClient(stack.ws_url, token_for(rival), heartbeat_interval=None)
+    await opponent.connect()
+    joined = await opponent.join("duel")
+    while joined.status != "waiting":
+        await opponent.leave()
+        joined = await opponent.join("duel")
+    row = MY_ROW.format(player=rival)
+    async with chromium(executable, tmp_path / "profile") as page:
+        await page.send(
+            "Page.navigate", url=f"{stack.http_url}/play?ws={stack.ws_url}&player={player}&mode=duel"
+        )
+        await page.wait("document.readyState === 'complete' && !!document.querySelector('#player')")
+        await page.key("Tab")
+        await page.key("Tab")
+        assert await page.focused() == "join"
+        await page.key("Enter")
+        await page.wait("document.querySelector('#match-info').dataset.status === 'running'")
+        assert await page.eval("document.querySelector('#match-info').dataset.matchId") == joined.matchId
+        await page.wait(f"{row} && {row}.dataset.presence === 'here'")
+        await opponent.close()  # the rival's tab closes: their seat is held for the grace
+        await page.wait(f"{row}.dataset.presence === 'away'", timeout=30)
+        assert "— away" in await page.eval(f"{row}.textContent")
+        await page.wait(
+            f"document.querySelector('#log').textContent.includes('{rival} lost their connection')"
+        )
+        await page.wait(f"{row}.dataset.presence === 'forfeited'", timeout=30)
+        await page.wait("document.querySelector('#match-info').dataset.status === 'finished'")
+        assert "did not come back in time" in await page.eval("document.querySelector('#log').textContent")
+        assert not page.errors, page.errors

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from backend.vocabulary import PROTOCOL_VERSION
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import eventually, management_api
@@ -86,7 +87,8 @@ async def test_a_socket_dropped_mid_match_loses_and_doubles_nothing(stack: Local
         "c.move(10, 20).then((ack) => c.applied(ack.id, { timeout: 20000 }))"
         f".then((s) => s.players[{json.dumps(player)}])"
     )
-    assert final == {"score": sum(points), "x": 10, "y": 20, "left": False}, "an action was lost or doubled"
+    expected = {"score": sum(points), "x": 10, "y": 20, "left": False, "presence": "here"}
+    assert final == expected, "an action was lost or doubled"
 
     # The backend's own record agrees: each action applied once, by the event log of the match.
     async def logged() -> list[dict[str, Any]] | None:
@@ -209,7 +211,8 @@ async def test_gateway_frames_and_unknown_pushes_are_events(stack: LocalRuntime,
         "notice": ["maintenance in 10 minutes"],
     }
     # None of it was taken for an answer: the client still works.
-    assert await page.eval("c.ping().then((p) => [p.type, p.protocol])") == ["pong", 1]
+    assert await page.eval("c.ping().then((p) => [p.type, p.protocol])") == ["pong", PROTOCOL_VERSION]
+    assert await page.eval("[c.gatewayMessages, sdk.PROTOCOL_VERSION]") == [1, PROTOCOL_VERSION]
     await page.eval("c.close(), true")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
+from backend.vocabulary import PROTOCOL_VERSION
 from tests.conftest import dynamodb_engines
 from tests.e2e.conftest import free_port
 
@@ -94,7 +95,7 @@ def test_local_starts_serves_and_stops_on_ctrl_c(engine: str) -> None:
         token = _cli("token", "cli-user").stdout.strip()
         with connect(f"ws://127.0.0.1:{ws}/?token={token}", open_timeout=30) as sock:
             sock.send('{"action":"ping"}')
-            assert json.loads(sock.recv(timeout=10)) == {"type": "pong", "protocol": 1}
+            assert json.loads(sock.recv(timeout=10)) == {"type": "pong", "protocol": PROTOCOL_VERSION}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         # Every port is free again: the Lambda workers, the embedded AWS endpoint and DynamoDB Local

@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from backend.vocabulary import PROTOCOL_VERSION
 from local.gateway import Limits
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
@@ -90,7 +91,7 @@ async def test_connect_stores_the_player_and_disconnect_removes_it(
 async def test_ping_pong(connect_player: Any) -> None:
     client = await connect_player("bob")
     await client.send({"action": "ping", "id": "p-1"})
-    assert await client.recv() == {"type": "pong", "ref": "p-1", "protocol": 1}
+    assert await client.recv() == {"type": "pong", "ref": "p-1", "protocol": PROTOCOL_VERSION}
 
 
 @pytest.mark.parametrize(

@@ -402,7 +402,7 @@ def test_the_runbook_links_each_alarm_to_the_card_of_its_metric() -> None:
     cards = set(re.findall(r'^\s+id: "([a-z-]+)",$', script, re.M))
     assert {"iterator-age", "dlq-depth", "projector-iterator-age", "projector-dlq-depth"} <= cards
     alarms = re.split(r'\n<a id="', runbook.split("## Alarms", 1)[1].split("\n## ", 1)[0])[1:]
-    assert len(alarms) == 7
+    assert len(alarms) == 10
     for entry in alarms:
         anchor = entry.split('"', 1)[0]
         line = next((ln for ln in entry.splitlines() if ln.startswith("Console:")), None)

@@ -154,8 +154,11 @@ class Backend:
 
     def frame(self, body: str | None, *, player: str = "alice", is_base64: bool = False) -> dict[str, Any]:
         """The message function's answer to one frame, as the client would get it."""
-        from backend.handlers.message import handler
+        from backend.handlers.message import guard, handler
 
+        # Each frame is judged on its own here (the fuzzers send thousands on one connection at once): the
+        # flood guard has its own tests (tests/unit/test_guard.py).
+        guard.reset()
         event = ws_event(body, player=player, connection_id=f"c-{player}", is_base64=is_base64)
         out = handler(event, context("message"))
         assert out["statusCode"] == 200, out

@@ -189,7 +189,7 @@ def test_the_processor_state_leaves_the_roster_alone(store: MatchStore) -> None:
     roster = store.create(mid(1), "duel", "alice", now_ms=T0)
     waiting = game(mid(1), status="waiting", version=1, players={"alice": Player()})
     store.save(Stored(waiting, seq=1), expected_version=0, events=[], last_at=T0)
-    assert store.roster(mid(1)) == Roster(mid(1), "duel", ("alice",), T0, status="waiting")
+    assert store.roster(mid(1)) == Roster(mid(1), "duel", ("alice",), T0, status="waiting", gen=1, open=True)
     # Still open while waiting: a second player can take the seat.
     assert open_ids(store, "duel") == [mid(1)]
     store.claim_seat(roster, "bob")

@@ -36,11 +36,12 @@ from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore, counts_of
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
+from backend.store.timers import TimerQueue
 from local.tablestream import _jsonable
 from streams import processor, projector
 from streams.deadletter import DeadLetters
 from streams.decode import Staged, decode
-from streams.pipeline import route
+from streams.pipeline import step
 from tests.store.kinesis_events import (
     START,
     STREAM_ARN,
@@ -91,8 +92,11 @@ def mid(n: int) -> str:
 
 class FakePusher:
     def __init__(self) -> None:
+        from backend.breaker import CircuitBreaker
+
         self.sent: list[tuple[str, str]] = []
         self.gone: set[str] = set()
+        self.breaker = CircuitBreaker("ManagementApi")  # as Pusher has: its state is logged
 
     def send(self, messages: list[tuple[str, str]]) -> PushReport:
         self.sent.extend(messages)
@@ -129,11 +133,13 @@ class World:
 
         kinesis, sqs = (boto3.client(name, region_name="us-east-1") for name in ("kinesis", "sqs"))
         # The two functions, built as their handler modules build them, from these stores and the fake.
+        self.timers = TimerQueue(sqs, f"{PREFIX}-timers")
         self.processor = processor.Processor(
             matches=self.matches,
-            sessions=Sessions(self.connections, ActionStream(kinesis, ENV["GAME_STREAM"])),
+            sessions=Sessions(self.connections, ActionStream(kinesis, ENV["GAME_STREAM"]), self.matches),
             pusher=pusher,  # type: ignore[arg-type]
             dead_letters=DeadLetters(sqs, DLQ),
+            timers=self.timers,
         )
         self.projector = projector.Projector(
             leaderboards=self.boards,
@@ -333,8 +339,7 @@ class World:
         for rec in self.feed.records:
             staged = decode(rec)
             if isinstance(staged, Staged) and staged.event.matchId == match_id:
-                state, _ = rules.apply(state, staged.event)
-                connections = route(connections, state, staged.event)
+                state, connections, _ = step(state, connections, staged.event)
         return state, connections
 
     def expected_scores(self) -> dict[str, int]:
@@ -463,9 +468,10 @@ def test_a_duel_played_to_the_end(world: World) -> None:
     stored = world.matches.load(m)
     assert stored.match.status == "finished"
     assert stored.match.winner == "alice"
-    assert stored.match.players == {
-        "alice": rules.Player(score=200, x=10, y=20),
-        "bob": rules.Player(score=120),
+    # (Each player's action bucket is the rate limit's: tests/unit/test_presence_rules.py.)
+    assert {p: (s.score, s.x, s.y, s.presence) for p, s in stored.match.players.items()} == {
+        "alice": (200, 10, 20, "here"),
+        "bob": (120, 0, 0, "here"),
     }
     assert stored.match.version == 2 + 6  # two joins, six applied actions; the late score is not
     assert stored.connections == {"alice": "c-alice", "bob": "c-bob"}  # the joins' connections
@@ -577,22 +583,29 @@ def test_a_duplicated_action_id_is_applied_once(world: World) -> None:
     assert first == {"batchItemFailures": []}
     states = world.pusher.of_type("state")
     assert [s["applied"] for cid, s in states if cid == "c-bob"] == [["a1", "a2"]]
-    # The retries' sender is told they are applied (its first sends may have been answered while it was
-    # away), with the state as it stands; and gets the match's push like everyone.
-    assert [s["applied"] for cid, s in states if cid == "c-alice"] == [["a1", "a2"], ["a1", "a2"]]
+    # The retries' sender gets the match's push like everyone, and a `confirmed` of the retried ids (its
+    # first sends may have been answered while it was away): never a second `state` of one version.
+    assert [s["applied"] for cid, s in states if cid == "c-alice"] == [["a1", "a2"]]
+    assert [c for cid, c in world.pusher.of_type("confirmed") if cid == "c-alice"] == [
+        {"type": "confirmed", "matchId": m, "ids": ["a1", "a2"], "version": 4}
+    ]
 
     world.pusher.sent.clear()
     later = [f.retry(score), f.retry(move), f.score(m, "alice", "a3", 5)]  # in a later batch
     assert world.deliver(later) == {"batchItemFailures": []}
     stored = world.matches.load(m)
-    assert stored.match.players["alice"] == rules.Player(score=15, x=7, y=8)
+    alice = stored.match.players["alice"]
+    assert (alice.score, alice.x, alice.y) == (15, 7, 8)
     assert stored.match.version == 2 + 3
     assert [e.actionId for _, e in world.log.read(m)] == [None, None, "a1", "a2", "a3"]
     assert world.scores()["global#alltime#all#alice"] == 15
     states = world.pusher.of_type("state")
     assert [s["applied"] for cid, s in states if cid == "c-bob"] == [["a3"]]
-    assert [s["applied"] for cid, s in states if cid == "c-alice"] == [["a1", "a2"], ["a3"]]
+    assert [s["applied"] for cid, s in states if cid == "c-alice"] == [["a3"]]
     assert all(s["version"] == 5 for _, s in states)
+    assert [c for cid, c in world.pusher.of_type("confirmed") if cid == "c-alice"] == [
+        {"type": "confirmed", "matchId": m, "ids": ["a1", "a2"], "version": 5}
+    ]
     world.assert_exact()
 
 
@@ -607,7 +620,7 @@ def test_poison_records_are_dead_lettered_and_the_rest_of_the_batch_is_applied(w
         ("undecodable", f.raw(m, "!!!not base64!!!")),
         ("undecodable", f.raw(m, b"{not json")),
         ("not a JSON object", f.raw(m, b"[1, 2]")),
-        ("unknown schema version 2", f.raw(m, {**good, "v": 2, "eventId": "e-v2", "actionId": "v2"})),
+        ("unknown schema version 3", f.raw(m, {**good, "v": 3, "eventId": "e-v3", "actionId": "v3"})),
         ("invalid event", f.raw(m, {**good, "points": "lots", "actionId": "bad"})),
         (
             "partition key is not the event's match",
@@ -913,8 +926,8 @@ def test_state_goes_to_the_match_and_a_rejection_to_its_sender(world: World) -> 
         "version": 3,
         "status": "running",
         "players": {
-            "alice": {"score": 10, "x": 0, "y": 0, "left": False},
-            "bob": {"score": 0, "x": 0, "y": 0, "left": False},
+            "alice": {"score": 10, "x": 0, "y": 0, "left": False, "presence": "here"},
+            "bob": {"score": 0, "x": 0, "y": 0, "left": False, "presence": "here"},
         },
         "applied": ["a1"],
     }
@@ -947,15 +960,16 @@ def test_the_latest_connection_a_player_joined_from_gets_the_pushes(world: World
     f.score(m, "alice", "a1", 10)
     assert world.deliver(f.records) == {"batchItemFailures": []}
     world.pusher.sent.clear()
-    # alice joins again from a second device: it takes her pushes over, and is told where the match is.
+    # alice joins again from a second device: it takes her pushes over (the batch's own `state` tells it
+    # where the match is: a re-join gets a copy of the last one only when no newer one reaches it).
     f.publish(m, "alice", "join", "j2", connection="c-alice-2", mode="duel")
     f.score(m, "bob", "b1", 5)
     assert world.deliver(f.records) == {"batchItemFailures": []}
     assert world.matches.load(m).connections == {"alice": "c-alice-2", "bob": "c-bob"}
-    assert [s["applied"] for s in world.pusher.frames("c-alice-2") if s["type"] == "state"] == [[], ["b1"]]
+    assert [s["applied"] for s in world.pusher.frames("c-alice-2") if s["type"] == "state"] == [["b1"]]
     assert world.pusher.frames("c-alice") == []
     # A close of her first connection, reported late, takes nothing from the second.
-    f.publish(m, "alice", "disconnect", connection="c-alice")
+    f.publish(m, "alice", "disconnect", connection="c-alice", reason="closed")
     assert world.deliver(f.records) == {"batchItemFailures": []}
     assert world.matches.load(m).connections == {"alice": "c-alice-2", "bob": "c-bob"}
     world.assert_exact()
@@ -979,7 +993,9 @@ def test_a_gone_connection_is_forgotten_and_its_match_stops_pushing_there(world:
         "bob",
         "c-bob",
     )
-    f.publish(m, "bob", "disconnect", connection="c-bob")  # that record, as the shard delivers it
+    f.publish(
+        m, "bob", "disconnect", connection="c-bob", reason="gone"
+    )  # that record, as the shard delivers it
     world.pusher.sent.clear()
     f.score(m, "alice", "a2", 3)
     assert world.deliver(f.records) == {"batchItemFailures": []}
@@ -1147,3 +1163,35 @@ def test_boards_with_other_operators_orders_and_tie_breaks(world: World) -> None
     once = world.snapshot()
     world.project(world.changes())  # nothing new
     assert world.snapshot() == once
+
+
+class RecordingSaga:
+    """The match-end saga's starter, as Step Functions answers it: a second start of a name is refused."""
+
+    def __init__(self) -> None:
+        self.requests: list[Any] = []
+
+    def start(self, request: Any) -> bool:
+        self.requests.append(request)
+        return len([r for r in self.requests if r.match_id == request.match_id]) == 1
+
+
+def test_a_finished_match_starts_its_settlement_saga_with_every_players_final_score(world: World) -> None:
+    import dataclasses
+
+    saga = RecordingSaga()
+    world.projector = dataclasses.replace(world.projector, saga=saga)  # type: ignore[arg-type]
+    m, running = mid(1), mid(2)
+    play_duel(world, m)
+    world.start(running, "duel", ["carol", "dave"])
+    world.feed.score(running, "carol", "c1", 10)
+    assert world.deliver(world.feed.records, project=False) == {"batchItemFailures": []}
+    records = world.changes()
+    world.project(records)
+    (request,) = saga.requests  # the finished match only
+    assert (request.match_id, request.mode) == (m, "duel")
+    assert request.scores == {"alice": 200, "bob": 120}  # b3 came after the end
+    assert request.season == str(world.boards.seasons(["global"])["global"])
+    # A window written again starts it again; the execution's name makes that a no-op.
+    world.project(records)
+    assert [r.match_id for r in saga.requests] == [m, m]

@@ -111,3 +111,93 @@ def test_the_package_would_publish_the_module_and_its_types_with_no_dependencies
     # No import of anything but itself: usable from a page as it is.
     source = (folder / "gamebackend.js").read_text()
     assert not re.search(r"^\s*import\s.*from\s", source, re.M)
+
+
+# A WebSocket that answers the n-th frame sent with answers[n] (`{id}`: the frame's id; null: a pong), and
+# that the server closes after a `closing` frame.
+SCRIPTED = """
+const m = await import("./clients/js/gamebackend.js");
+function scripted(answers) {
+  const world = { sent: [], urls: [] };
+  class FakeWS {
+    constructor(url) {
+      this.readyState = 0;
+      world.urls.push(url);
+      setTimeout(() => { this.readyState = 1; this.onopen?.(); });
+    }
+    send(text) {
+      const f = JSON.parse(text);
+      world.sent.push(f.action);
+      const a = answers[world.sent.length - 1];
+      setTimeout(() => {
+        const pong = JSON.stringify({ type: "pong", ref: f.id, protocol: 2 });
+        this.onmessage?.({ data: a == null ? pong : a.replaceAll("{id}", f.id) });
+        if (a == null) return;
+        if (a.includes('"closing"')) this.close();
+      });
+    }
+    close() {
+      if (this.readyState === 3) return;
+      this.readyState = 3;
+      setTimeout(() => this.onclose?.({ code: 1000 }));
+    }
+  }
+  const options = { token: "t", WebSocket: FakeWS, backoffBase: 1, heartbeatInterval: null };
+  world.client = new m.GameClient("ws://gw.invalid", { ...options, maxThrottleRetries: 2 });
+  return world;
+}
+const outcome = (p) => p.then((f) => f.type, (e) => `${e.name}: ${e.code ?? e.message}`);
+"""
+
+
+def test_the_js_sdk_resends_after_a_gateway_frame_and_after_rate_limited_then_gives_up() -> None:
+    found = node(
+        SCRIPTED
+        + """
+const gateway = '{"message": "Internal server error", "connectionId": "c", "requestId": "r"}';
+const limited = '{"type": "error", "code": "rate_limited", "message": "slow down", "ref": "{id}"}';
+const w = scripted([gateway, null, limited, null, limited, limited, limited]);
+const seen = [];
+w.client.on("gatewaymessage", (f) => seen.push(["gateway", f.message, typeof f.retryIn]));
+w.client.on("throttled", (t) => seen.push(["throttled", t.attempt]));
+await w.client.connect();
+const answers = [];
+for (let i = 0; i < 3; i += 1) answers.push(await outcome(w.client.ping()));
+console.log(JSON.stringify({ answers, seen, sent: w.sent, url: w.urls[0],
+  counts: [w.client.gatewayMessages, w.client.throttled] }));
+w.client.close();
+"""
+    )
+    assert found == {
+        "answers": ["pong", "pong", "ServerError: rate_limited"],
+        "seen": [
+            ["gateway", "Internal server error", "number"],
+            ["throttled", 1],
+            ["throttled", 1],
+            ["throttled", 2],
+        ],
+        "sent": ["ping"] * 7,
+        "url": "ws://gw.invalid/?token=t&protocol=2",
+        "counts": [1, 3],
+    }
+
+
+def test_the_js_sdk_stops_on_a_closing_for_too_many_connections() -> None:
+    found = node(
+        SCRIPTED
+        + """
+const w = scripted(['{"type": "closing", "code": "too_many_connections", "message": "newer tabs"}']);
+const closing = [];
+w.client.on("closing", (c) => closing.push(c.code));
+await w.client.connect();
+const answer = await outcome(w.client.ping());
+await new Promise((r) => setTimeout(r, 50));
+console.log(JSON.stringify({ answer, closing, status: w.client.status, upgrades: w.urls.length }));
+"""
+    )
+    assert found == {
+        "answer": "ConnectionLost: closed by the server: newer tabs",
+        "closing": ["too_many_connections"],
+        "status": "closed",
+        "upgrades": 1,
+    }

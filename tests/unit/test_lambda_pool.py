@@ -124,3 +124,30 @@ async def test_close_stops_every_process(handler: str) -> None:
     procs = [w.proc for w in p._all]
     await p.close()
     assert all(proc.returncode is not None for proc in procs)
+
+
+async def test_fault_injection_kills_an_environment_mid_invocation_and_the_next_call_is_cold() -> None:
+    p = pool("slow")
+    try:
+        running = asyncio.create_task(p.invoke({"sleep": 5}))
+        killed = await p.kill_busy(within=5.0, after=0.05)
+        assert killed is not None and killed["function"] == "test-fn" and killed["msInto"] >= 50
+        result = await running
+        assert not result.ok and result.error_type == "Runtime.ExitError"
+        assert result.request_id == killed["requestId"]
+        assert p.stats.killed == 1 and p.stats.errors == 1
+        again = await p.invoke({"sleep": 0})
+        assert again.ok and again.cold  # a new environment
+    finally:
+        await p.close()
+
+
+async def test_fault_injection_kills_nothing_when_nothing_runs() -> None:
+    p = pool("slow")
+    try:
+        assert await p.invoke({"sleep": 0}) is not None  # an idle, warm environment
+        assert await p.kill_busy(within=0.2) is None
+        assert p.stats.killed == 0
+        assert (await p.invoke({"sleep": 0})).cold is False  # the idle one was left alone
+    finally:
+        await p.close()

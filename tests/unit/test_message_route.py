@@ -12,22 +12,39 @@ import pytest
 from backend.actions import ROUTES, GameRoutes
 from backend.caller import Caller
 from backend.errors import MatchFull, MatchNotFound, StaleState
+from backend.game.modes import MODES
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import ClientFrame, GameEvent, Ping
 from backend.service import handle_frame
 from backend.store.connections import Connection
 from backend.store.matches import Roster
+from backend.vocabulary import PROTOCOL_VERSION
 
 
 @dataclass
 class FakeMatches:
     rosters: dict[str, Roster] = field(default_factory=dict)
     lobbies: dict[str, str] = field(default_factory=dict)
+    seats: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def create(self, match_id: str, mode: str, player: str, now_ms: int | None = None) -> Roster:
-        roster = Roster(match_id, mode, (player,), 0)
+        roster = Roster(match_id, mode, (player,), 0, gen=1, open=MODES[mode].seats > 1)
         self.rosters[match_id] = roster
         return roster
+
+    def seat_of(self, player: str, mode: str) -> str | None:
+        return self.seats.get((player, mode))
+
+    def take_seat(self, player: str, mode: str, match_id: str) -> None:
+        self.seats[(player, mode)] = match_id
+
+    def release_seat(self, match_id: str, player: str) -> int | None:
+        roster = self.rosters[match_id]
+        if player not in roster.players or not roster.open:
+            return None
+        players = tuple(p for p in roster.players if p != player)
+        self.rosters[match_id] = replace(roster, players=players, gen=roster.gen + 1)
+        return roster.gen + 1
 
     def lobby(self, mode: str) -> str | None:
         return self.lobbies.get(mode)
@@ -48,7 +65,10 @@ class FakeMatches:
             raise StaleState("the roster changed")
         if roster.full:
             raise MatchFull("full")
-        claimed = replace(roster, players=(*roster.players, player))
+        players = (*roster.players, player)
+        claimed = replace(
+            roster, players=players, gen=roster.gen + 1, open=len(players) < MODES[roster.mode].seats
+        )
         self.rosters[roster.match_id] = claimed
         return claimed
 
@@ -60,8 +80,10 @@ class FakeConnections:
     def get(self, connection_id: ConnectionId) -> Connection | None:
         return self.items.get(connection_id)
 
-    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
+    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> bool:
+        changed = self.items[connection_id].match_id != match_id
         self.items[connection_id] = replace(self.items[connection_id], match_id=match_id)
+        return changed
 
     def detach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
         if self.items[connection_id].match_id == match_id:
@@ -78,10 +100,19 @@ class FakeStream:
 
 
 @dataclass
+class FakeTimers:
+    probes: list[tuple[str, str, str, float]] = field(default_factory=list)
+
+    def probe(self, connection_id: str, match_id: str, player: str, after_s: float) -> None:
+        self.probes.append((connection_id, match_id, player, after_s))
+
+
+@dataclass
 class Route:
     matches: FakeMatches = field(default_factory=FakeMatches)
     connections: FakeConnections = field(default_factory=FakeConnections)
     stream: FakeStream = field(default_factory=FakeStream)
+    timers: FakeTimers = field(default_factory=FakeTimers)
     built: int = 0
 
     def routes(self) -> GameRoutes:
@@ -91,6 +122,8 @@ class Route:
             connections=self.connections,  # type: ignore[arg-type]
             stream=self.stream,  # type: ignore[arg-type]
             leaderboards=None,  # type: ignore[arg-type]  # not used by these frames
+            timers=self.timers,  # type: ignore[arg-type]
+            probe_every=5.0,
         )
 
     def connect(self, player: str) -> Caller:
@@ -121,7 +154,7 @@ def test_a_ping_never_builds_the_game_routes(route: Route) -> None:
     assert route.send(route.connect("alice"), {"action": "ping", "id": "p"}) == {
         "type": "pong",
         "ref": "p",
-        "protocol": 1,
+        "protocol": PROTOCOL_VERSION,
     }
     assert route.built == 0
 

@@ -27,7 +27,7 @@ def recorder() -> Recorder:
 
 def with_dead_letters(recorder: Recorder) -> processor.Processor:
     # Only the dead letters are used by dead_letter(); the rest would fail loudly if touched.
-    return processor.Processor(matches=None, sessions=None, pusher=None, dead_letters=recorder)  # type: ignore[arg-type]
+    return processor.Processor(matches=None, sessions=None, pusher=None, dead_letters=recorder, timers=None)  # type: ignore[arg-type]
 
 
 def poison(seq: int) -> Poison:

@@ -14,6 +14,7 @@ from backend.game.rules import Applied, Ignored, Match, Refused, apply, new_matc
 from backend.protocol import GameEvent
 
 MID = "m-" + "a" * 32
+T0 = 1_700_000_000_000
 _ids = itertools.count(1)
 
 
@@ -26,17 +27,26 @@ def ev(
     x: int | None = None,
     y: int | None = None,
     match_id: str = MID,
+    at: int | None = None,
+    **more: object,
 ) -> GameEvent:
-    return GameEvent(
-        eventId=f"e{next(_ids)}",
-        matchId=match_id,
-        playerId=player,
-        receivedAt=1_700_000_000_000,
-        type=kind,  # type: ignore[arg-type]
-        actionId=action,
-        points=points,
-        x=x,
-        y=y,
+    n = next(_ids)
+    if kind == "disconnect":
+        more = {"connectionId": f"c-{player}", "reason": "closed", **more}
+    return GameEvent.model_validate(
+        {
+            "eventId": f"e{n}",
+            "matchId": match_id,
+            "playerId": player,
+            # 200 ms apart: five actions a second, under every mode's rate limit
+            "receivedAt": T0 + n * 200 if at is None else at,
+            "type": kind,
+            "actionId": action,
+            "points": points,
+            "x": x,
+            "y": y,
+            **more,
+        }
     )
 
 
@@ -200,7 +210,8 @@ def test_a_duplicate_action_id_is_ignored_and_changes_nothing(kind: str) -> None
     after, outcome = apply(state, retry)
     assert isinstance(outcome, Ignored)
     assert after is state
-    assert after.players["alice"] == (rules.Player(score=7) if kind == "score" else rules.Player(x=5, y=5))
+    alice = after.players["alice"]
+    assert (alice.score, alice.x, alice.y) == ((7, 0, 0) if kind == "score" else (0, 5, 5))
 
 
 def test_action_ids_are_per_player() -> None:
@@ -229,13 +240,23 @@ def test_remembered_action_ids_are_bounded_per_player() -> None:
 
 
 def test_leave_marks_the_player_left_and_the_last_leave_finishes() -> None:
-    state = play(running(), ev("score", "alice", "a1", points=10), ev("leave", "alice"))
-    assert state.players["alice"] == rules.Player(score=10, left=True)
+    players = ("alice", "bob", "carol")
+    state = running("arena", (*players, "p3", "p4", "p5", "p6", "p7"))
+    state = play(state, ev("score", "alice", "a1", points=10), ev("leave", "alice"))
+    assert (state.players["alice"].score, state.players["alice"].left) == (10, True)
+    assert state.players["alice"].presence == "left"
     assert state.status == "running"
-    state = play(state, ev("leave", "bob"))
-    assert state.players["bob"].left
+    for p in ("bob", "carol", "p3", "p4", "p5", "p6"):
+        state = play(state, ev("leave", p))
+    # Only one player left in: the match ends and they win.
     assert state.status == "finished"
-    assert state.winner is None
+    assert state.winner == "p7"
+
+
+def test_a_duel_left_by_one_player_is_won_by_the_other() -> None:
+    state = play(running(), ev("score", "alice", "a1", points=50), ev("leave", "alice"))
+    assert state.status == "finished"
+    assert state.winner == "bob"
 
 
 def test_the_only_player_of_a_waiting_match_leaving_finishes_it() -> None:
@@ -355,7 +376,8 @@ def test_apply_does_not_modify_the_nested_dicts_of_its_input() -> None:
 
 
 def test_a_player_who_left_a_running_match_can_come_back() -> None:
-    state = play(running(), ev("score", "alice", "s1", points=10), ev("leave", "alice"))
+    arena = running("arena", ("alice", "bob", "carol", "p3", "p4", "p5", "p6", "p7"))
+    state = play(arena, ev("score", "alice", "s1", points=10), ev("leave", "alice"))
     assert state.players["alice"].left
     back, outcome = apply(state, ev("join", "alice"))
     assert isinstance(outcome, Applied)

@@ -11,6 +11,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from gamebackend_client import (
+    PROTOCOL_VERSION,
     AuthError,
     ConnectionLost,
     GameClient,
@@ -82,7 +83,7 @@ async def test_a_refused_upgrade_raises_auth_error_once(status: int) -> None:
             async with GameClient(url, "token"):
                 pass
     assert caught.value.status == status
-    assert attempts == ["/?token=token"]
+    assert attempts == [f"/?token=token&protocol={PROTOCOL_VERSION}"]
 
 
 async def test_reconnection_gives_up_after_its_attempts() -> None:
@@ -104,3 +105,81 @@ async def test_a_first_connection_that_fails_is_not_retried() -> None:
         with pytest.raises(ConnectionLost, match="could not connect"):
             await GameClient(url, "token").connect()
     assert len(attempts) == 1
+
+
+# --- throttling, API Gateway's untyped frames and `closing` (protocol v2) --------------------------
+
+
+@asynccontextmanager
+async def scripted_gateway(answers: list[str | None]) -> AsyncIterator[tuple[str, list[str], list[int]]]:
+    """A server that answers the n-th frame it receives with answers[n] (a JSON frame in which `{id}` is
+    the frame's id; None: a pong), and keeps the socket open (but after a `closing` frame). Returns the
+    frames it received and the number of upgrades."""
+    import json
+
+    received: list[str] = []
+    upgrades: list[int] = []
+
+    async def handler(conn: ServerConnection) -> None:
+        upgrades.append(1)
+        async for raw in conn:
+            frame = json.loads(raw)
+            received.append(frame["action"])
+            template = answers[len(received) - 1] if len(received) <= len(answers) else None
+            if template is None:
+                answer = {"type": "pong", "ref": frame["id"], "protocol": PROTOCOL_VERSION}
+                await conn.send(json.dumps(answer))
+            else:
+                await conn.send(template.replace("{id}", frame["id"]))
+                if '"closing"' in template:  # as the server does: the frame, then the close
+                    await conn.close(1000)
+                    return
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        yield f"ws://127.0.0.1:{port}", received, upgrades
+
+
+GATEWAY_ERROR = '{"message": "Internal server error", "connectionId": "c", "requestId": "r"}'
+
+
+async def test_an_untyped_gateway_frame_resends_the_unanswered_request_after_a_backoff() -> None:
+    from gamebackend_client import GatewayMessage
+
+    async with (
+        scripted_gateway([GATEWAY_ERROR]) as (url, received, _),
+        GameClient(url, "t", backoff_base=0.001, heartbeat_interval=None) as client,
+    ):
+        pong = await client.ping(timeout=5)
+        assert pong.type == "pong"
+        assert client.gateway_messages == 1
+        event = await anext(client.events())
+        assert isinstance(event, GatewayMessage) and event.message == "Internal server error"
+    assert received == ["ping", "ping"]
+
+
+async def test_a_rate_limited_answer_is_retried_then_raised() -> None:
+    limited = '{"type": "error", "code": "rate_limited", "message": "slow down", "ref": "{id}"}'
+    async with (
+        scripted_gateway([limited, None, limited, limited, limited]) as (url, received, _),
+        GameClient(url, "t", backoff_base=0.001, heartbeat_interval=None, max_throttle_retries=2) as client,
+    ):
+        assert (await client.ping(timeout=5)).type == "pong"  # refused once, then answered
+        assert client.throttled == 1
+        with pytest.raises(errors.RateLimited):
+            await client.ping(timeout=5)  # refused three times: two retries, then the error
+    assert received == ["ping"] * 5
+
+
+async def test_a_closing_for_too_many_connections_ends_the_client_without_reconnecting() -> None:
+    closing = '{"type": "closing", "code": "too_many_connections", "message": "newer tabs"}'
+    async with scripted_gateway([closing]) as (url, _, upgrades):
+        client = GameClient(url, "t", backoff_base=0.001, heartbeat_interval=None)
+        await client.connect()
+        with pytest.raises(ConnectionLost, match="newer tabs"):
+            await client.ping(timeout=5)
+        with pytest.raises(ConnectionLost, match="newer tabs"):
+            async for _ in client.events():
+                pass
+        await client.close()
+    assert upgrades == [1]

@@ -120,7 +120,8 @@ STANDALONE = textwrap.dedent(
         async for raw in ws:
             frame = json.loads(raw)
             if frame["action"] == "ping":
-                await ws.send(json.dumps({"type": "pong", "ref": frame["id"], "protocol": 1}))
+                pong = {"type": "pong", "ref": frame["id"], "protocol": gamebackend_client.PROTOCOL_VERSION}
+                await ws.send(json.dumps(pong))
             elif frame["action"] == "join":
                 error = {"type": "error", "code": "not_in_match", "message": "no", "ref": frame["id"]}
                 await ws.send(json.dumps(error))

@@ -17,6 +17,7 @@ import snapshot_restore_py
 
 from backend import aws, telemetry
 from backend.handlers import message
+from backend.vocabulary import PROTOCOL_VERSION
 from local.runtime import ROOT
 
 # A ping and the OpenAPI document emit no metric; powertools says so.
@@ -70,7 +71,7 @@ def test_a_handler_answers_after_the_snapshot_and_the_restore() -> None:
     run_hooks(snapshot_restore_py.get_after_restore())
     answer = message.handler(ping_event(), Context())
     assert answer["statusCode"] == 200
-    assert json.loads(answer["body"]) == {"type": "pong", "ref": "p1", "protocol": 1}
+    assert json.loads(answer["body"]) == {"type": "pong", "ref": "p1", "protocol": PROTOCOL_VERSION}
 
 
 def test_after_a_restore_clients_and_stores_are_made_anew(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,7 @@ tests, and every error code is a class of its own (`gamebackend_client.errors`).
 from __future__ import annotations
 
 from gamebackend_client import errors, protocol
-from gamebackend_client.client import Event, GameClient, TokenSource, backoff_delay
+from gamebackend_client.client import Event, GameClient, GatewayMessage, TokenSource, backoff_delay
 from gamebackend_client.errors import (
     SERVER_ERRORS,
     ActionRejected,
@@ -28,9 +28,11 @@ from gamebackend_client.errors import (
     MethodNotAllowed,
     NotFound,
     NotInMatch,
+    RateLimited,
     RequestTimeout,
     ServerError,
     StaleState,
+    TooManyConnections,
     Unauthorized,
     Unavailable,
     UnknownAction,
@@ -55,6 +57,7 @@ __all__ = [
     "Forbidden",
     "GameClient",
     "GameClientError",
+    "GatewayMessage",
     "InvalidMessage",
     "InvalidRequest",
     "MalformedFrame",
@@ -64,10 +67,12 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "NotInMatch",
+    "RateLimited",
     "RequestTimeout",
     "ServerError",
     "StaleState",
     "TokenSource",
+    "TooManyConnections",
     "Unauthorized",
     "Unavailable",
     "UnknownAction",

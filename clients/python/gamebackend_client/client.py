@@ -18,11 +18,19 @@ What it does for the caller:
 - reconnection: when the socket drops, it reconnects with exponential backoff and full jitter, joins
   the current match again (`join` with `matchId`), then re-sends every request not yet answered, acts
   included: the processor drops an action id it has already applied, so a re-sent action is applied
-  once. A refused upgrade with 401/403 is never retried: it raises `AuthError`.
+  once. A refused upgrade with 401/403 is never retried: it raises `AuthError`;
+- throttling and API Gateway's untyped frames: an `error` answer `rate_limited` is not raised but the
+  request is sent again after a backoff with full jitter (up to `max_throttle_retries` times); a frame
+  with a string `message` and no `type` (`GatewayMessage`: an integration failed, or API Gateway
+  throttled the route) answers no request it names, so every request still unanswered is sent again
+  after a backoff with full jitter (the server applies an action id once). Both are logged, counted
+  (`throttled`, `gateway_messages`) and yielded by `events()`, never swallowed;
+- `closing` (the server is about to close this socket): `too_many_connections` ends the client
+  (reconnecting would close the player's newer connection in turn); `rate_limited` reconnects as
+  after any drop.
 
-Delivery caveat: a `state` pushed while the socket was down is lost, so after a reconnection
-`applied()` may time out for an action that *was* applied (its re-send is dropped as a duplicate and
-produces no new push). The scores of the next `state` are authoritative.
+A re-sent action that was applied before is answered by a `confirmed` frame (protocol v2), which
+settles `applied()` with the newest state of the match.
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.protocol import State as SocketState
@@ -50,14 +58,19 @@ from gamebackend_client.errors import (
     AuthError,
     ConnectionLost,
     GameClientError,
+    RateLimited,
     RequestTimeout,
     ServerError,
+    TooManyConnections,
     rejection,
     server_error,
 )
 from gamebackend_client.protocol import (
+    PROTOCOL_VERSION,
     Ack,
     Board,
+    Closing,
+    Confirmed,
     ErrorFrame,
     Join,
     Joined,
@@ -71,6 +84,7 @@ from gamebackend_client.protocol import (
     Period,
     Ping,
     Pong,
+    PresenceChange,
     Rank,
     Rejected,
     Score,
@@ -81,9 +95,21 @@ from gamebackend_client.protocol import (
 
 log = logging.getLogger("gamebackend_client")
 
-# What `events()` yields: everything the server pushes without being asked, plus an `error` frame that
-# answers no request of this client (for instance one with no `ref`).
-Event = State | Rank | Rejected | Notice | ErrorFrame
+
+class GatewayMessage(BaseModel):
+    """API Gateway's own frame, which has no `type`: {"message": "Internal server error", ...} when the
+    integration failed, or a throttled route's answer. It says nothing of which frame it answers."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    message: str
+    connectionId: str | None = None
+    requestId: str | None = None
+
+
+# What `events()` yields: everything the server pushes without being asked, an `error` frame that
+# answers no request of this client (for instance one with no `ref`), and API Gateway's own frames.
+Event = State | Confirmed | PresenceChange | Closing | Rank | Rejected | Notice | ErrorFrame | GatewayMessage
 TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 T = TypeVar("T", bound=BaseModel)
 
@@ -119,6 +145,7 @@ class _Pending:
     answer: asyncio.Future[BaseModel]
     kind: str  # the frame's action
     sent_on: int = -1  # generation of the connection it was last sent on
+    throttled: int = 0  # `rate_limited` answers so far
 
 
 @dataclass
@@ -151,6 +178,7 @@ class GameClient:
         backoff_base: float = 0.2,
         backoff_cap: float = 10.0,
         rng: random.Random | None = None,
+        max_throttle_retries: int = 6,
     ) -> None:
         if heartbeat_interval is not None and not 0 < heartbeat_interval < API_GATEWAY_IDLE_TIMEOUT:
             raise ValueError("heartbeat_interval must be in (0, 600) s: API Gateway's idle timeout is 600 s")
@@ -164,6 +192,7 @@ class GameClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
+        self.max_throttle_retries = max_throttle_retries
 
         self.match_id: str | None = None  # the match joined last (re-joined after a reconnection)
         self.mode: Mode | None = None
@@ -171,6 +200,9 @@ class GameClient:
         self.reconnects = 0  # successful reconnections
         self.connects = 0  # successful upgrades, the first included
         self.resent = 0  # requests sent again on a new socket after a reconnection
+        self.throttled = 0  # `rate_limited` answers, each followed by a re-send after a backoff
+        self.gateway_messages = 0  # API Gateway's untyped frames, each followed by re-sends
+        self.closing: Closing | None = None  # why the server said it closes this socket, if it did
 
         self._prefix = uuid.uuid4().hex[:10]
         self._counter = itertools.count(1)
@@ -190,6 +222,8 @@ class GameClient:
         self._supervisor: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self._last_sent = time.monotonic()
+        self._gateway_failures = 0  # untyped frames in a row (reset by any answer)
+        self._retries: set[asyncio.Task[None]] = set()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -242,7 +276,7 @@ class GameClient:
         if ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 5)
-        for task in (self._heartbeat, self._supervisor, self._reader):
+        for task in (self._heartbeat, self._supervisor, self._reader, *self._retries):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -263,7 +297,9 @@ class GameClient:
     async def _open(self) -> ClientConnection:
         token = await self._token_value()
         parts = urlsplit(self.url)
-        query = "&".join(q for q in (parts.query, f"token={quote(token, safe='')}") if q)
+        # `protocol`: a server of another protocol version refuses the upgrade instead of misleading us.
+        own = f"token={quote(token, safe='')}&protocol={PROTOCOL_VERSION}"
+        query = "&".join(q for q in (parts.query, own) if q)
         uri = urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
         try:
             ws = await connect(
@@ -470,12 +506,13 @@ class GameClient:
         try:
             frame = server_frame_adapter.validate_json(raw)
         except ValidationError:
-            # e.g. API Gateway's own {"message": "Internal server error", ...} when an integration fails
-            log.warning("unexpected frame from the server: %.200r", raw)
+            self._on_untyped(raw)
             return
         if isinstance(frame, Ack):
             self._answer(frame.id, frame)
         elif isinstance(frame, ErrorFrame):
+            if frame.code == RateLimited.code and frame.ref and self._throttle(frame.ref, frame):
+                return
             if not (frame.ref and self._answer(frame.ref, frame)):
                 self._emit(frame)
         elif isinstance(frame, Pong | Joined | Left | Leaderboard):
@@ -489,13 +526,72 @@ class GameClient:
                 outcome.rejected, outcome.at = frame, time.monotonic()
                 outcome.done.set()
             self._emit(frame)
+        elif isinstance(frame, Confirmed):
+            self._on_confirmed(frame)
+        elif isinstance(frame, Closing):
+            log.warning("the server closes this connection: %s (%s)", frame.code, frame.message)
+            self.closing = frame
+            self._emit(frame)
         else:
             self._emit(frame)
+
+    def _on_untyped(self, raw: str | bytes) -> None:
+        """API Gateway's own frame (no `type`), or something that is not this protocol at all."""
+        try:
+            frame = GatewayMessage.model_validate_json(raw)
+        except ValidationError:
+            log.warning("unexpected frame from the server: %.200r", raw)
+            return
+        self.gateway_messages += 1
+        self._gateway_failures += 1
+        delay = self._backoff(self._gateway_failures - 1)
+        log.warning("API Gateway answered %r; re-sending unanswered requests in %.2f s", frame.message, delay)
+        self._emit(frame)
+        generation = self._generation
+        todo = [p for p in self._pending.values() if p.sent_on == generation and not p.answer.done()]
+        self._later(delay, todo)
+
+    def _throttle(self, rid: str, frame: ErrorFrame) -> bool:
+        """A `rate_limited` answer: True when the request is sent again later instead of failing."""
+        pending = self._pending.get(rid)
+        if pending is None or pending.answer.done() or pending.throttled >= self.max_throttle_retries:
+            return False
+        pending.throttled += 1
+        self.throttled += 1
+        delay = self._backoff(pending.throttled - 1)
+        log.info("%s %r throttled (%s); again in %.2f s", pending.kind, rid, frame.message, delay)
+        self._later(delay, [pending])
+        return True
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(attempt, base=self.backoff_base, cap=self.backoff_cap, rng=self._rng)
+
+    def _later(self, delay: float, todo: list[_Pending]) -> None:
+        async def resend() -> None:
+            await asyncio.sleep(delay)
+            for p in todo:
+                if self._ready.is_set() and self._pending.get(p.id) is p and not p.answer.done():
+                    await self._send_pending(p)
+
+        task = asyncio.create_task(resend(), name="gameclient-resend")
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+
+    def _on_confirmed(self, frame: Confirmed) -> None:
+        """Retried ids that were applied before: `applied()` gets the match's newest state."""
+        latest = self._latest.get(frame.matchId)
+        for action_id in frame.ids:
+            outcome = self._outcomes.get(action_id)
+            if latest is not None and outcome is not None and not outcome.done.is_set():
+                outcome.state, outcome.at = latest, time.monotonic()
+                outcome.done.set()
+        self._emit(frame)
 
     def _answer(self, rid: str, frame: BaseModel) -> bool:
         pending = self._pending.get(rid)
         if pending is None or pending.answer.done():
             return pending is not None  # a late duplicate (an ack of a re-sent action): ignored
+        self._gateway_failures = 0
         if isinstance(frame, ErrorFrame):
             pending.answer.set_exception(server_error(frame.code, frame.message, frame.ref))
         else:
@@ -551,6 +647,10 @@ class GameClient:
                 self._ws = None
                 if not self.reconnect:
                     raise ConnectionLost("the connection dropped (reconnection disabled)")
+                if self.closing is not None and self.closing.code == TooManyConnections.code:
+                    # Reconnecting would close the player's newest connection in turn.
+                    raise ConnectionLost(f"closed by the server: {self.closing.message}")
+                self.closing = None
                 if time.monotonic() - up_since >= STABLE_AFTER:
                     failures = 0
                 failures = await self._reconnect(failures)
@@ -643,4 +743,4 @@ class GameClient:
         return self._error
 
 
-__all__ = ["Event", "GameClient", "TokenSource", "backoff_delay"]
+__all__ = ["Event", "GameClient", "GatewayMessage", "TokenSource", "backoff_delay"]

@@ -189,6 +189,19 @@ class ConnectionGone(ServerError):
     status = 410
 
 
+class RateLimited(ServerError):
+    """Too many frames or actions in too short a time; slow down."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class TooManyConnections(RateLimited):
+    """The player opened more connections than allowed; the oldest ones are closed."""
+
+    code = "too_many_connections"
+
+
 class Unavailable(ServerError):
     """A dependency is unavailable; retry later."""
 
@@ -239,9 +252,11 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "NotInMatch",
+    "RateLimited",
     "RequestTimeout",
     "ServerError",
     "StaleState",
+    "TooManyConnections",
     "Unauthorized",
     "Unavailable",
     "UnknownAction",

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
-PROTOCOL_VERSION = 1  # the version this SDK speaks; `pong` and `joined` carry the server's
+PROTOCOL_VERSION = 2  # the version this SDK speaks; `pong` and `joined` carry the server's
 
 Mode = Literal["practice", "duel", "arena"]
 MatchStatus = Literal["waiting", "running", "finished"]
@@ -151,14 +151,22 @@ class Rejected(_Frame):
     matchId: str | None = None
 
 
+# here: connected; away: dropped, the seat held for the mode's reconnect grace; left: left the match
+# (or, in a waiting match, dropped and the seat released); forfeited: the grace ran out.
+Presence = Literal["here", "away", "left", "forfeited"]
+
+
 class PlayerState(_Frame):
     score: int = 0
     x: int = 0
     y: int = 0
-    left: bool = False
+    left: bool = Field(default=False, description="left the match or forfeited it: out of the game")
+    presence: Presence = "here"
 
 
 class State(_Frame):
+    """The match at `version`: (matchId, version) names exactly one content, however often it is sent."""
+
     type: Literal["state"] = "state"
     matchId: str
     mode: Mode
@@ -166,7 +174,39 @@ class State(_Frame):
     status: MatchStatus
     players: dict[str, PlayerState]
     winner: str | None = None
-    applied: list[str] = Field(default_factory=list, description="action ids applied since the last push")
+    applied: list[str] = Field(
+        default_factory=list, description="ids of the events the batch that reached this version applied"
+    )
+
+
+class Confirmed(_Frame):
+    """A retried action id that was applied before: confirmed, and changed nothing."""
+
+    type: Literal["confirmed"] = "confirmed"
+    matchId: str
+    ids: list[str]
+    version: int = Field(description="the match's version now (the ids were applied at or before it)")
+
+
+class PresenceChange(_Frame):
+    """Another player of the match dropped, came back, forfeited or left."""
+
+    type: Literal["presence"] = "presence"
+    matchId: str
+    playerId: str
+    presence: Literal["away", "back", "forfeited", "left"]
+    version: int = Field(description="the match version this change produced")
+    graceMs: int | None = Field(
+        default=None, description="away in a running match: milliseconds until the player forfeits"
+    )
+
+
+class Closing(_Frame):
+    """Sent just before the server closes this connection, with why (an error code)."""
+
+    type: Literal["closing"] = "closing"
+    code: str
+    message: str
 
 
 class Entry(_Frame):
@@ -204,7 +244,19 @@ class Notice(_Frame):
 
 
 ServerFrame = Annotated[
-    Pong | ErrorFrame | Joined | Ack | Left | Rejected | State | Leaderboard | Rank | Notice,
+    Pong
+    | ErrorFrame
+    | Joined
+    | Ack
+    | Left
+    | Rejected
+    | State
+    | Confirmed
+    | PresenceChange
+    | Closing
+    | Leaderboard
+    | Rank
+    | Notice,
     Field(discriminator="type"),
 ]
 server_frame_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
@@ -221,6 +273,8 @@ __all__ = [
     "Act",
     "Board",
     "ClientFrame",
+    "Closing",
+    "Confirmed",
     "Entry",
     "ErrorFrame",
     "Join",
@@ -237,6 +291,8 @@ __all__ = [
     "Ping",
     "PlayerState",
     "Pong",
+    "Presence",
+    "PresenceChange",
     "Rank",
     "Rejected",
     "Score",
