@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench deploy remove \
+.PHONY: run test lint fmt typecheck lock clean help deploy-check lambda-deps loadtest bench bench-scale deploy remove \
 	check-stage
 
 help:
@@ -53,6 +53,12 @@ loadtest: $(STAMP)
 # docs/performance.md. Under 10 minutes on 2 cores; run it on a quiet machine.
 bench: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench
+
+# The leaderboards at 1,000 / 10,000 / 100,000 players (seeded with BatchWriteItem) against the COUNT
+# ranks of before, and the figures for 10,000,000: bench/results/scale.json and .md, the table in
+# docs/performance.md. A few minutes, in one process.
+bench-scale: $(STAMP)
+	$(BIN)/python -m bench.scale
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,15 +12,14 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from backend import rankings
 from backend.caller import Caller
 from backend.errors import MatchFull, MatchNotFound, NotInMatch, StaleState, Unavailable
 from backend.game.modes import MODES
-from backend.game.periods import board_key
 from backend.ids import MatchId
 from backend.protocol import (
     Ack,
@@ -36,7 +35,7 @@ from backend.protocol import (
     Score,
 )
 from backend.store.connections import ConnectionStore
-from backend.store.leaderboards import LeaderboardStore, ranked
+from backend.store.leaderboards import LeaderboardStore, Row
 from backend.store.matches import MatchStore, Roster
 from backend.store.stream import ActionStream
 from backend.store.timers import TimerQueue
@@ -195,23 +194,36 @@ class GameRoutes:
 
     def leaderboard(self, caller: Caller, frame: LeaderboardQuery) -> BaseModel:
         store = self.leaderboards
-        season = store.seasons([frame.board])[frame.board]
-        key = board_key(frame.board, frame.period, datetime.now(UTC), season)
-        rows = store.top(key, frame.limit)
-        entries = [Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in ranked(rows)]
+        t = rankings.target(store, frame.board, frame.period, frame.season)
+        page = rankings.read(
+            store,
+            t,
+            frame.limit,
+            cursor=frame.cursor,
+            around=caller.player_id if frame.start == "me" else None,
+        )
+        prev, nxt = rankings.cursors(page)
         me = around = None
         if frame.around:
-            found = store.rank_of(key, caller.player_id)
+            found = store.around(t.board, t.key, caller.player_id)
             if found is not None:
-                rank, score = found
-                me = Entry(rank=rank, playerId=caller.player_id, score=score)
-                around = [
-                    Entry(rank=n, playerId=r.player_id, score=r.score)
-                    for n, r in store.around(key, caller.player_id, score, rank)
-                ]
+                me = _entry(*found.me)
+                around = [_entry(rank, row) for rank, row in found.entries]
         return Leaderboard(
-            board=frame.board, period=frame.period, entries=entries, me=me, around=around, ref=frame.id
+            board=frame.board,
+            period=frame.period,
+            season=t.season,
+            entries=[_entry(rank, row) for rank, row in page.entries],
+            next=nxt,
+            prev=prev,
+            me=me,
+            around=around,
+            ref=frame.id,
         )
+
+
+def _entry(rank: int, row: Row) -> Entry:
+    return Entry(rank=rank, playerId=row.player_id, score=row.score, subscore=row.subscore)
 
 
 # The static route table: every client frame but `ping` (answered by backend.service), by its model.

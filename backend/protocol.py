@@ -17,17 +17,28 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from backend.ids import ACTION_ID_PATTERN, MATCH_ID_PATTERN, PLAYER_ID_PATTERN
-from backend.vocabulary import PROTOCOL_VERSION, BoardName, MatchStatus, ModeName, PeriodName
+from backend.vocabulary import (
+    ALLTIME,
+    BOARD_NAME_PATTERN,
+    GLOBAL_BOARD,
+    PERIOD_NAME_PATTERN,
+    PROTOCOL_VERSION,
+    MatchStatus,
+    ModeName,
+)
 
 # The stream record's schema (GameEvent.v). Records and event-log items of an earlier version are read
 # through `upcast`, so the consumer reads every version it lists here.
 EVENT_SCHEMA_VERSION = 2
 EVENT_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
 
-# The wire names of backend.vocabulary, under the names the frames use.
+# The wire names of backend.vocabulary, under the names the frames use. Boards and periods are data
+# (serverless.yml custom.leaderboards): the frames check their grammar, the use cases that they exist.
 Mode = ModeName
-Board = BoardName
-Period = PeriodName
+Board = Annotated[str, Field(pattern=BOARD_NAME_PATTERN, description="a board of custom.leaderboards")]
+Period = Annotated[str, Field(pattern=PERIOD_NAME_PATTERN, description="one of the board's periods")]
+# Opaque: a `next` or `prev` of an earlier `leaderboard` answer (base64url).
+Cursor = Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z0-9_-]+$")]
 
 RequestId = Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")]
 MatchIdField = Annotated[str, Field(pattern=MATCH_ID_PATTERN)]
@@ -86,11 +97,22 @@ class Leave(_Frame):
 
 class LeaderboardQuery(_Frame):
     action: Literal["leaderboard"]
-    board: Board = "global"
-    period: Period = "alltime"
+    board: Board = GLOBAL_BOARD
+    period: Period = ALLTIME
+    season: Annotated[int, Field(ge=0, description="a past season (default: the current one)")] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 10
+    cursor: Cursor | None = Field(default=None, description="the page after `next` or before `prev`")
+    start: Literal["top", "me"] = Field(
+        default="top", description="without a cursor: the top of the board, or a page centred on the caller"
+    )
     around: bool = Field(default=False, description="also return the caller's rank and neighbours")
     id: RequestId | None = None
+
+    @model_validator(mode="after")
+    def _one_start(self) -> LeaderboardQuery:
+        if self.cursor is not None and self.start != "top":
+            raise ValueError("a cursor says where the page starts: leave `start` out")
+        return self
 
 
 ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
@@ -205,13 +227,17 @@ class Entry(_Frame):
     rank: int
     playerId: str
     score: int
+    subscore: int | None = Field(default=None, description="on a board whose tie-break is a subscore")
 
 
 class Leaderboard(_Frame):
     type: Literal["leaderboard"] = "leaderboard"
     board: Board
     period: Period
+    season: int
     entries: list[Entry]
+    next: str | None = Field(default=None, description="a cursor for the page after `entries`")
+    prev: str | None = Field(default=None, description="a cursor for the page before `entries`")
     me: Entry | None = None
     around: list[Entry] | None = None
     ref: str | None = None

@@ -1,7 +1,9 @@
-"""The game's names, each spelled once: modes, boards, leaderboard periods and match statuses.
+"""The game's names, each spelled once: modes and match statuses, and the grammar of board and period names.
 
 The Literal types are what pydantic validates and the OpenAPI document and JSON Schema list; the tuples
-hold the same values for code that iterates over them. (Id grammars live in backend.ids.)
+hold the same values for code that iterates over them. (Id grammars live in backend.ids.) Boards and
+leaderboard periods are data, declared in serverless.yml's custom.leaderboards (backend.game.boards):
+only their grammar and the defaults of the `leaderboard` frame are here.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from typing import Final, Literal, get_args
 PROTOCOL_VERSION: Final = 2
 
 ModeName = Literal["practice", "duel", "arena"]
-GLOBAL_BOARD: Final = "global"  # every score counts towards it, whatever the mode
-BoardName = Literal["global", ModeName]
-PeriodName = Literal["alltime", "daily", "weekly"]
+GLOBAL_BOARD: Final = "global"  # the board a `leaderboard` frame reads when it names none
+ALLTIME: Final = "alltime"  # likewise, the period
 MatchStatus = Literal["waiting", "running", "finished"]
+# Board and period names end up in table keys, between `#` separators, and in admin URLs.
+BOARD_NAME_PATTERN: Final = r"^[a-z][a-z0-9-]{0,31}$"
+PERIOD_NAME_PATTERN: Final = r"^[a-z][a-z0-9-]{0,15}$"
 
 MODE_NAMES: tuple[ModeName, ...] = get_args(ModeName)
-BOARD_NAMES: tuple[BoardName, ...] = get_args(BoardName)
-PERIODS: tuple[PeriodName, ...] = get_args(PeriodName)
 MATCH_STATUSES: tuple[MatchStatus, ...] = get_args(MatchStatus)

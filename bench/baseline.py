@@ -5,9 +5,11 @@ Every record is handled on its own, in order, with no batching or windows anywhe
 
     per record:  GetItem the match (strongly consistent)  ->  rules.apply (the same pure rules)
       applied:   PutItem one event-log item
-                 the credits of every player whose total changed (the same 2 boards x 3 periods rows)
+                 the credits of every player whose total changed (the same rows as the projector's:
+                 every board of the match's mode, every period of each)
                  UpdateItem the match (conditional on version): the one state write per record
-                 the rank of a player whose all-time global row changed (GetItem + 4 COUNT queries)
+                 the rank of a player whose all-time global row changed (GetItem + one COUNT query per
+                 index shard, each reading every index entry above the player: `count_rank`)
       pushes:    Scan the connections table for the match's connections (as AWS's WebSocket chat
                  sample finds its recipients), then PostToConnection to each of them, one after the
                  other, with boto3: `state`, `rank` to the scorer, `rejected` to a refused sender
@@ -31,12 +33,11 @@ from backend.aws import client
 from backend.config import settings
 from backend.errors import MatchNotFound
 from backend.game import rules
-from backend.game.periods import board_key, expires_at
+from backend.game.boards import configured
 from backend.ids import ConnectionId
 from backend.protocol import GameEvent, Rank
 from backend.store.matches import Stored
 from backend.telemetry import MetricUnit, logger, metrics
-from backend.vocabulary import PERIODS
 from streams.decode import Staged, decode
 from streams.pipeline import rejected_frame, state_frame
 
@@ -129,31 +130,55 @@ def process(staged: Staged) -> str:
 
 
 def _credit(event: GameEvent, before: Stored, state: rules.Match) -> dict[str, tuple[int, int]]:
-    """Every leaderboard row of every player whose total this one record moved, at once (the same 2
-    boards x 3 periods rows as the projector's, with the same exactly-once credit), then each such
-    player's global all-time rank. Returns player -> (score, rank)."""
+    """Every leaderboard row of every player whose total this one record moved, at once (the same rows
+    as the projector's, with the same exactly-once credit), then each such player's global all-time
+    rank, counted. Returns player -> (score, rank)."""
     boards = _leaderboards()
+    config = configured()
     at = datetime.fromtimestamp(event.receivedAt / 1000, UTC)
-    season = boards.seasons(["global", state.mode])
+    mode_boards = config.for_mode(state.mode)
+    season = boards.seasons([b.name for b in mode_boards])
     ranks: dict[str, tuple[int, int]] = {}
     for player, now in state.players.items():
         was = before.match.players[player].score if player in before.match.players else 0
         if now.score == was:
             continue
-        for board in ("global", state.mode):
-            for period in PERIODS:
+        for board in mode_boards:
+            for period in board.periods:
                 boards.credit(
-                    board_key(board, period, at, season[board]),
+                    board.key(period.name, at, season[board.name]),
                     player,
                     state.match_id,
                     believed=was,
                     total=now.score,
-                    expires=expires_at(period, at),
+                    expires=period.expires(at),
                 )
-        found = boards.rank_of(board_key("global", "alltime", at, season["global"]), player)
-        if found is not None:
-            ranks[player] = (found[1], found[0])
+        key = config["global"].key("alltime", at, season["global"])
+        score = boards.score_of(key, player)
+        if score is not None:
+            ranks[player] = (score, count_rank(client("dynamodb"), settings().leaderboards_table, key, score))
     return ranks
+
+
+def count_rank(ddb: Any, table: str, board_key: str, score: int) -> int:
+    """The rank the obvious way (and this project's until the rank trees): 1 + the rows scoring strictly
+    higher, one `Select=COUNT` Query per index shard. DynamoDB reads, and bills, every index entry it
+    counts, in pages of 1 MB: the cost grows with the rank."""
+    from backend.store import pages
+    from backend.store.leaderboards import SHARDS
+
+    higher = 0
+    for shard in range(SHARDS):
+        for out in pages(
+            ddb.query,
+            TableName=table,
+            IndexName="byScore",
+            KeyConditionExpression="shardKey = :s AND score > :v",
+            ExpressionAttributeValues={":s": {"S": f"{board_key}#{shard}"}, ":v": {"N": str(score)}},
+            Select="COUNT",
+        ):
+            higher += int(out["Count"])
+    return higher + 1
 
 
 @logger.inject_lambda_context

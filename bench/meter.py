@@ -8,7 +8,7 @@ DynamoDB's published rules for on-demand request units:
 - a write (PutItem, UpdateItem, DeleteItem, each item of BatchWriteItem) costs ceil(size / 1 KB) write
   units, minimum 1, where size is the larger of the item before and after; plus, for every global
   secondary index the write touches, ceil(index entry / 1 KB) for an entry added, removed or changed,
-  and twice (delete + put) when the index key changes;
+  and twice (delete + put) when the index key changes; each item of a TransactWriteItems twice that;
 - a read costs ceil(size / 4 KB) read units, minimum 1, halved when eventually consistent: per item for
   GetItem and BatchGetItem, and over the sum of every item evaluated (before any filter; the index
   entries for an index) for Query and Scan.
@@ -155,6 +155,24 @@ def install() -> None:
 
         return action
 
+    def transact_write(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        # Transactional writes are billed twice a plain write's units, item by item.
+        def action(self: Any) -> Any:
+            before = []
+            for entry in self.body["TransactItems"]:
+                op = next(iter(entry.values()))
+                table = self.dynamodb_backend.get_table(op["TableName"])
+                key = op.get("Key") or _key_of(table, op["Item"])
+                before.append((op["TableName"], table, key, _image(table, key)))
+            result = original(self)
+            consumed: dict[str, float] = {}
+            for name, table, key, old in before:
+                units = 2 * _write_cost(table, old, _image(table, key))
+                consumed[name] = consumed.get(name, 0) + units
+            return _report(self, result, consumed, True)
+
+        return action
+
     def get_item(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
         def action(self: Any) -> Any:
             name = self.body["TableName"]
@@ -217,6 +235,7 @@ def install() -> None:
         "update_item": single_write,
         "delete_item": single_write,
         "batch_write_item": batch_write,
+        "transact_write_items": transact_write,
         "get_item": get_item,
         "batch_get_item": batch_get,
         "query": read_many,

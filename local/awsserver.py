@@ -529,7 +529,10 @@ def _quiet_app(service: Any) -> Any:
 def build_app(background: Iterable[str] = ()) -> SerializedAws:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
+    from local import motofixes
+
     _speed_up_moto()
+    motofixes.install()
     return SerializedAws(DomainDispatcherApplication(_quiet_app), background)
 
 

@@ -234,6 +234,15 @@ def _handler_path(spec: str) -> str:
     return module.replace("/", ".") + ":" + func
 
 
+def _with_leaderboards(provider: dict[str, Any], custom: dict[str, Any]) -> dict[str, Any]:
+    """custom.leaderboards as every function's LEADERBOARDS (JSON), as tools/leaderboards.cjs does for a
+    deploy: the boards are data, declared once."""
+    if "leaderboards" not in custom:
+        return provider
+    encoded = json.dumps(custom["leaderboards"], separators=(",", ":"))
+    return {**provider, "environment": {**(provider.get("environment") or {}), "LEADERBOARDS": encoded}}
+
+
 def load(path: str | Path = "serverless.yml", stage: str = "local", region: str = "us-east-1") -> Service:
     path = Path(path)
     try:
@@ -242,7 +251,7 @@ def load(path: str | Path = "serverless.yml", stage: str = "local", region: str 
         raise ConfigError(f"{path} not found (run from the repository root)") from None
     resolver = _Resolver(raw, stage, region)
     doc = resolver.restore_markers(resolver.resolve(raw))
-    provider = doc.get("provider", {})
+    provider = _with_leaderboards(doc.get("provider", {}), doc.get("custom") or {})
     functions: dict[str, Function] = {}
     for name, spec in (doc.get("functions") or {}).items():
         functions[name] = _function(name, spec, provider)

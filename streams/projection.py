@@ -37,6 +37,8 @@ class Change:
     status: str
     connections: dict[str, str]
     events: list[tuple[int, GameEvent]]
+    winner: str | None = None  # after the write
+    winner_before: str | None = None
 
 
 def _seq(item: dict[str, Any] | None) -> int:
@@ -58,16 +60,19 @@ def change_of(record: dict[str, Any]) -> Change | None:
     after = match_of(new)
     if after is None:
         return None
+    before = match_of(old) if old else None
     return Change(
         match_id=after.match_id,
         mode=after.mode,
         seq=_seq(new),
         last_at=int(new["lastAt"]["N"]),
-        before=_totals(match_of(old) if old else None),
+        before=_totals(before),
         after=_totals(after),
         status=after.status,
         connections=connections_of(new),
         events=tail_of(new),
+        winner=after.winner,
+        winner_before=before.winner if before else None,
     )
 
 
@@ -90,6 +95,8 @@ class MatchWindow:
     days: list[Day] = field(default_factory=list)
     # The events of each write, by the write's first version (a write delivered twice counts once).
     writes: dict[int, list[tuple[int, GameEvent]]] = field(default_factory=dict)
+    winner: str | None = None  # after the window's last change
+    winner_before: str | None = None  # before its first: a win the boards are believed to hold already
     # Every player's match total after the latest write: what a finished match is settled on.
     scores: dict[str, int] = field(default_factory=dict)
 
@@ -109,10 +116,15 @@ class Window:
     def fold(self, change: Change) -> bool:
         """Adds a change; False for one this window already holds, or an older write of a match seen
         later (a redelivery), which must not move anything back."""
-        entry = self.matches.setdefault(change.match_id, MatchWindow(change.mode))
+        entry = self.matches.get(change.match_id)
+        if entry is None:
+            entry = self.matches[change.match_id] = MatchWindow(
+                change.mode, winner_before=change.winner_before
+            )
         if change.seq <= entry.seq:
             return False
         entry.seq = change.seq
+        entry.winner = change.winner
         # From the events, not the write: a write's last record may be a refused one, which a batch cut
         # elsewhere leaves out.
         entry.last_at = max([entry.last_at, *(e.receivedAt for _, e in change.events)])
@@ -156,6 +168,9 @@ class Window:
                         [[v, e.model_dump(exclude_none=True)] for v, e in events]
                         for events in w.writes.values()
                     ],
+                    # Optional (a window begun by an older version has none): who won, before and after.
+                    **({"wb": w.winner_before} if w.winner_before else {}),
+                    **({"wn": w.winner} if w.winner else {}),
                 }
                 for match_id, w in self.matches.items()
             },
@@ -183,6 +198,8 @@ class Window:
                     int(events[0][0]): [(int(v), GameEvent.model_validate(e)) for v, e in events]
                     for events in w["w"]
                 },
+                winner=w.get("wn"),
+                winner_before=w.get("wb"),
                 # Absent from a state written before settlement took the scores: nothing to settle on.
                 scores={p: int(t) for p, t in (w.get("s") or {}).items()},
             )

@@ -16,7 +16,13 @@ in several invocations, passing `state` from one to the next; this function only
 - settlement of finished matches: a `settled#<match>` marker, then their credit attributes are dropped
   from the all-time rows (which would otherwise grow with every match a player plays), and the
   match-end saga started for each (season statistics, rewards: streams.settlement), once per match;
-- `rank` frames, to the players whose global all-time rank changed.
+- the rank trees: each board's counters of rows per score, moved in the same transactions as the rows
+  they count (`ranked`), so a rank costs the same few reads however large the board;
+- `rank` frames, to the players whose rank changed on a board and period that pushes them (the
+  global all-time board, as serverless.yml declares it).
+
+Which boards a match counts on, and how (operator, order, tie-break, periods), is data:
+serverless.yml's custom.leaderboards (backend/game/boards.py).
 
 Derived from what the hot path applied, never from raw actions, which the rules may still refuse.
 """
@@ -25,22 +31,21 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from backend import bootstrap, protocol, snapstart
 from backend.aws import Deferred
-from backend.game.periods import board_key, expires_at
+from backend.game.boards import Board, Period
 from backend.ids import ConnectionId
 from backend.protocol import Rank
 from backend.push import Pusher
 from backend.store.connections import ConnectionStore
 from backend.store.events import EventLog
-from backend.store.leaderboards import LeaderboardStore
+from backend.store.leaderboards import Contribution, Credited, LeaderboardStore
 from backend.telemetry import MetricUnit, logger, metrics, tracer
 from backend.vocabulary import GLOBAL_BOARD as GLOBAL
-from backend.vocabulary import PERIODS
 from streams.deadletter import DeadLetters
 from streams.projection import MatchWindow, Window, change_of
 from streams.saga import MatchEndSaga, SettleRequest
@@ -52,11 +57,24 @@ snapstart.warm("aiobotocore.session", "aiobotocore.config", models=protocol.mode
 
 @dataclass
 class _Row:
-    board: str
+    """What a window brings to one row: every match's contribution, for one board and period."""
+
+    board: Board
+    period: Period
     at: datetime  # picks the row's expiry
-    period: str
-    # match -> (what the row is believed to hold from it, what it must hold)
-    credits: dict[str, tuple[int, int]] = field(default_factory=dict)
+    contributions: dict[str, Contribution] = field(default_factory=dict)  # by match
+
+    def add(self, c: Contribution) -> None:
+        """A match's days on one row (the all-time row, or a week's row across midnight) become one
+        contribution: from the first day's belief to the last day's total."""
+        first = self.contributions.get(c.match_id)
+        if first is not None:
+            c = replace(c, believed=first.believed, won_before=first.won_before)
+        # (A match's later day carries its finish and win: the merged contribution keeps them.)
+        self.contributions[c.match_id] = c
+
+
+Plan = dict[str, dict[str, _Row]]  # board key -> player -> row
 
 
 @dataclass(frozen=True)
@@ -117,13 +135,18 @@ class Projector:
         )
         settled = boards.settled(list(window.matches))
         live = {m: w for m, w in window.matches.items() if m not in settled}
+        plan = self._plan(live)
         # One job per player: each of their rows takes every match of the window in one write; players'
-        # jobs run at once.
-        rows = self._rows(live)
-        jobs = sorted(rows.items())
+        # jobs run at once. Then each board's rank tree takes the rows that moved.
+        by_player: dict[str, list[tuple[str, _Row]]] = {}
+        for key, players in plan.items():
+            for player, row in players.items():
+                by_player.setdefault(player, []).append((key, row))
+        jobs = sorted(by_player.items())
         with ThreadPoolExecutor(CREDIT_CONCURRENCY) as pool:
-            scores = list(pool.map(lambda job: self._credit(*job), jobs))
-        moved = {player: score for (player, _), score in zip(jobs, scores, strict=True) if score is not None}
+            results = list(pool.map(lambda job: self._credit(*job), jobs))
+            credited = {k: v for result in results for k, v in result.items()}
+            moves = sum(pool.map(lambda key: self._sync(key, plan[key], credited), sorted(plan)))
         finished = [m for m, w in window.matches.items() if w.finished]
         sagas = 0
         for match_id in finished:
@@ -133,10 +156,11 @@ class Projector:
             # Started whether or not it was settled before: a window retried after the marker was
             # written must still start it; the execution's name makes a second start a no-op.
             sagas += self._settle(match_id, window.matches[match_id])
-        ranks = self._push_ranks(window, moved)
+        ranks = self._push_ranks(window, plan, credited)
         return {
             "CreditedPlayers": len(jobs),
             "CreditedRows": sum(len(r) for _, r in jobs),
+            "RankMoves": moves,
             "SettledMatches": len(finished),
             "SagasStarted": sagas,
             "RankFrames": ranks,
@@ -144,45 +168,74 @@ class Projector:
             "LogChunks": logged,
         }
 
-    def _rows(self, matches: dict[str, MatchWindow]) -> dict[str, dict[str, _Row]]:
-        """player -> board key -> what every match of the window brings to that row. A match's days on one
-        row (the all-time row, or a week's row across midnight) become one credit, from the first day's
-        belief to the last day's total."""
+    def _plan(self, matches: dict[str, MatchWindow]) -> Plan:
+        """board key -> player -> what every match of the window brings to that row. Points count on the
+        boards of their match's mode, in the period and the season of the day's last write."""
         boards = self.leaderboards
-        out: dict[str, dict[str, _Row]] = {}
+        config = boards.boards
+        history = boards.season_history(list(config.names()), max_age=0)
+        out: Plan = {}
         for match_id, w in matches.items():
-            season = boards.seasons([GLOBAL, w.mode])
-            for day in w.days:
+            for i, day in enumerate(w.days):
                 at = datetime.fromtimestamp(day.last_at / 1000, UTC)
+                last = i == len(w.days) - 1  # a win counts on the day of the match's last write
                 for player, (believed, total) in day.totals.items():
-                    for board in (GLOBAL, w.mode):
-                        for period in PERIODS:
-                            key = board_key(board, period, at, season[board])
-                            row = out.setdefault(player, {}).setdefault(key, _Row(board, at, period))
-                            first = row.credits.get(match_id, (believed, total))[0]
-                            row.credits[match_id] = (first, total)
+                    c = Contribution(
+                        match_id,
+                        believed,
+                        total,
+                        day.last_at,
+                        won_before=w.winner_before == player,
+                        won=last and w.winner == player,
+                        finished=last and w.finished,
+                    )
+                    for board in config.for_mode(w.mode):
+                        season = history[board.name].at(day.last_at)
+                        for period in board.periods:
+                            key = board.key(period.name, at, season)
+                            rows = out.setdefault(key, {})
+                            rows.setdefault(player, _Row(board, period, at)).add(c)
         return out
 
-    def _credit(self, player: str, rows: dict[str, _Row]) -> int | None:
-        """Every row of one player, each in one write for all its matches. Returns the player's new global
-        all-time score when that row moved."""
+    def _credit(self, player: str, rows: list[tuple[str, _Row]]) -> dict[tuple[str, str], Credited]:
+        """Every row of one player, each in one write for all its matches."""
         boards = self.leaderboards
-        alltime: int | None = None
-        for key, row in rows.items():
-            score = boards.credit_matches(key, player, row.credits, expires=expires_at(row.period, row.at))
-            if row.board == GLOBAL and row.period == "alltime" and score is not None:
-                alltime = score
-        return alltime
+        return {
+            (key, player): boards.credit_row(
+                row.board, key, player, list(row.contributions.values()), expires=row.period.expires(row.at)
+            )
+            for key, row in rows
+        }
+
+    def _sync(self, key: str, rows: dict[str, _Row], credited: dict[tuple[str, str], Credited]) -> int:
+        """The board's rank tree brought to the rows the window credited (a row whose credit was a no-op
+        is read: a retry must finish what a crash left between a credit and the tree)."""
+        boards = self.leaderboards
+        held = {p: credited[(key, p)].held for p in rows}
+        unknown = [p for p, h in held.items() if h is None]
+        known = {p: h for p, h in held.items() if h is not None}
+        if unknown:
+            known.update(boards.rows(key, unknown))
+        row = next(iter(rows.values()))
+        return boards.sync(key, known, expires=row.period.expires(row.at))
 
     def _forget(self, match_id: str, w: MatchWindow) -> None:
-        """A settled match's credit attributes leave the all-time rows (daily and weekly rows expire)."""
+        """A settled match's per-match attributes leave the rows of periods that never end (the others
+        expire with their period)."""
         boards = self.leaderboards
-        season = boards.seasons([GLOBAL, w.mode])
-        at = datetime.now(UTC)  # the all-time key does not depend on the date
+        config = boards.boards
+        history = boards.season_history([b.name for b in config.for_mode(w.mode)])
+        at = datetime.fromtimestamp(w.last_at / 1000, UTC)
         totals = {player: t for day in w.days for player, (_, t) in day.totals.items()}
-        for player, total in totals.items():
-            for board in (GLOBAL, w.mode):
-                boards.forget(board_key(board, "alltime", at, season[board]), player, match_id, total)
+        for board in config.for_mode(w.mode):
+            if board.operator != "incr":
+                continue
+            season = history[board.name].at(w.last_at)
+            for period in board.periods:
+                if period.reset is None:
+                    key = board.key(period.name, at, season)
+                    for player, total in totals.items():
+                        boards.forget(key, player, match_id, total)
 
     def _settle(self, match_id: str, w: MatchWindow) -> int:
         if self.saga is None or not w.scores:
@@ -190,24 +243,30 @@ class Projector:
         season = str(self.leaderboards.seasons([GLOBAL])[GLOBAL])
         return int(self.saga.start(SettleRequest(match_id, w.mode, season, dict(w.scores))))
 
-    def _push_ranks(self, window: Window, moved: dict[str, int]) -> int:
-        """`rank` frames to the players whose global all-time rank is not the one they were last told."""
-        if not moved:
-            return 0
+    def _push_ranks(self, window: Window, plan: Plan, credited: dict[tuple[str, str], Credited]) -> int:
+        """`rank` frames to the players whose rank on a board's `rankFrames` periods moved and is not the
+        one they were last told."""
         boards = self.leaderboards
-        key = board_key(GLOBAL, "alltime", datetime.now(UTC), boards.seasons([GLOBAL])[GLOBAL])
         where = {p: c for w in window.matches.values() for p, c in w.connections.items()}
         frames: list[tuple[str, str]] = []
-        for player in sorted(moved):
-            standing = boards.standing(key, player)
-            if standing is None or standing.told == standing.rank:
-                continue
-            if player in where:
-                frame = Rank(
-                    board=GLOBAL, period="alltime", playerId=player, score=standing.score, rank=standing.rank
-                )
-                frames.append((where[player], frame.model_dump_json()))
-            boards.tell_rank(key, player, standing.rank)
+        for key, rows in sorted(plan.items()):
+            for player, row in sorted(rows.items()):
+                done = credited[(key, player)]
+                if row.period.name not in row.board.rank_frames or not done.moved or done.held is None:
+                    continue
+                standing = boards.standing(row.board, key, player, done.held)
+                if standing is None or standing.told == standing.rank:
+                    continue
+                if player in where:
+                    frame = Rank(
+                        board=row.board.name,
+                        period=row.period.name,
+                        playerId=player,
+                        score=standing.score,
+                        rank=standing.rank,
+                    )
+                    frames.append((where[player], frame.model_dump_json()))
+                boards.tell_rank(key, player, standing.rank)
         if frames:
             report = self.pusher.send(frames)
             for gone in report.gone:

@@ -155,3 +155,13 @@ def pytest_configure(config: pytest.Config) -> None:
     # As in every function's environment (serverless.yml): a child Logger (backend/admin/app.py) finds
     # its parent (backend/telemetry.py) by this service name, whichever of them a test imports first.
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gamebackend")
+    # The boards, as every function gets them from serverless.yml (custom.leaderboards).
+    os.environ.setdefault("LEADERBOARDS", declared_boards())
+
+
+def declared_boards(stage: str = "local") -> str:
+    from local import slsconfig
+
+    return str(
+        slsconfig.load(ROOT / "serverless.yml", stage).functions["projector"].environment["LEADERBOARDS"]
+    )

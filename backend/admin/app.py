@@ -33,7 +33,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from backend import auth, wirejson
+from backend import auth, rankings, wirejson
 from backend.admin import models as m
 from backend.aws import failed_dependency
 from backend.config import Settings
@@ -48,7 +48,6 @@ from backend.errors import (
     Unavailable,
     UnsupportedMediaType,
 )
-from backend.game.periods import board_key
 from backend.ids import (
     CONNECTION_ID_PATTERN,
     MATCH_ID_PATTERN,
@@ -56,18 +55,17 @@ from backend.ids import (
     ConnectionId,
     MatchId,
     PlayerId,
-    is_player_id,
 )
 from backend.protocol import Board, GameEvent, Mode, Notice, Period, PlayerState
 from backend.push import Pusher
 from backend.store.connections import ConnectionStore
 from backend.store.events import EventLog
 from backend.store.health import Health
-from backend.store.leaderboards import LeaderboardStore, Row, ranked
+from backend.store.leaderboards import LeaderboardStore, Page, Row
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
 from backend.store.streamstats import QueueDepths, StreamStats
-from backend.vocabulary import PERIODS, MatchStatus
+from backend.vocabulary import MatchStatus
 
 logger = Logger(child=True)
 # What powertools lets a `<name>` path segment hold (its documented URI-safe and unsafe characters).
@@ -119,12 +117,12 @@ def success(status: int, model: Any, description: str) -> dict[int, Any]:
     return {status: {"description": description, "content": {"application/json": {"model": model}}}}
 
 
-BoardPath = Annotated[Board, Path(description="global or a mode")]
+BoardPath = Annotated[Board, Path(description="a board of serverless.yml custom.leaderboards")]
 MatchIdPath = Annotated[str, Path(pattern=MATCH_ID_PATTERN)]
 PlayerIdPath = Annotated[str, Path(pattern=PLAYER_ID_PATTERN)]
 PeriodQuery = Annotated[Period, Query()]
 LimitQuery = Annotated[int, Query(ge=1, le=100)]
-# Opaque: what a previous page returned as nextCursor (base64url).
+# Opaque: what a previous page returned as nextCursor or prevCursor (base64url).
 CursorQuery = Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+={0,2}$")]
 
 
@@ -319,13 +317,17 @@ def _key_cursor(cursor: str, shape: dict[str, tuple[str, str]]) -> dict[str, Any
 # --- leaderboards ----------------------------------------------------------------------------------
 
 
-def _season(boards: LeaderboardStore, board: str, season: int | None) -> int:
-    current = boards.seasons([board], max_age=0)[board]
-    if season is None:
-        return current
-    if season > current:
-        raise NotFound(f"board {board} has no season {season} yet (current: {current})")
-    return season
+def _target(boards: LeaderboardStore, board: str, period: str, season: int | None = None) -> rankings.Target:
+    return rankings.target(boards, board, period, season, max_age=0)
+
+
+def _entries(entries: list[tuple[int, Row]]) -> list[m.Entry]:
+    return [
+        m.Entry(rank=rank, playerId=r.player_id, score=r.score, subscore=r.subscore) for rank, r in entries
+    ]
+
+
+SeasonQuery = Annotated[int | None, Query(ge=0, description="a past season (default: the current one)")]
 
 
 @app.get("/admin/leaderboards/<board>", responses=errors(400, 404, ok=m.LeaderboardPage))
@@ -335,61 +337,59 @@ def leaderboard_page(
     period: PeriodQuery = "alltime",
     limit: LimitQuery = 20,
     cursor: CursorQuery = None,
-    season: Annotated[int | None, Query(ge=0)] = None,
+    season: SeasonQuery = None,
 ) -> m.LeaderboardPage:
-    season_no = _season(deps.leaderboards, board, season)
-    key = board_key(board, period, datetime.now(UTC), season_no)
-    after, previous, position = None, None, 0
-    if cursor:
-        raw = _decode(cursor)  # [score, playerId, rank, position] of the last row shown
-        if not isinstance(raw, list) or len(raw) != 4 or not is_player_id(raw[1]):
-            raise BadRequest("invalid cursor")
-        score, rank, position = _int(raw[0]), _int(raw[2], 1), _int(raw[3], 0)
-        after, previous = Row(raw[1], score), (score, rank)
-    rows = deps.leaderboards.page(key, limit + 1, after)
-    page = ranked(rows[:limit], position, previous)
-    entries = [m.Entry(rank=rank, playerId=r.player_id, score=r.score) for rank, r in page]
-    next_cursor = None
-    if len(rows) > limit:
-        last_rank, last = page[-1]
-        next_cursor = _encode([last.score, last.player_id, last_rank, position + limit])
+    t = _target(deps.leaderboards, board, period, season)
+    page = rankings.read(deps.leaderboards, t, limit, cursor=cursor)
+    prev, nxt = rankings.cursors(page)
     return m.LeaderboardPage(
-        board=board, period=period, season=season_no, entries=entries, nextCursor=next_cursor
+        board=board,
+        period=period,
+        season=t.season,
+        entries=_entries(page.entries),
+        nextCursor=nxt,
+        prevCursor=prev,
     )
 
 
 @app.get("/admin/leaderboards/<board>/players/<playerId>", responses=errors(404, ok=m.PlayerStanding))
 def player_standing(
-    deps: Deps, board: BoardPath, playerId: PlayerIdPath, period: PeriodQuery = "alltime"
+    deps: Deps,
+    board: BoardPath,
+    playerId: PlayerIdPath,
+    period: PeriodQuery = "alltime",
+    season: SeasonQuery = None,
+    width: Annotated[int, Query(ge=0, le=50, description="neighbours on each side")] = 2,
 ) -> m.PlayerStanding:
-    season_no = _season(deps.leaderboards, board, None)
-    key = board_key(board, period, datetime.now(UTC), season_no)
-    store = deps.leaderboards
-    found = store.rank_of(key, playerId)
+    t = _target(deps.leaderboards, board, period, season)
+    found = deps.leaderboards.around(t.board, t.key, playerId, before=width, after=width)
     if found is None:
         raise NotFound(f"{playerId} is not on {board}/{period}")
-    rank, score = found
-    neighbours = [
-        m.Entry(rank=n, playerId=r.player_id, score=r.score)
-        for n, r in store.around(key, playerId, score, rank)
-    ]
+    rank, row = found.me
+    prev, nxt = rankings.cursors(Page(found.entries, found.more_before, found.more_after))
     return m.PlayerStanding(
         board=board,
         period=period,
-        season=season_no,
+        season=t.season,
         playerId=playerId,
         rank=rank,
-        score=score,
-        neighbours=neighbours,
+        score=row.score,
+        subscore=row.subscore,
+        neighbours=_entries(found.entries),
+        prevCursor=prev,
+        nextCursor=nxt,
     )
 
 
 @app.delete("/admin/leaderboards/<board>/players/<playerId>", responses=errors(404, ok=m.Removed))
 def remove_player(deps: Deps, board: BoardPath, playerId: PlayerIdPath) -> m.Removed:
-    season_no = _season(deps.leaderboards, board, None)
-    now = datetime.now(UTC)
     store = deps.leaderboards
-    removed = [k for k in (board_key(board, p, now, season_no) for p in PERIODS) if store.remove(k, playerId)]
+    if board not in store.boards:
+        raise NotFound(f"no board {board!r} (boards: {', '.join(store.boards.names())})")
+    spec = store.boards[board]
+    season = _target(store, board, spec.periods[0].name).season
+    keys = [spec.key(p.name, datetime.now(UTC), season) for p in spec.periods]
+    removed = [k for k in keys if store.remove(k, playerId)]
     if not removed:
         raise NotFound(f"{playerId} is not on {board}")
     deps.events.audit(_admin(), "leaderboard.remove", {"board": board, "playerId": playerId, "keys": removed})
@@ -401,6 +401,8 @@ def remove_player(deps: Deps, board: BoardPath, playerId: PlayerIdPath) -> m.Rem
     "/admin/leaderboards/<board>/reset", responses={**success(201, m.Season, "The new season"), **errors()}
 )
 def reset_board(deps: Deps, board: BoardPath) -> Response[Any]:
+    if board not in deps.leaderboards.boards:
+        raise NotFound(f"no board {board!r}")
     season_no = deps.leaderboards.start_season(board)
     deps.events.audit(_admin(), "leaderboard.reset", {"board": board, "season": season_no})
     return Response(

@@ -31,6 +31,7 @@ class Entry(_Body):
     rank: int
     playerId: str
     score: int
+    subscore: int | None = Field(default=None, description="on a board whose tie-break is a subscore")
 
 
 class LeaderboardPage(_Body):
@@ -38,7 +39,8 @@ class LeaderboardPage(_Body):
     period: Period
     season: int
     entries: list[Entry]
-    nextCursor: str | None = None
+    nextCursor: str | None = Field(default=None, description="the page after this one")
+    prevCursor: str | None = Field(default=None, description="the page before this one")
 
 
 class PlayerStanding(_Body):
@@ -48,7 +50,10 @@ class PlayerStanding(_Body):
     playerId: str
     rank: int
     score: int
-    neighbours: list[Entry]
+    subscore: int | None = None
+    neighbours: list[Entry] = Field(description="the player and their neighbours, in rank order")
+    nextCursor: str | None = Field(default=None, description="the page after the neighbours")
+    prevCursor: str | None = Field(default=None, description="the page before the neighbours")
 
 
 class Removed(_Body):

@@ -4,8 +4,10 @@ export const PROTOCOL_VERSION: 2;
 export const API_GATEWAY_IDLE_TIMEOUT: 600000;
 
 export type Mode = "practice" | "duel" | "arena";
-export type Board = "global" | Mode;
-export type Period = "alltime" | "daily" | "weekly";
+/** A board of the server's serverless.yml (custom.leaderboards), e.g. "global": ^[a-z][a-z0-9-]{0,31}$. */
+export type Board = string;
+/** One of the board's periods, e.g. "alltime", "daily", "weekly": ^[a-z][a-z0-9-]{0,15}$. */
+export type Period = string;
 export type MatchStatus = "waiting" | "running" | "finished";
 
 // --- server frames ---------------------------------------------------------------------------------
@@ -24,9 +26,12 @@ export interface State {
   players: Record<string, PlayerState>; winner?: string; applied: string[];
 }
 export interface Rejected { type: "rejected"; id: string; code: string; message: string; matchId?: string }
-export interface Entry { rank: number; playerId: string; score: number }
+export interface Entry { rank: number; playerId: string; score: number; subscore?: number }
 export interface Leaderboard {
-  type: "leaderboard"; board: Board; period: Period; entries: Entry[]; me?: Entry; around?: Entry[]; ref?: string;
+  type: "leaderboard"; board: Board; period: Period; season: number; entries: Entry[];
+  /** Cursors for the pages after and before `entries`, while there are rows there. */
+  next?: string; prev?: string;
+  me?: Entry; around?: Entry[]; ref?: string;
 }
 export interface Rank { type: "rank"; board: Board; period: Period; playerId: string; score: number; rank: number }
 export interface Notice { type: "notice"; message: string }
@@ -166,7 +171,11 @@ export class GameClient {
   score(points: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
   move(x: number, y: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
   leave(options?: { matchId?: string } & Timeout): Promise<Left>;
-  leaderboard(board?: Board, period?: Period, options?: { limit?: number; around?: boolean } & Timeout): Promise<Leaderboard>;
+  /** The top of a board, the page a cursor (`next` or `prev`) names, or (start: "me") the page centred on the caller. */
+  leaderboard(
+    board?: Board, period?: Period,
+    options?: { limit?: number; season?: number; cursor?: string; start?: "top" | "me"; around?: boolean } & Timeout,
+  ): Promise<Leaderboard>;
   /** The first state listing the action; rejects with ActionRejected or RequestTimeout. */
   applied(actionId: string, options?: Timeout): Promise<State>;
   /** The current match's state once `predicate` holds. */

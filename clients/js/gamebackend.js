@@ -644,10 +644,15 @@ export class GameClient {
 
   /**
    * @param {string} [board] @param {string} [period]
-   * @param {{limit?: number, around?: boolean, timeout?: number}} [options]
+   * @param {{limit?: number, season?: number, cursor?: string, start?: "top" | "me", around?: boolean,
+   *   timeout?: number}} [options]
    */
-  leaderboard(board = "global", period = "alltime", { limit = 10, around = false, timeout } = {}) {
-    return this._request({ action: "leaderboard", board, period, limit, around, id: this.newId() }, timeout);
+  leaderboard(board = "global", period = "alltime", { limit = 10, season, cursor, start, around = false, timeout } = {}) {
+    const frame = { action: "leaderboard", board, period, limit, around, id: this.newId() };
+    if (season !== undefined) frame.season = season;
+    if (cursor !== undefined) frame.cursor = cursor;
+    if (start !== undefined) frame.start = start;
+    return this._request(frame, timeout);
   }
 
   // --- outcomes of actions -------------------------------------------------------------------------------

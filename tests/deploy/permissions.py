@@ -81,7 +81,7 @@ CALLS: dict[str, dict[str, set[str]]] = {
     "disconnect": ENDING,
     "message": {
         "dynamodb:GetItem": {CONNECTIONS, MATCHES, LEADERBOARDS},
-        "dynamodb:BatchGetItem": {LEADERBOARDS},  # the boards' current seasons
+        "dynamodb:BatchGetItem": {LEADERBOARDS},  # the boards' current seasons, their rank trees
         "dynamodb:PutItem": {CONNECTIONS, MATCHES},
         "dynamodb:UpdateItem": {CONNECTIONS, MATCHES},
         "dynamodb:Query": {
@@ -145,11 +145,13 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "dynamodb:GetRecords": {MATCH_CHANGES},
         "dynamodb:GetShardIterator": {MATCH_CHANGES},
         "dynamodb:ListStreams": {"*"},
-        "dynamodb:BatchGetItem": {LEADERBOARDS},  # settlement markers, seasons
-        "dynamodb:GetItem": {LEADERBOARDS},  # standings, a row after a lost condition
+        "dynamodb:BatchGetItem": {LEADERBOARDS},  # settlement markers, seasons, rows, rank trees
+        "dynamodb:GetItem": {LEADERBOARDS},  # a row before its credit, or after a lost condition
         "dynamodb:PutItem": {LEADERBOARDS},  # settlement markers
-        "dynamodb:UpdateItem": {LEADERBOARDS},  # credits, forgetting credits, the told rank
-        "dynamodb:Query": {index(LEADERBOARDS)},  # ranks (COUNT per shard)
+        # Credits, forgetting credits, the told rank; the rank trees and each row's `ranked` (in
+        # TransactWriteItems, which IAM authorizes as the UpdateItems it holds).
+        "dynamodb:UpdateItem": {LEADERBOARDS},
+        "dynamodb:Query": {index(LEADERBOARDS)},  # ties on a board with a tie-break
         "dynamodb:BatchWriteItem": {EVENTS},  # the event log
         "dynamodb:DeleteItem": {CONNECTIONS},  # connections found gone (410) while pushing a rank
         "execute-api:ManageConnections": {PUSH},
@@ -175,8 +177,8 @@ CALLS: dict[str, dict[str, set[str]]] = {
         "sqs:GetQueueAttributes": {DLQ, PROJECTOR_DLQ},
         "dynamodb:BatchGetItem": {LEADERBOARDS},  # seasons
         "dynamodb:GetItem": {LEADERBOARDS, MATCHES},
-        "dynamodb:UpdateItem": {LEADERBOARDS},  # season reset
-        "dynamodb:DeleteItem": {LEADERBOARDS, CONNECTIONS},  # player removal, kick
+        "dynamodb:UpdateItem": {LEADERBOARDS},  # season reset; the rank tree, when a player is removed
+        "dynamodb:DeleteItem": {LEADERBOARDS, CONNECTIONS},  # player removal (a transaction), kick
         "dynamodb:PutItem": {EVENTS},  # audit records
         "dynamodb:Scan": {CONNECTIONS},  # connection listing and count
         "dynamodb:Query": {EVENTS, index(CONNECTIONS), index(MATCHES), index(LEADERBOARDS)},

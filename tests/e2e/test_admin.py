@@ -13,13 +13,14 @@ from typing import Any
 import boto3
 import pytest
 
-from backend.game.periods import board_key
+from backend.game.boards import configured
 from backend.store.events import EventLog
 from backend.store.leaderboards import LeaderboardStore
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import eventually
 from tests.e2e.test_game import join, name, score, state_where
+from tests.leaderboard_fill import fill
 
 pytestmark = pytest.mark.e2e
 ADMIN = token_for("ops-admin", admin=True)
@@ -76,9 +77,14 @@ async def test_auth_failures(stack: LocalRuntime, token: str | None, status: int
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "/admin/leaderboards/chess", 422),
+        ("GET", "/admin/leaderboards/Chess", 422),  # not a board name
+        ("GET", "/admin/leaderboards/chess", 404),  # a board name, of no board serverless.yml declares
         ("GET", "/admin/leaderboards/global?limit=0", 422),
-        ("GET", "/admin/leaderboards/global?period=yearly", 422),
+        ("GET", "/admin/leaderboards/global?period=yearly", 404),
+        ("GET", "/admin/leaderboards/global/players/p1?period=yearly", 404),
+        ("GET", "/admin/leaderboards/global/players/p1?width=51", 422),
+        ("DELETE", "/admin/leaderboards/chess/players/p1", 404),
+        ("POST", "/admin/leaderboards/chess/reset", 404),
         ("GET", "/admin/leaderboards/global?cursor=%%%", 422),
         ("GET", "/admin/leaderboards/global?cursor=bm90LWEtY3Vyc29y", 400),  # well-formed, never issued
         ("GET", "/admin/matches/not-a-match", 422),
@@ -143,51 +149,67 @@ async def test_leaderboards_matches_and_events(stack: LocalRuntime, connect_play
 
 
 async def test_leaderboard_pages_are_exact_in_rank_order(stack: LocalRuntime) -> None:
-    """Rows written through the store, then read back a page at a time with ties across pages."""
+    """Rows written as the projector leaves them, then read a page at a time with ties across pages, in
+    both directions, and around a player."""
     store = LeaderboardStore(
         boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1"),
         "gamebackend-local-leaderboards",
     )
     board = "arena"
-    key = board_key(board, "weekly", datetime.now(UTC))
+    key = configured()[board].key("weekly", datetime.now(UTC))
     tag = uuid.uuid4().hex[:6]
     scores = {f"pg{tag}-{i:02d}": s for i, s in enumerate([50, 40, 40, 40, 40, 30, 20, 20, 10, 5, 5])}
-    for player, s in scores.items():
-        await asyncio.to_thread(
-            store.credit, key, player, f"m-{uuid.uuid4().hex}", believed=0, total=s, expires=None
-        )
-    seen: list[dict[str, Any]] = []
+    await asyncio.to_thread(fill, store, configured()[board], key, scores)
+    pages: list[dict[str, Any]] = []
     cursor = ""
     while True:
         status, page = await call(stack, "GET", f"/admin/leaderboards/{board}?period=weekly&limit=3{cursor}")
         assert status == 200, page
-        seen += [e for e in page["entries"] if e["playerId"].startswith(f"pg{tag}")]
+        pages.append(page)
         if not page["nextCursor"]:
             break
         cursor = f"&cursor={page['nextCursor']}"
+    seen = [e for page in pages for e in page["entries"] if e["playerId"].startswith(f"pg{tag}")]
     expected = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
     assert [(e["playerId"], e["score"]) for e in seen] == expected
     # Among these rows, ties share a rank and the next score skips ahead ("1224"), across pages too.
     ranks = [e["rank"] for e in seen]
     offset = ranks[0] - 1  # rows of other tests may rank above them on this shared board
-    expected = [1 + sum(1 for _, other in expected if other > s) for _, s in expected]
-    assert [r - offset for r in ranks] == expected
+    expected_ranks = [1 + sum(1 for _, other in expected if other > s) for _, s in expected]
+    assert [r - offset for r in ranks] == expected_ranks
+    # Backwards from the last page: the same pages, the same ranks.
+    back = [pages[-1]]
+    while back[-1]["prevCursor"]:
+        status, page = await call(
+            stack, "GET", f"/admin/leaderboards/{board}?period=weekly&limit=3&cursor={back[-1]['prevCursor']}"
+        )
+        assert status == 200, page
+        back.append(page)
+    assert [p["entries"] for p in back[::-1]] == [p["entries"] for p in pages]
+    assert pages[0]["prevCursor"] is None
+    # Around a player tied with three others: their neighbours, each with its rank.
+    me = expected[2][0]
+    status, standing = await call(
+        stack, "GET", f"/admin/leaderboards/{board}/players/{me}?period=weekly&width=3"
+    )
+    assert status == 200, standing
+    assert standing["rank"] - offset == 2 and standing["score"] == 40
+    around = [(e["playerId"], e["rank"] - offset) for e in standing["neighbours"]]
+    at = [p for p, _ in expected].index(me)
+    assert (
+        around
+        == [(p, r) for (p, _), r in zip(expected, expected_ranks, strict=True)][max(0, at - 3) : at + 4]
+    )
 
 
 async def test_remove_a_cheater_is_audited_and_reset_keeps_the_old_season(stack: LocalRuntime) -> None:
     ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1")
     store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
     cheater, honest = name("cheat"), name("honest")
-    key = board_key(
-        "arena",
-        "alltime",
-        datetime.now(UTC),
-        (await call(stack, "GET", "/admin/leaderboards/arena"))[1]["season"],
+    key = configured()["arena"].key(
+        "alltime", datetime.now(UTC), (await call(stack, "GET", "/admin/leaderboards/arena"))[1]["season"]
     )
-    for player, total in ((cheater, 999), (honest, 10)):
-        await asyncio.to_thread(
-            store.credit, key, player, f"m-{uuid.uuid4().hex}", believed=0, total=total, expires=None
-        )
+    await asyncio.to_thread(fill, store, configured()["arena"], key, {cheater: 999, honest: 10})
     status, removed = await call(stack, "DELETE", f"/admin/leaderboards/arena/players/{cheater}")
     assert status == 200 and removed["removed"], removed
     status, _ = await call(stack, "GET", f"/admin/leaderboards/arena/players/{cheater}")

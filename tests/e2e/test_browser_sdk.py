@@ -122,7 +122,8 @@ async def test_errors_are_typed_and_rejections_reach_applied(page: Page) -> None
         try {{ await a.applied(late.id); }} catch (e) {{
           out.late = [e.constructor.name, e.code, e.is("conflict"), e instanceof sdk.ServerError];
         }}
-        try {{ await a.leaderboard("chess"); }} catch (e) {{ out.invalid = [e.code, e.is("bad_request")]; }}
+        try {{ await a.leaderboard("Chess"); }} catch (e) {{ out.invalid = [e.code, e.is("bad_request")]; }}
+        try {{ await a.leaderboard("chess"); }} catch (e) {{ out.unknown = [e.code, e.is("bad_request")]; }}
         out.winner = a.state.winner === {json.dumps(owner)};
         a.close(); b.close();
         try {{ await a.ping(); }} catch (e) {{ out.closed = e.constructor.name; }}
@@ -132,7 +133,8 @@ async def test_errors_are_typed_and_rejections_reach_applied(page: Page) -> None
     assert result == {
         "intruder": ["ServerError", "not_in_match", True, False, True],
         "late": ["ActionRejected", "match_not_running", True, True],
-        "invalid": ["invalid_message", True],
+        "invalid": ["invalid_message", True],  # not a board name
+        "unknown": ["not_found", False],  # a board name, of no board the server has
         "winner": True,
         "closed": "ConnectionLost",
     }

@@ -23,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from backend.game.periods import board_key
+from backend.game.boards import configured
 from backend.store.leaderboards import LeaderboardStore
 from clients.bots import BotConfig, local_tokens, run_bots
 from local.runtime import LocalRuntime
@@ -34,6 +34,7 @@ from tests.e2e.test_bots import warm_up
 from tests.e2e.test_browser import Page as Tab
 from tests.e2e.test_browser import _http, chromium, chromium_executable
 from tests.e2e.test_game import join, name
+from tests.leaderboard_fill import fill
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -281,11 +282,9 @@ async def test_every_view_against_the_admin_api_under_bot_load(
 
         cheater = name("cheat")
         season = page1["season"]
-        key = board_key("duel", "alltime", datetime.now(UTC), season)
+        key = configured()["duel"].key("alltime", datetime.now(UTC), season)
         store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
-        await asyncio.to_thread(
-            store.credit, key, cheater, f"m-{uuid.uuid4().hex}", believed=0, total=99_999, expires=None
-        )
+        await asyncio.to_thread(fill, store, configured()["duel"], key, {cheater: 99_999})
         await submit(tab, "board-form", {"lb-board": "duel", "lb-limit": "2"})
         await tab.wait(f"document.querySelector('#board-table tbody tr')?.dataset.player === '{cheater}'")
         remove = f"#board-table button[data-remove='{cheater}']"

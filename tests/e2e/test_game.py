@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -226,3 +227,75 @@ async def test_a_player_back_on_a_new_connection_gets_the_current_state(connect_
     # The copy is the very frame of that version, whatever else its batch applied (the join too, when
     # both landed in one batch).
     assert state["applied"] == ["back"] or state == last, (state, last)
+
+
+async def test_the_leaderboard_action_pages_both_ways_and_around_the_caller(
+    stack: LocalRuntime, connect_player: Any
+) -> None:
+    """The WebSocket `leaderboard` action: the top, `next` and `prev` cursors, a page centred on the
+    caller (start=me), ties sharing a rank, and clear errors for boards, periods, seasons and cursors
+    that do not exist."""
+    import boto3
+
+    from backend.game.boards import configured
+    from backend.store.leaderboards import LeaderboardStore
+    from tests.leaderboard_fill import fill
+
+    tag = uuid.uuid4().hex[:6]
+    me = await connect_player(f"lb{tag}-me")
+    board = configured()["duel"]
+    ops = await ask(me, {"board": "duel", "period": "weekly", "limit": 1})
+    key = board.key("weekly", datetime.now(UTC), ops["season"])
+    # Far above any score a bot or another test reaches: these rows are the top of the board.
+    base = 10**12
+    points = [50, 40, 40, 40, 40, 30, 20, 20, 10, 5, 5]
+    players = [f"lb{tag}-{i:02d}" for i in range(len(points))]
+    players[3] = me.player
+    scores = {p: base + s for p, s in zip(players, points, strict=True)}
+    store = LeaderboardStore(
+        boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1"),
+        "gamebackend-local-leaderboards",
+    )
+    await asyncio.to_thread(fill, store, board, key, scores)
+    ordered = sorted(scores, key=lambda p: (-scores[p], p))
+    rank = {p: 1 + sum(1 for q in scores if scores[q] > scores[p]) for p in scores}
+    expected = [[rank[p], p, scores[p]] for p in ordered]
+
+    def rows(answer: dict[str, Any]) -> list[list[Any]]:
+        assert answer["type"] == "leaderboard", answer
+        return [[e["rank"], e["playerId"], e["score"]] for e in answer["entries"]]
+
+    # Forwards, four at a time, then backwards from the last page: the same pages.
+    pages = [await ask(me, {"board": "duel", "period": "weekly", "limit": 4})]
+    assert "prev" not in pages[0]  # frames leave out what is None
+    while len(pages) < 3:
+        pages.append(
+            await ask(me, {"board": "duel", "period": "weekly", "limit": 4, "cursor": pages[-1]["next"]})
+        )
+    # (The twelfth row, if any, is another test's: below all of these.)
+    assert [row for page in pages for row in rows(page)][: len(expected)] == expected
+    back = await ask(me, {"board": "duel", "period": "weekly", "limit": 4, "cursor": pages[2]["prev"]})
+    assert rows(back) == rows(pages[1])
+    assert [r[0] for r in expected[:5]] == [1, 2, 2, 2, 2]  # ties share a rank, the next skips ahead
+    # Centred on the caller (two above, two below), and the caller's own entry.
+    mine = await ask(me, {"board": "duel", "period": "weekly", "limit": 5, "start": "me", "around": True})
+    at = ordered.index(me.player)
+    assert rows(mine) == expected[max(0, at - 2) : at + 3]
+    assert mine["me"] == {"rank": 2, "playerId": me.player, "score": base + 40}
+    # A past or unknown season, board or period, and forged cursors: error frames, never silence.
+    for query, code in (
+        ({"board": "chess"}, "not_found"),
+        ({"board": "duel", "period": "yearly"}, "not_found"),
+        ({"board": "duel", "season": ops["season"] + 1}, "not_found"),
+        ({"board": "duel", "cursor": "bm90LWEtY3Vyc29y"}, "bad_request"),
+        ({"board": "duel", "cursor": pages[1]["next"], "start": "me"}, "invalid_message"),
+        ({"board": "Duel"}, "invalid_message"),
+    ):
+        answer = await me.request({"action": "leaderboard", "id": "lb-bad", **query})
+        assert (answer["type"], answer.get("code")) == ("error", code), (query, answer)
+
+
+async def ask(client: Client, query: dict[str, Any]) -> dict[str, Any]:
+    answer = await client.request({"action": "leaderboard", "id": f"lb-{uuid.uuid4().hex[:6]}", **query})
+    assert answer["type"] == "leaderboard", answer
+    return answer

@@ -37,6 +37,8 @@ export async function play(url: string, fetchToken: () => Promise<string>): Prom
   }
   await client.move(10, 20);
   const board: Leaderboard = await client.leaderboard("global", "weekly", { around: true, limit: 5 });
+  if (board.next) await client.leaderboard("global", "weekly", { cursor: board.next, limit: 5 });
+  await client.leaderboard("duel", "alltime", { start: "me", season: board.season });
   const running = await client.waitState((s) => s.status === "running");
   await client.leave();
   off();

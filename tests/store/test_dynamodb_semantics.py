@@ -17,9 +17,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from backend.game.boards import configured
 from backend.game.rules import Match, Player
 from backend.store.leaderboards import LeaderboardStore
 from backend.store.matches import MatchStore, Stored
+from tests.leaderboard_fill import fill
 
 TABLE = "semantics-probe"
 
@@ -190,9 +192,14 @@ def test_items_of_equal_index_keys_are_in_no_promised_order(ddb: Any) -> None:
     # The leaderboards order ties by player id themselves, on both engines.
     store = LeaderboardStore(ddb, "gamebackend-local-leaderboards")
     board = "duel#alltime#all"
-    for i, player in enumerate(["carol", "alice", "bob", "dave"]):
-        store.credit(board, player, f"m-{i:032x}", believed=0, total=50, expires=None)
-    assert [row.player_id for row in store.top(board, 4)] == ["alice", "bob", "carol", "dave"]
+    fill(store, configured()["duel"], board, {p: 50 for p in ["carol", "alice", "bob", "dave"]})
+    page = store.top(configured()["duel"], board, 4)
+    assert [(rank, row.player_id) for rank, row in page.entries] == [
+        (1, "alice"),
+        (1, "bob"),
+        (1, "carol"),
+        (1, "dave"),
+    ]
 
 
 @moto_differs("creates a table with a two-character name")

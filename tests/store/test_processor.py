@@ -15,27 +15,28 @@ import asyncio
 import json
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from backend.game import ranktree as tree
 from backend.game import rules
+from backend.game.boards import Boards, configured
 from backend.game.modes import MODES
-from backend.game.periods import board_key
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import GameEvent
 from backend.push import PushReport
 from backend.sessions import Sessions
 from backend.store.connections import Connection, ConnectionStore
 from backend.store.events import EventLog
-from backend.store.leaderboards import LeaderboardStore
+from backend.store.leaderboards import LeaderboardStore, counts_of
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
 from backend.store.timers import TimerQueue
-from backend.vocabulary import PERIODS
 from local.tablestream import _jsonable
 from streams import processor, projector
 from streams.deadletter import DeadLetters
@@ -78,7 +79,11 @@ WEEK = "2026-W48"
 
 def keys(mode: str) -> list[str]:
     """Every board key a score of a match of `mode` on START's day counts towards."""
-    return [board_key(b, p, START) for b in ("global", mode) for p in PERIODS]
+    return [b.key(p.name, START) for b in configured().for_mode(mode) for p in b.periods]
+
+
+def board_key(board: str, period: str, at: datetime, season: int = 0) -> str:
+    return configured()[board].key(period, at, season)
 
 
 def mid(n: int) -> str:
@@ -217,9 +222,12 @@ class World:
         state = self.window(records, invocations=invocations)
         self.finish(state)
 
-    def window(self, records: list[dict[str, Any]], *, invocations: int = 2) -> dict[str, Any]:
-        """The non-final invocations of a window; returns the state they hand to the final one."""
-        state: dict[str, Any] = {}
+    def window(
+        self, records: list[dict[str, Any]], *, invocations: int = 2, state: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The non-final invocations of a window (going on from `state`); returns the state they hand to
+        the final one."""
+        state = dict(state or {})
         size = max(1, -(-len(records) // invocations))
         for start in range(0, len(records), size):
             answer = self.projector.project(
@@ -264,11 +272,18 @@ class World:
         return {
             # The state and where it pushes; not `seq`, which only says how far the records were read.
             MATCHES: {m: (s.match, s.connections) for m, s in stored.items()},
-            # Not `toldRank`: whom the boards told of a rank, and when, depends on the windows.
+            # Not `toldRank`: whom the boards told of a rank, and when, depends on the windows. The rank
+            # trees as the counts they hold: which copy of a hot node a transaction wrote depends on
+            # how the windows cut the moves.
             LEADERBOARDS: sorted(
-                ({k: v for k, v in i.items() if k != "toldRank"} for i in self.scan(LEADERBOARDS)),
+                (
+                    {k: v for k, v in i.items() if k != "toldRank"}
+                    for i in self.scan(LEADERBOARDS)
+                    if not i["entryId"]["S"].startswith("rank#")
+                ),
                 key=lambda i: json.dumps(i, sort_keys=True, default=bytes.hex),
             ),
+            "trees": self.trees(),
             EVENTS: {m: self.log.read(m) for m in self.modes},
         }
 
@@ -281,6 +296,35 @@ class World:
     def scores(self) -> dict[str, int]:
         """Every leaderboard row: entryId -> score (not the settlement markers, which have none)."""
         return {i["entryId"]["S"]: int(i["score"]["N"]) for i in self.scan(LEADERBOARDS) if "score" in i}
+
+    def trees(self) -> dict[str, dict[str, dict[int, int]]]:
+        """Every board's rank tree: board key -> node -> child -> count, the copies of hot nodes summed."""
+        out: dict[str, dict[str, dict[int, int]]] = {}
+        for item in self.scan(LEADERBOARDS):
+            entry = item["entryId"]["S"]
+            if not entry.startswith("rank#"):
+                continue
+            # rank#<boardKey>#<node>[#<copy>], the board key holding two '#' itself
+            parts = entry[5:].split("#")
+            key, node = "#".join(parts[:3]), parts[3]
+            counts = out.setdefault(key, {}).setdefault(node, {})
+            for child, n in counts_of(item).items():
+                counts[child] = counts.get(child, 0) + n
+        return {
+            k: {n: {c: x for c, x in cs.items() if x} for n, cs in nodes.items() if any(cs.values())}
+            for k, nodes in out.items()
+        }
+
+    def assert_trees_count_the_rows(self) -> None:
+        """Every board's tree is the histogram of its rows' scores, and every row is counted at its score."""
+        rows = [i for i in self.scan(LEADERBOARDS) if "score" in i]
+        assert all(int(i["ranked"]["N"]) == int(i["score"]["N"]) for i in rows if "ranked" in i)
+        assert all("ranked" in i for i in rows), [i["entryId"] for i in rows if "ranked" not in i]
+        by_key: dict[str, list[int]] = {}
+        for i in rows:
+            by_key.setdefault(i["boardKey"]["S"], []).append(int(i["score"]["N"]))
+        expected = {k: tree.deltas((None, s) for s in scores) for k, scores in by_key.items()}
+        assert self.trees() == {k: v for k, v in expected.items() if v}
 
     def expected_match(self, match_id: str) -> rules.Match:
         """The match as one in-order application of every decodable record of the feed gives it."""
@@ -325,6 +369,7 @@ class World:
             assert stored.connections == self.expected_connections(match_id), match_id
             assert self.replayed(match_id) == expected
         assert self.scores() == self.expected_scores()
+        self.assert_trees_count_the_rows()
 
     def dead_letters(self, queue: str = DLQ) -> list[dict[str, Any]]:
         import boto3
@@ -448,8 +493,8 @@ def test_a_duel_played_to_the_end(world: World) -> None:
         **{f"{k}#alice": 200 for k in expected_keys},
         **{f"{k}#bob": 120 for k in expected_keys},
     }
-    top = world.boards.top("duel#alltime#all", 10)
-    assert [(r.player_id, r.score) for r in top] == [("alice", 200), ("bob", 120)]
+    top = world.boards.top(configured()["duel"], "duel#alltime#all", 10)
+    assert [(rank, r.player_id, r.score) for rank, r in top.entries] == [(1, "alice", 200), (2, "bob", 120)]
     world.assert_exact()
     # The late score is refused to its sender.
     assert [f for f in world.pusher.frames("c-bob") if f["type"] == "rejected"] == [
@@ -722,10 +767,10 @@ def test_a_crash_in_the_middle_of_a_windows_credits_is_repaired_by_its_retry(
     assert world.deliver(f.records, project=False) == {"batchItemFailures": []}
     state = world.window(world.changes())
 
-    def when(board: str, player: str, *_: Any, **__: Any) -> bool:
-        return board.startswith("duel#") and player == "bob"
+    def when(board: Any, key: str, player: str, *_: Any, **__: Any) -> bool:
+        return key.startswith("duel#") and player == "bob"
 
-    fired = fail_once(monkeypatch, LeaderboardStore, "credit", when)
+    fired = fail_once(monkeypatch, LeaderboardStore, "credit_row", when)
     # The window's final invocation fails part-way: Lambda retries it with the same state.
     with pytest.raises(RuntimeError, match="injected crash"):
         world.finish(state)
@@ -967,7 +1012,9 @@ def test_a_finished_match_is_settled_and_leaves_no_credit_attribute_on_all_time_
     assert world.deliver(world.feed.records, project=False) == {"batchItemFailures": []}
     records = world.changes()
     world.project(records)
-    rows = {i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS)}
+    rows = {
+        i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS) if not i["entryId"]["S"].startswith("rank#")
+    }
     assert f"settled#{m}" in rows
     credit = "c_" + m.replace("-", "_")
     alltime = [k for k in rows if "#alltime#" in k]
@@ -993,6 +1040,129 @@ def test_a_match_still_running_keeps_its_credit_attributes(world: World) -> None
     world.deliver(f.records)
     row = {i["entryId"]["S"]: i for i in world.scan(LEADERBOARDS)}["global#alltime#all#alice"]
     assert row["c_" + m.replace("-", "_")] == {"N": "30"}
+
+
+# --- rank trees -------------------------------------------------------------------------------------
+
+
+def test_a_crash_between_two_transactions_of_the_rank_tree_is_repaired_by_the_retry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f = world.feed
+    matches = [
+        world.start(mid(n), "arena", [f"p{n}{i}" for i in range(MODES["arena"].seats)]) for n in (1, 2)
+    ]
+    for n, m in enumerate(matches, start=1):
+        for i in range(MODES["arena"].seats):
+            f.score(m, f"p{n}{i}", f"s{i}", 5 + i * 7)
+    assert world.deliver(f.records, project=False) == {"batchItemFailures": []}
+    state = world.window(world.changes())
+    # The second transaction of the global all-time tree fails: the first one's rows are moved and
+    # counted, the others are credited but not yet counted.
+    calls: list[str] = []
+
+    def when(key: str, *_: Any, **__: Any) -> bool:
+        calls.append(key)
+        return key == "global#alltime#all" and calls.count(key) == 2
+
+    monkeypatch.setattr("backend.store.leaderboards.MAX_TRANSACTION_ITEMS", 12)  # several per board
+    fired = fail_once(monkeypatch, LeaderboardStore, "_move", when)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        world.finish(state)
+    assert fired
+    rows = [i for i in world.scan(LEADERBOARDS) if i.get("boardKey", {}).get("S") == "global#alltime#all"]
+    assert 0 < sum(1 for i in rows if "ranked" in i) < len(rows) == 16
+    world.finish(state)  # Lambda's retry: the same state
+    world.assert_exact()
+    ranks = world.boards.top(configured()["global"], "global#alltime#all", 16).entries
+    expected = sorted(world.scores()[f"global#alltime#all#{r.player_id}"] for _, r in ranks)[::-1]
+    assert [r.score for _, r in ranks] == expected
+    assert [rank for rank, _ in ranks] == [1 + sum(1 for x in expected if x > s) for s in expected]
+
+
+def test_a_season_reset_in_the_middle_of_a_window(world: World) -> None:
+    """Points count in the season they were scored in: a reset between two matches' writes of one window
+    puts the first match's points on the old season's rows and the second's on the new, and a retry of
+    the window, after the reset, lands them on the same rows."""
+    f = world.feed
+    before, after = START, START + timedelta(seconds=30)
+    f.at(before)
+    a = world.start(mid(1), "duel", ["alice", "bob"])
+    f.score(a, "alice", "a1", 40)
+    assert world.deliver(f.records, project=False) == {"batchItemFailures": []}
+    state = world.window(world.changes())  # the window is open: its first writes are folded
+    world.boards.start_season("duel", now_ms=int((before + timedelta(seconds=10)).timestamp() * 1000))
+    f.at(after)
+    b = world.start(mid(2), "duel", ["carol", "dave"])
+    f.score(b, "carol", "c1", 70)
+    assert world.deliver(f.records, project=False) == {"batchItemFailures": []}
+    state = world.window(world.changes(), state=state)
+    world.finish(state)
+    scores = world.scores()
+    assert scores["duel#alltime#all#alice"] == 40 and "duel#alltime#all#carol" not in scores
+    assert scores["duel@s1#alltime#all#carol"] == 70 and "duel@s1#alltime#all#alice" not in scores
+    assert scores["global#alltime#all#carol"] == 70  # the global board has not been reset
+    once = world.snapshot()
+    world.finish(state)  # delivered again, after the reset
+    assert world.snapshot() == once
+    world.assert_trees_count_the_rows()
+    duel = configured()["duel"]
+    assert [r.player_id for _, r in world.boards.top(duel, "duel@s1#alltime#all", 5).entries] == ["carol"]
+    assert [r.player_id for _, r in world.boards.top(duel, "duel#alltime#all", 5).entries] == ["alice"]
+
+
+BOARD_KINDS = Boards.parse(
+    {
+        "periods": {"alltime": {}, "daily": {"reset": "0 0 * * *", "id": "%Y-%m-%d", "keepDays": 35}},
+        "boards": {
+            "global": {"periods": ["alltime"], "rankFrames": ["alltime"]},
+            "duel-best": {"modes": ["duel"], "operator": "best", "tieBreak": "first", "periods": ["alltime"]},
+            "duel-wins": {
+                "modes": ["duel"],
+                "tieBreak": "subscore",
+                "subscore": "wins",
+                "periods": ["alltime", "daily"],
+                "rankFrames": ["daily"],
+            },
+            "duel-last": {"modes": ["duel"], "operator": "set", "order": "asc", "periods": ["daily"]},
+        },
+    }
+)
+
+
+def test_boards_with_other_operators_orders_and_tie_breaks(world: World) -> None:
+    world.boards = LeaderboardStore(world.ddb, LEADERBOARDS, BOARD_KINDS)
+    world.projector = replace(world.projector, leaderboards=world.boards)
+    play_duel(world, mid(1))  # alice 200 (wins), bob 120
+    world.connect("alice", mid(1))
+    f = world.feed
+    f.at(START + timedelta(minutes=5))
+    world.start(mid(2), "duel", ["carol", "dave"])
+    f.score(mid(2), "carol", "c1", 60)
+    f.score(mid(2), "carol", "c2", 60)  # 120, still running: no result yet on the `best` board
+    assert world.deliver(f.records) == {"batchItemFailures": []}
+
+    def board(name: str, period: str = "alltime") -> list[tuple[int, str, int, int | None]]:
+        key = BOARD_KINDS[name].key(period, START)
+        page = world.boards.top(BOARD_KINDS[name], key, 10)
+        return [(rank, r.player_id, r.score, r.subscore) for rank, r in page.entries]
+
+    assert board("duel-best") == [(1, "alice", 200, None), (2, "bob", 120, None)]
+    wins = board("duel-wins")
+    assert wins[0] == (1, "alice", 200, 1)
+    # bob and carol both have 120 and no win: a tie on score and subscore, sharing a rank.
+    assert sorted(wins[1:]) == [(2, "bob", 120, 0), (2, "carol", 120, 0)]
+    assert board("duel-last", "daily") == [
+        (1, "bob", 120, None),
+        (1, "carol", 120, None),
+        (3, "alice", 200, None),
+    ]
+    ranks = [f for cid, f in world.pusher.of_type("rank") if cid == "c-alice"]
+    assert {(r["board"], r["period"]) for r in ranks} == {("global", "alltime"), ("duel-wins", "daily")}
+    world.assert_trees_count_the_rows()
+    once = world.snapshot()
+    world.project(world.changes())  # nothing new
+    assert world.snapshot() == once
 
 
 class RecordingSaga:

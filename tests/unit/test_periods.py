@@ -1,12 +1,38 @@
-"""Leaderboard periods: UTC days, ISO weeks, and when a period's rows may expire."""
+"""Leaderboard periods as serverless.yml declares them (cron resets): UTC days, ISO weeks, and when a
+period's rows may expire. The same keys and expiries as before periods were data."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from backend.game.periods import RETENTION_AFTER_PERIOD, board_key, expires_at, period_end, period_id
+from backend.game.boards import Boards
+from local import slsconfig
+from tests.conftest import ROOT
+
+DECLARED = Boards.from_json(
+    slsconfig.load(ROOT / "serverless.yml").functions["projector"].environment["LEADERBOARDS"]
+)
+RETENTION_AFTER_PERIOD = timedelta(days=35)
+
+
+def period_id(period: str, at: datetime) -> str:
+    return DECLARED["global"].period(period).period_id(at)
+
+
+def period_end(period: str, at: datetime) -> datetime | None:
+    return DECLARED["global"].period(period).end(at)
+
+
+def expires_at(period: str, at: datetime) -> int | None:
+    return DECLARED["global"].period(period).expires(at)
+
+
+def board_key(board: str, period: str, at: datetime) -> str:
+    return DECLARED[board].key(period, at)
+
 
 PLUS2 = timezone(timedelta(hours=2))
 MINUS5 = timezone(timedelta(hours=-5))
@@ -111,10 +137,24 @@ def test_rows_expire_after_their_period_ends_and_the_retention(period: str) -> N
 
 
 def test_retention_outlasts_the_longest_period() -> None:
-    assert timedelta(days=7) <= RETENTION_AFTER_PERIOD
+    assert all(
+        timedelta(days=7) <= timedelta(days=p.keep_days) for p in DECLARED["global"].periods if p.reset
+    )
 
 
-@pytest.mark.parametrize("fn", [period_id, period_end, expires_at])
-def test_an_unknown_period_is_an_error(fn: object) -> None:
-    with pytest.raises(ValueError, match="unknown period"):
-        fn("monthly", utc(2026, 1, 1))  # type: ignore[operator]
+def test_every_board_has_the_three_periods_and_only_global_pushes_ranks() -> None:
+    assert [b.name for b in DECLARED] == ["global", "practice", "duel", "arena"]
+    for board in DECLARED:
+        assert [p.name for p in board.periods] == ["alltime", "daily", "weekly"]
+        assert (board.operator, board.order, board.tie_break) == ("incr", "desc", "none")
+        assert board.rank_frames == (("alltime",) if board.name == "global" else ())
+        assert board.modes == ({"practice", "duel", "arena"} if board.name == "global" else {board.name})
+    raw = json.loads(
+        slsconfig.load(ROOT / "serverless.yml", "prod").functions["message"].environment["LEADERBOARDS"]
+    )
+    assert Boards.parse(raw) == DECLARED  # every stage and function, the same boards
+
+
+def test_an_unknown_period_is_an_error() -> None:
+    with pytest.raises(KeyError):
+        period_id("monthly", utc(2026, 1, 1))

@@ -58,8 +58,11 @@ def test_the_sdks_constants_are_the_backends() -> None:
         ids.MATCH_ID_PATTERN,
     )
     assert get_args(protocol.Mode) == vocabulary.MODE_NAMES
-    assert get_args(protocol.Board) == vocabulary.BOARD_NAMES
-    assert get_args(protocol.Period) == vocabulary.PERIODS
+    # Boards and periods are the server's data: the SDK shares their grammar, not a list of them.
+    assert (protocol.BOARD_NAME_PATTERN, protocol.PERIOD_NAME_PATTERN) == (
+        vocabulary.BOARD_NAME_PATTERN,
+        vocabulary.PERIOD_NAME_PATTERN,
+    )
     assert get_args(protocol.MatchStatus) == vocabulary.MATCH_STATUSES
 
 

@@ -380,11 +380,24 @@ class GameClient:
         period: Period = "alltime",
         *,
         limit: int = 10,
+        season: int | None = None,
+        cursor: str | None = None,
+        start: Literal["top", "me"] = "top",
         around: bool = False,
         timeout: float | None = None,
     ) -> Leaderboard:
+        """A page of a board: the top, the page a cursor (`next` or `prev` of an earlier page) names, or
+        (start="me") the page centred on this player."""
         query = LeaderboardQuery(
-            action="leaderboard", board=board, period=period, limit=limit, around=around, id=self.new_id()
+            action="leaderboard",
+            board=board,
+            period=period,
+            season=season,
+            limit=limit,
+            cursor=cursor,
+            start=start,
+            around=around,
+            id=self.new_id(),
         )
         return await self._request(query, Leaderboard, timeout)
 

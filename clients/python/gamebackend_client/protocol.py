@@ -13,17 +13,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 PROTOCOL_VERSION = 2  # the version this SDK speaks; `pong` and `joined` carry the server's
 
 Mode = Literal["practice", "duel", "arena"]
-Board = Literal["global", "practice", "duel", "arena"]  # "global": every mode's points count towards it
-Period = Literal["alltime", "daily", "weekly"]
 MatchStatus = Literal["waiting", "running", "finished"]
 
 ACTION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # also every request id
 MATCH_ID_PATTERN = r"^m-[0-9a-f]{32}$"
+# Boards and periods are the server's data (its serverless.yml declares them): the SDK knows their
+# grammar, and the server answers `not_found` for a board or period it does not have.
+BOARD_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+PERIOD_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
+Board = Annotated[str, Field(pattern=BOARD_NAME_PATTERN, description="a board of custom.leaderboards")]
+Period = Annotated[str, Field(pattern=PERIOD_NAME_PATTERN, description="one of the board's periods")]
+# Opaque: a `next` or `prev` of an earlier `leaderboard` answer (base64url).
+Cursor = Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z0-9_-]+$")]
 
 RequestId = Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")]
 MatchIdField = Annotated[str, Field(pattern=MATCH_ID_PATTERN)]
@@ -81,9 +87,20 @@ class LeaderboardQuery(_Frame):
     action: Literal["leaderboard"]
     board: Board = "global"
     period: Period = "alltime"
+    season: Annotated[int, Field(ge=0, description="a past season (default: the current one)")] | None = None
     limit: Annotated[int, Field(ge=1, le=100)] = 10
+    cursor: Cursor | None = Field(default=None, description="the page after `next` or before `prev`")
+    start: Literal["top", "me"] = Field(
+        default="top", description="without a cursor: the top of the board, or a page centred on the caller"
+    )
     around: bool = Field(default=False, description="also return the caller's rank and neighbours")
     id: RequestId | None = None
+
+    @model_validator(mode="after")
+    def _one_start(self) -> LeaderboardQuery:
+        if self.cursor is not None and self.start != "top":
+            raise ValueError("a cursor says where the page starts: leave `start` out")
+        return self
 
 
 ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
@@ -196,13 +213,17 @@ class Entry(_Frame):
     rank: int
     playerId: str
     score: int
+    subscore: int | None = Field(default=None, description="on a board whose tie-break is a subscore")
 
 
 class Leaderboard(_Frame):
     type: Literal["leaderboard"] = "leaderboard"
     board: Board
     period: Period
+    season: int
     entries: list[Entry]
+    next: str | None = Field(default=None, description="a cursor for the page after `entries`")
+    prev: str | None = Field(default=None, description="a cursor for the page before `entries`")
     me: Entry | None = None
     around: list[Entry] | None = None
     ref: str | None = None
