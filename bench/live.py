@@ -140,7 +140,11 @@ def _diff(
 
 def _poller(runtime: LocalRuntime) -> tuple[int, int]:
     """Batches and records of the hot path (the actions stream's mapping)."""
-    hot = [p for p in runtime.pollers if p.event.source == "kinesis"]
+    hot = [
+        p
+        for p in runtime.pollers
+        if isinstance(p.event, slsconfig.StreamEvent) and p.event.source == "kinesis"
+    ]
     return (
         sum(p.stats.batches for p in hot),
         sum(p.stats.records for p in hot),
