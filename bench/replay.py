@@ -284,8 +284,8 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
                 "window_s": window_s,
             }
         )
-    sys.modules["streams.processor"].pusher().close()
-    sys.modules["streams.projector"].pusher().close()
+    for module in ("streams.processor", "streams.projector"):
+        sys.modules[module].root().pusher.close()  # each handler module's composition root
     return {"cases": results}
 
 
