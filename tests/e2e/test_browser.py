@@ -324,7 +324,9 @@ async def test_play_a_practice_match_with_the_keyboard_in_chromium(
         (first,) = connection_ids(stack, player)
         assert await asyncio.to_thread(delete_connection, stack, first) == 204
         await page.key("3")  # sent while reconnecting: queued, then sent on the new socket
-        await page.wait(f"{STATUS}.includes('Reconnected')")
+        # The log, not the status line: the queued action's score can replace the status in the same
+        # tick as "Reconnected" is said, and a poll may miss the short-lived text.
+        await page.wait("document.querySelector('#log').textContent.includes('Reconnected')")
         assert await page.eval("document.querySelector('#connection').dataset.state") == "online"
         assert connection_ids(stack, player) not in ([], [first])
         await page.wait(f"{row}.dataset.score === '75'")
