@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from backend import wirejson
+from backend.config import game_settings
 from backend.errors import InvalidMessage, MalformedFrame, UnknownAction
-from backend.protocol import CLIENT_ACTIONS, client_frame_adapter
+from backend.protocol import CLIENT_ACTIONS, Join, client_frame_adapter
 
 
 def request_ref(raw: Any) -> str | None:
@@ -49,18 +50,37 @@ def parse(raw: dict[str, Any]) -> BaseModel:
         raise UnknownAction(
             f"unknown action {str(action)[:40]!r}; expected one of " + ", ".join(CLIENT_ACTIONS)
         )
+    if action == "act":
+        # A mode's action: its kinds and fields are the modes' plug-ins' (backend.game.modes).
+        from backend.game import modes
+
+        kinds = modes.configured().actions
+        kind = raw.get("kind")
+        if not isinstance(kind, str) or kind not in kinds:
+            raise InvalidMessage(
+                f"act: unknown kind {str(kind)[:40]!r}; the modes' actions are " + ", ".join(kinds)
+            )
+        try:
+            act: BaseModel = kinds[kind].model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidMessage(_explain(exc)) from None
+        return act
     try:
         frame: BaseModel = client_frame_adapter.validate_python(raw)
     except ValidationError as exc:
         raise InvalidMessage(_explain(exc)) from None
+    if isinstance(frame, Join) and frame.mode not in game_settings().modes:
+        # Modes are data (custom.modes): the frame checks the grammar, this the stage's list.
+        names = ", ".join(game_settings().modes)
+        raise InvalidMessage(f"mode: unknown mode {frame.mode!r}; this stage's modes are {names}")
     return frame
 
 
 def _explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
-        # Drop the discriminator tag pydantic puts first in the location (e.g. "act", "score").
-        loc = [str(p) for p in err["loc"] if p not in CLIENT_ACTIONS and p not in ("score", "move")]
+        # Drop the discriminator tag pydantic puts first in the location (e.g. "join").
+        loc = [str(p) for p in err["loc"] if p not in CLIENT_ACTIONS]
         where = ".".join(loc) or "frame"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)

@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 PROTOCOL_VERSION = 2  # the version this SDK speaks; `pong` and `joined` carry the server's
 
-Mode = Literal["practice", "duel", "arena"]
+# Modes are the server's data (its serverless.yml declares them, each a plug-in): the SDK knows their
+# grammar, and the server answers `invalid_message` for a mode it does not have.
+MODE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+Mode = Annotated[str, Field(pattern=MODE_NAME_PATTERN, description="a mode of custom.modes")]
 MatchStatus = Literal["waiting", "running", "finished"]
 
 ACTION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # also every request id
@@ -74,6 +77,8 @@ class Move(_Frame):
     y: Coordinate
 
 
+# The race modes' actions (practice, duel, arena). A mode's actions are its plug-in's on the server: the
+# server's schema lists them per kind (docs/protocol.schema.json `actions`); `GameClient.act` sends any.
 Act = Annotated[Score | Move, Field(discriminator="kind")]
 
 
@@ -103,7 +108,8 @@ class LeaderboardQuery(_Frame):
         return self
 
 
-ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
+# The frames every stage has (an `act` is the mode's: `Act` above, or the server's `actions`).
+ClientFrame = Annotated[Ping | Join | Leave | LeaderboardQuery, Field(discriminator="action")]
 
 
 # --- server -> client ------------------------------------------------------------------------------
@@ -176,6 +182,9 @@ class State(_Frame):
     winner: str | None = None
     applied: list[str] = Field(
         default_factory=list, description="ids of the events the batch that reached this version applied"
+    )
+    game: dict[str, Any] | None = Field(
+        default=None, description="the mode's own state (a board, whose turn it is), as its plug-in keeps it"
     )
 
 
