@@ -18,8 +18,10 @@ from pydantic import BaseModel
 
 from backend import rankings
 from backend.caller import Caller
-from backend.errors import MatchFull, MatchNotFound, NotInMatch, StaleState, Unavailable
-from backend.game.modes import MODES
+from backend.config import game_settings
+from backend.errors import InvalidMessage, MatchFull, MatchNotFound, NotInMatch, StaleState, Unavailable
+from backend.game import modes
+from backend.game.plugin import ActFrame
 from backend.ids import MatchId
 from backend.protocol import (
     Ack,
@@ -31,8 +33,6 @@ from backend.protocol import (
     LeaderboardQuery,
     Leave,
     Left,
-    Move,
-    Score,
 )
 from backend.store.connections import ConnectionStore
 from backend.store.leaderboards import LeaderboardStore, Row
@@ -73,7 +73,7 @@ class GameRoutes:
     probe_every: float  # seconds between presence probes of a connection in a match
 
     def handle(self, caller: Caller, frame: BaseModel) -> BaseModel:
-        route = ROUTES.get(type(frame))
+        route = ROUTES.get(ActFrame if isinstance(frame, ActFrame) else type(frame))
         if route is None:  # a frame model the protocol added without a route here: a bug, not the client's
             raise TypeError(f"no route for {type(frame).__name__}")
         return route(self, caller, frame)
@@ -83,7 +83,7 @@ class GameRoutes:
         item, so players who join at the same moment are paired instead of each opening a match; seats are
         claimed with a conditional write, so a match is never overfilled."""
         store = self.matches
-        if MODES[mode].seats == 1:
+        if game_settings().mode(mode).seats == 1:
             return store.create(new_match_id(), mode, player)
         for attempt in range(MATCHMAKING_ATTEMPTS):
             current = store.lobby(mode)
@@ -137,8 +137,11 @@ class GameRoutes:
                 # Their waiting seat was released (they dropped): a seat again, where matchmaking finds one.
                 roster = self.seat(roster.mode, caller.player_id)
         else:
+            if frame.mode not in modes.configured():
+                names = ", ".join(modes.configured().names())
+                raise InvalidMessage(f"mode: unknown mode {frame.mode!r}; this stage's modes are {names}")
             roster = self.seat(frame.mode, caller.player_id)
-        if self.connections.attach_match(caller.connection_id, MatchId(roster.match_id)):
+        if self.connections.attach_match(caller.connection_id, MatchId(roster.match_id), roster.mode):
             # Checked every probe_every seconds while it is in the match: a lost $disconnect still ends it.
             self.timers.probe(caller.connection_id, roster.match_id, caller.player_id, self.probe_every)
         # Published on a re-join too: if the first join's record was lost, this one seats the player; if not,
@@ -167,17 +170,19 @@ class GameRoutes:
             }
         )
 
-    def _require_membership(self, caller: Caller, match_id: str) -> None:
+    def _require_membership(self, caller: Caller, match_id: str) -> str | None:
+        """The match's mode, as the connection record has it (None in a record older than that)."""
         conn = self.connections.get(caller.connection_id)
         if conn is None or conn.match_id != match_id:
             raise NotInMatch("this connection has not joined that match")
+        return conn.mode
 
-    def act(self, caller: Caller, frame: Score | Move) -> BaseModel:
-        self._require_membership(caller, frame.matchId)
-        if isinstance(frame, Score):
-            event = _event(caller, frame.matchId, "score", actionId=frame.id, points=frame.points)
-        else:
-            event = _event(caller, frame.matchId, "move", actionId=frame.id, x=frame.x, y=frame.y)
+    def act(self, caller: Caller, frame: ActFrame) -> BaseModel:
+        mode = self._require_membership(caller, frame.matchId)
+        if mode is not None and mode in modes.configured() and frame.kind not in modes.mode(mode).kinds:
+            kinds = ", ".join(modes.mode(mode).kinds)
+            raise InvalidMessage(f"kind: {mode} has no action {frame.kind!r}; its actions are {kinds}")
+        event = _event(caller, frame.matchId, "act", actionId=frame.id, kind=frame.kind, args=frame.args())
         self.stream.publish(event)
         return Ack(id=frame.id)
 
@@ -229,8 +234,7 @@ def _entry(rank: int, row: Row) -> Entry:
 # The static route table: every client frame but `ping` (answered by backend.service), by its model.
 ROUTES: dict[type[BaseModel], Callable[[GameRoutes, Caller, Any], BaseModel]] = {
     Join: GameRoutes.join,
-    Score: GameRoutes.act,
-    Move: GameRoutes.act,
+    ActFrame: GameRoutes.act,  # every mode's actions (subclasses of ActFrame)
     Leave: GameRoutes.leave,
     LeaderboardQuery: GameRoutes.leaderboard,
 }

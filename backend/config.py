@@ -70,9 +70,13 @@ class ModeSettings:
     """A mode's tunables (custom.modes.<mode>). The defaults are what code run outside the stack gets (a
     unit test, a tool without GAME_SETTINGS); every function of the stack gets serverless.yml's values."""
 
+    plugin: str = ""  # the module whose MODE implements the mode (backend.game.plugin)
+    seats: int = 1  # a match is `waiting` until it has this many players, then `running`
     reconnectGrace: float = 30.0  # seconds a dropped player's seat is held in a running match
-    actionsPerSecond: float = 10.0  # each player's score/move rate, refused above it as rate_limited
+    actionsPerSecond: float = 10.0  # each player's action rate, refused above it as rate_limited
     actionBurst: int = 20  # ... and the burst allowed above that rate
+    matchSeconds: float = 0.0  # a running match ends after this long (0: when its game says)
+    options: dict[str, Any] = field(default_factory=dict)  # the mode's own (its plug-in reads them)
 
     @property
     def grace_ms(self) -> int:
@@ -121,10 +125,20 @@ def _settings(kind: Any, where: str, raw: Any) -> Any:
     if unknown:
         raise ValueError(f"GAME_SETTINGS {where}: unknown settings {sorted(unknown)}")
     # serverless.yml's defaults (`${..., 30}`) can arrive as strings locally: numbers are numbers here.
-    values = {
-        name: (int if known[name].type in ("int", int) else float)(value) for name, value in raw.items()
-    }
+    values = {name: _typed(known[name].type, f"{where}.{name}", value) for name, value in raw.items()}
     return kind(**values)
+
+
+def _typed(declared: Any, where: str, value: Any) -> Any:
+    if declared in ("str", str):
+        if not isinstance(value, str):
+            raise ValueError(f"GAME_SETTINGS {where} must be a string")
+        return value
+    if str(declared).startswith("dict"):
+        if not isinstance(value, dict):
+            raise ValueError(f"GAME_SETTINGS {where} must be an object")
+        return value
+    return (int if declared in ("int", int) else float)(value)
 
 
 @cache

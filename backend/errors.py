@@ -140,6 +140,19 @@ class MatchNotRunning(Conflict):
     code = "match_not_running"
 
 
+class IllegalMove(Conflict):
+    """The game's rules do not allow this action now (not the player's turn, a cell already taken)."""
+
+    code = "illegal_move"
+
+
+class Implausible(Conflict):
+    """A reported score beyond the mode's plausibility bounds (points per action, per second of the match,
+    actions per second): refused by the rules, the same way on every replay."""
+
+    code = "implausible"
+
+
 class StaleState(Conflict):
     """Someone else changed the item first; read it again and retry."""
 

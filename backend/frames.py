@@ -49,6 +49,21 @@ def parse(raw: dict[str, Any]) -> BaseModel:
         raise UnknownAction(
             f"unknown action {str(action)[:40]!r}; expected one of " + ", ".join(CLIENT_ACTIONS)
         )
+    if action == "act":
+        # A mode's action: its kinds and fields are the modes' plug-ins' (backend.game.modes).
+        from backend.game import modes
+
+        kinds = modes.configured().actions
+        kind = raw.get("kind")
+        if not isinstance(kind, str) or kind not in kinds:
+            raise InvalidMessage(
+                f"act: unknown kind {str(kind)[:40]!r}; the modes' actions are " + ", ".join(kinds)
+            )
+        try:
+            act: BaseModel = kinds[kind].model_validate(raw)
+        except ValidationError as exc:
+            raise InvalidMessage(_explain(exc)) from None
+        return act
     try:
         frame: BaseModel = client_frame_adapter.validate_python(raw)
     except ValidationError as exc:
@@ -59,8 +74,8 @@ def parse(raw: dict[str, Any]) -> BaseModel:
 def _explain(exc: ValidationError) -> str:
     parts = []
     for err in exc.errors()[:3]:
-        # Drop the discriminator tag pydantic puts first in the location (e.g. "act", "score").
-        loc = [str(p) for p in err["loc"] if p not in CLIENT_ACTIONS and p not in ("score", "move")]
+        # Drop the discriminator tag pydantic puts first in the location (e.g. "join").
+        loc = [str(p) for p in err["loc"] if p not in CLIENT_ACTIONS]
         where = ".".join(loc) or "frame"
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)

@@ -17,24 +17,28 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from backend.ids import ACTION_ID_PATTERN, MATCH_ID_PATTERN, PLAYER_ID_PATTERN
+
+# The grammars of a mode's action kinds and timer kinds (backend.game.plugin declares them for the modes).
+KIND_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
+TIMER_KIND_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
 from backend.vocabulary import (
     ALLTIME,
     BOARD_NAME_PATTERN,
     GLOBAL_BOARD,
     PERIOD_NAME_PATTERN,
+    MODE_NAME_PATTERN,
     PROTOCOL_VERSION,
     MatchStatus,
-    ModeName,
 )
 
 # The stream record's schema (GameEvent.v). Records and event-log items of an earlier version are read
 # through `upcast`, so the consumer reads every version it lists here.
-EVENT_SCHEMA_VERSION = 2
-EVENT_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2)
+EVENT_SCHEMA_VERSION = 3
+EVENT_SCHEMA_VERSIONS: tuple[int, ...] = (1, 2, 3)
 
 # The wire names of backend.vocabulary, under the names the frames use. Boards and periods are data
 # (serverless.yml custom.leaderboards): the frames check their grammar, the use cases that they exist.
-Mode = ModeName
+Mode = Annotated[str, Field(pattern=MODE_NAME_PATTERN, description="a mode of custom.modes")]
 Board = Annotated[str, Field(pattern=BOARD_NAME_PATTERN, description="a board of custom.leaderboards")]
 Period = Annotated[str, Field(pattern=PERIOD_NAME_PATTERN, description="one of the board's periods")]
 # Opaque: a `next` or `prev` of an earlier `leaderboard` answer (base64url).
@@ -43,7 +47,6 @@ Cursor = Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z0-9_-]+$")]
 RequestId = Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")]
 MatchIdField = Annotated[str, Field(pattern=MATCH_ID_PATTERN)]
 PlayerIdField = Annotated[str, Field(pattern=PLAYER_ID_PATTERN)]
-Coordinate = Annotated[int, Field(ge=0, le=1000)]
 
 
 class _Frame(BaseModel):
@@ -69,24 +72,8 @@ class Join(_Frame):
     )
 
 
-class Score(_Frame):
-    action: Literal["act"]
-    kind: Literal["score"]
-    matchId: MatchIdField
-    id: RequestId = Field(description="action id, unique per player; a repeated id is applied once")
-    points: Annotated[int, Field(ge=1, le=100)]
-
-
-class Move(_Frame):
-    action: Literal["act"]
-    kind: Literal["move"]
-    matchId: MatchIdField
-    id: RequestId = Field(description="action id, unique per player; a repeated id is applied once")
-    x: Coordinate
-    y: Coordinate
-
-
-Act = Annotated[Score | Move, Field(discriminator="kind")]
+# The `act` frame (action "act") is each mode's: its `kind`s and their fields are declared by the mode's
+# plug-in (backend.game.plugin.ActFrame, validated by backend.frames through backend.game.modes).
 
 
 class Leave(_Frame):
@@ -115,7 +102,7 @@ class LeaderboardQuery(_Frame):
         return self
 
 
-ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
+ClientFrame = Annotated[Ping | Join | Leave | LeaderboardQuery, Field(discriminator="action")]
 CLIENT_ACTIONS: tuple[str, ...] = ("ping", "join", "act", "leave", "leaderboard")
 client_frame_adapter: TypeAdapter[Any] = TypeAdapter(ClientFrame, config=ConfigDict(defer_build=True))
 
@@ -190,6 +177,9 @@ class State(_Frame):
     winner: str | None = None
     applied: list[str] = Field(
         default_factory=list, description="ids of the events the batch that reached this version applied"
+    )
+    game: dict[str, Any] | None = Field(
+        default=None, description="the mode's own state (a board, whose turn it is), as its plug-in keeps it"
     )
 
 
@@ -284,20 +274,24 @@ class GameEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
-    v: Literal[2] = 2
+    v: Literal[3] = 3
     eventId: str
     matchId: MatchIdField
     playerId: PlayerIdField = Field(description="from the authorizer context, never from the client")
     connectionId: str | None = None
     receivedAt: int = Field(description="server receive time, epoch milliseconds")
-    type: Literal["join", "leave", "score", "move", "end", "disconnect", "timer"] = Field(
-        description="`disconnect`: the player's connection `connectionId` closed (`reason` says how); "
+    type: Literal["join", "leave", "act", "end", "disconnect", "timer"] = Field(
+        description="`act`: an action of the match's mode (`kind`, `args`); "
+        "`disconnect`: the player's connection `connectionId` closed (`reason` says how); "
         "`timer`: a timer the rules scheduled is due (`timer`, `ref`)"
     )
     actionId: Annotated[str, Field(pattern=ACTION_ID_PATTERN)] | None = None
-    points: Annotated[int, Field(ge=1, le=100)] | None = None
-    x: Coordinate | None = None
-    y: Coordinate | None = None
+    kind: Annotated[str, Field(pattern=KIND_PATTERN)] | None = Field(
+        default=None, description="act: the action's kind, one of the mode's (backend.game.plugin)"
+    )
+    args: dict[str, Any] | None = Field(
+        default=None, description="act: the action's own fields, as the mode's model validated them"
+    )
     mode: Mode | None = None
     roster: list[PlayerIdField] | None = Field(
         default=None, description="join: the match's roster as matchmaking left it (at rosterGen)"
@@ -312,19 +306,27 @@ class GameEvent(BaseModel):
         default=None,
         description="disconnect: `$disconnect` (closed), a push answered 410 (gone), a presence probe did",
     )
-    timer: Literal["grace"] | None = Field(
-        default=None, description="timer: `grace`, a dropped player's reconnect grace ran out"
+    timer: Annotated[str, Field(pattern=TIMER_KIND_PATTERN)] | None = Field(
+        default=None,
+        description="timer: `grace` (a dropped player's reconnect grace ran out), `duration` (the match's "
+        "time ran out), or a kind of the mode's own (a turn timer)",
     )
     ref: Annotated[int, Field(ge=1)] | None = Field(
-        default=None, description="timer: what it is for (grace: the version at which the player went away)"
+        default=None,
+        description="timer: what it is for (grace: the version at which the player went away; duration: "
+        "the match's start time)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upcast(cls, raw: Any) -> Any:
+        return upcast(raw) if isinstance(raw, dict) else raw
 
     @model_validator(mode="after")
     def _fields_of_its_type(self) -> GameEvent:
         # A record the rules could not apply must fail here, at decoding, where it is dead-lettered alone.
         needed = {
-            "score": ("actionId", "points"),
-            "move": ("actionId", "x", "y"),
+            "act": ("actionId", "kind", "args"),
             "disconnect": ("connectionId", "reason"),
             "timer": ("timer", "ref"),
         }.get(self.type, ())
@@ -336,13 +338,22 @@ class GameEvent(BaseModel):
 
 def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     """A stream record or logged event of any known schema version, as the current version reads it
-    (EVENT_SCHEMA_VERSIONS). v1 -> v2: a `disconnect` names its reason (v1's came from `$disconnect` or a
-    410, both "the connection closed"); everything else v2 adds is optional. Unknown versions are left as
-    they are, for the model to refuse."""
+    (EVENT_SCHEMA_VERSIONS). Unknown versions are left as they are, for the model to refuse.
+    - v1 -> v2: a `disconnect` names its reason (v1's came from `$disconnect` or a 410, both "the
+      connection closed"); everything else v2 adds is optional.
+    - v2 -> v3: the race modes' `score` and `move` events are `act` events of those kinds, their fields
+      in `args` (a mode's actions are its plug-in's, no longer the stream schema's)."""
     if raw.get("v") == 1:
         raw = {**raw, "v": 2}
         if raw.get("type") == "disconnect":
             raw.setdefault("reason", "closed")
+    if raw.get("v", 2) == 2 and raw.get("type") in ("score", "move"):
+        fields = ("points",) if raw["type"] == "score" else ("x", "y")
+        args = {f: raw[f] for f in fields if f in raw}
+        rest = {k: v for k, v in raw.items() if k not in fields}
+        raw = {**rest, "v": 3, "type": "act", "kind": raw["type"], "args": args}
+    elif raw.get("v") == 2:
+        raw = {**raw, "v": 3}
     return raw
 
 

@@ -252,6 +252,7 @@ def state_frame(m: rules.Match, applied: list[str]) -> State:
         },
         winner=m.winner,
         applied=applied,
+        game=dict(m.game) if m.game else None,
     )
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.game.rules import Match
+from backend.game import modes
+from backend.game.plugin import Match
 from backend.protocol import GameEvent
 from backend.store.matches import connections_of, match_of, tail_of
 
@@ -46,7 +47,8 @@ def _seq(item: dict[str, Any] | None) -> int:
 
 
 def _totals(match: Match | None) -> dict[str, int]:
-    return {p: s.score for p, s in match.players.items()} if match else {}
+    """What the match credits each player so far: its mode's plug-in says (GameMode.credits)."""
+    return modes.mode(match.mode).credits(match) if match else {}
 
 
 def change_of(record: dict[str, Any]) -> Change | None:

@@ -157,6 +157,17 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gamebackend")
     # The boards, as every function gets them from serverless.yml (custom.leaderboards).
     os.environ.setdefault("LEADERBOARDS", declared_boards())
+    # Likewise the modes and sessions (custom.modes, custom.sessions): the plug-ins the rules load.
+    os.environ.setdefault("GAME_SETTINGS", declared_game_settings())
+
+
+def declared_game_settings(stage: str = "local") -> str:
+    import json
+
+    from local import slsconfig
+
+    value = slsconfig.load(ROOT / "serverless.yml", stage).functions["message"].environment["GAME_SETTINGS"]
+    return json.dumps(value["Fn::ToJsonString"], separators=(",", ":"))
 
 
 def declared_boards(stage: str = "local") -> str:

@@ -423,9 +423,8 @@ def _logged(version: int, e: GameEvent) -> m.LoggedEvent:
         playerId=e.playerId,
         receivedAt=e.receivedAt,
         actionId=e.actionId,
-        points=e.points,
-        x=e.x,
-        y=e.y,
+        kind=e.kind,
+        args=e.args,
     )
 
 
@@ -459,12 +458,13 @@ def get_match(deps: Deps, matchId: MatchIdPath) -> m.MatchDetail:
     match = stored.match
     return m.MatchDetail(
         matchId=match.match_id,
-        mode=match.mode,  # type: ignore[arg-type]  # one of MODES, checked when the match was created
+        mode=match.mode,
         status=match.status,
         version=match.version,
         players={p: PlayerState(score=s.score, x=s.x, y=s.y, left=s.left) for p, s in match.players.items()},
         roster=list(roster.players),
         winner=match.winner,
+        game=dict(match.game) if match.game else None,
         lastEvents=[_logged(v, e) for v, e in deps.events.recent(matchId, 20)],
     )
 

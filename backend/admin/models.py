@@ -87,9 +87,8 @@ class LoggedEvent(_Body):
     playerId: str
     receivedAt: int
     actionId: str | None = None
-    points: int | None = None
-    x: int | None = None
-    y: int | None = None
+    kind: str | None = Field(default=None, description="act: the action's kind (the mode's)")
+    args: dict[str, Any] | None = Field(default=None, description="act: the action's fields")
 
 
 class MatchDetail(_Body):
@@ -100,6 +99,7 @@ class MatchDetail(_Body):
     players: dict[str, PlayerState]
     roster: list[str]
     winner: str | None = None
+    game: dict[str, Any] | None = Field(default=None, description="the mode's own state")
     lastEvents: list[LoggedEvent]
 
 

@@ -23,6 +23,7 @@ class Connection:
     player_id: PlayerId
     connected_at: int  # epoch ms
     match_id: MatchId | None = None
+    mode: str | None = None  # the match's mode (what the message route checks an action's kind against)
 
 
 def _item(conn: Connection) -> dict[str, Any]:
@@ -34,6 +35,8 @@ def _item(conn: Connection) -> dict[str, Any]:
     }
     if conn.match_id:
         item["matchId"] = {"S": conn.match_id}
+    if conn.mode:
+        item["mode"] = {"S": conn.mode}
     return item
 
 
@@ -43,6 +46,7 @@ def _from_item(item: dict[str, Any]) -> Connection:
         player_id=PlayerId(item["playerId"]["S"]),
         connected_at=int(item["connectedAt"]["N"]) if "connectedAt" in item else 0,
         match_id=MatchId(item["matchId"]["S"]) if "matchId" in item else None,
+        mode=item["mode"]["S"] if "mode" in item else None,
     )
 
 
@@ -67,16 +71,17 @@ class ConnectionStore:
         item = out.get("Item")
         return _from_item(item) if item else None
 
-    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> bool:
-        """Attaches the connection to the match; True when it was not attached to it already."""
+    def attach_match(self, connection_id: ConnectionId, match_id: MatchId, mode: str | None = None) -> bool:
+        """Attaches the connection to the match (of `mode`); True when it was not attached to it already."""
         # Conditional so that a join racing a disconnect cannot resurrect a deleted connection.
         out = conditional(
             self._ddb.update_item,
             TableName=self._table,
             Key={"connectionId": {"S": connection_id}},
-            UpdateExpression="SET matchId = :m",
+            UpdateExpression="SET matchId = :m" + (", #mode = :mode" if mode else " REMOVE #mode"),
             ConditionExpression="attribute_exists(connectionId)",
-            ExpressionAttributeValues={":m": {"S": match_id}},
+            ExpressionAttributeNames={"#mode": "mode"},
+            ExpressionAttributeValues={":m": {"S": match_id}, **({":mode": {"S": mode}} if mode else {})},
             ReturnValues="UPDATED_OLD",
         )
         if isinstance(out, ConditionFailed):
@@ -92,8 +97,9 @@ class ConnectionStore:
             self._ddb.update_item,
             TableName=self._table,
             Key={"connectionId": {"S": connection_id}},
-            UpdateExpression="REMOVE matchId",
+            UpdateExpression="REMOVE matchId, #mode",
             ConditionExpression="matchId = :m",
+            ExpressionAttributeNames={"#mode": "mode"},
             ExpressionAttributeValues={":m": {"S": match_id}},
         )
 

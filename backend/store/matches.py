@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
-from backend.game.modes import MODES
+from backend.config import game_settings
 from backend.game.rules import Match, Player
 from backend.protocol import GameEvent
 from backend.store import ConditionFailed, conditional, pages, start_key
@@ -54,7 +54,7 @@ class Roster:
 
     @property
     def full(self) -> bool:
-        return len(self.players) >= MODES[self.mode].seats
+        return len(self.players) >= game_settings().mode(self.mode).seats
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class MatchStore:
 
     def create(self, match_id: str, mode: str, player: str, now_ms: int | None = None) -> Roster:
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        seats = MODES[mode].seats
+        seats = game_settings().mode(mode).seats
         item: dict[str, Any] = {
             "matchId": {"S": match_id},
             "mode": {"S": mode},
@@ -130,7 +130,7 @@ class MatchStore:
 
     def claim_seat(self, roster: Roster, player: str) -> Roster:
         """Adds the player if the roster is still as read; raises StaleState or MatchFull otherwise."""
-        seats = MODES[roster.mode].seats
+        seats = game_settings().mode(roster.mode).seats
         count = len(roster.players)
         if count >= seats:
             raise MatchFull()
@@ -393,7 +393,7 @@ def pack_state(
     """The `state` attribute: the parts of a match that grow with its players and actions, compressed."""
     doc = {
         "p": {
-            k: [p.score, p.x, p.y, p.left, p.away, p.forfeited, p.tokens, p.at]
+            k: [p.score, p.x, p.y, p.left, p.away, p.forfeited, p.tokens, p.at, p.actions]
             for k, p in match.players.items()
         },
         "s": {k: list(v) for k, v in match.seen.items()},
@@ -401,6 +401,9 @@ def pack_state(
         "t": dump_events(events),
         "g": match.roster_gen,
         "a": list(pushed),
+        # The mode's own state and the match's start (absent from items written before plug-ins).
+        **({"x": match.game} if match.game else {}),
+        **({"st": match.started_at} if match.started_at else {}),
     }
     return zlib.compress(_compact(doc).encode(), 6)
 
@@ -426,11 +429,13 @@ def match_of(item: dict[str, Any]) -> Match | None:
         mode=item["mode"]["S"],
         status=item["status"]["S"],
         version=int(item["version"]["N"]),
-        # Items written before presence and rate limits hold [score, x, y, left]: the rest defaults.
+        # Items written before presence, rate limits and plausibility hold fewer fields: the rest defaults.
         players={k: Player(*v) for k, v in doc["p"].items()},
         winner=item["winner"]["S"] if "winner" in item else None,
         seen={k: tuple(v) for k, v in doc["s"].items()},
         roster_gen=int(doc.get("g", 0)),
+        game=doc.get("x") or {},
+        started_at=int(doc.get("st", 0)),
     )
 
 
