@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 PROTOCOL_VERSION = 2  # the version this SDK speaks; `pong` and `joined` carry the server's
 
-Mode = Literal["practice", "duel", "arena"]
+# Modes are the server's data (its serverless.yml declares them, each a plug-in): the SDK knows their
+# grammar, and the server refuses a mode it does not have.
+MODE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+Mode = Annotated[str, Field(pattern=MODE_NAME_PATTERN, description="a mode of custom.modes")]
 MatchStatus = Literal["waiting", "running", "finished"]
 
 ACTION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"  # also every request id
@@ -75,6 +78,19 @@ class Move(_Frame):
 
 
 Act = Annotated[Score | Move, Field(discriminator="kind")]
+
+# Any mode's action: `kind` and the action's own fields are the mode's (its plug-in on the server declares
+# and validates them); the SDK checks the envelope only. Score and Move above are the race modes'.
+KIND_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    action: Literal["act"]
+    kind: Annotated[str, Field(pattern=KIND_PATTERN)]
+    matchId: MatchIdField
+    id: RequestId
 
 
 class Leave(_Frame):
@@ -176,6 +192,9 @@ class State(_Frame):
     winner: str | None = None
     applied: list[str] = Field(
         default_factory=list, description="ids of the events the batch that reached this version applied"
+    )
+    game: dict[str, Any] | None = Field(
+        default=None, description="the mode's own state (a board, whose turn it is), as its plug-in keeps it"
     )
 
 
