@@ -137,6 +137,9 @@ class GameRoutes:
                 # Their waiting seat was released (they dropped): a seat again, where matchmaking finds one.
                 roster = self.seat(roster.mode, caller.player_id)
         else:
+            if frame.mode not in modes.configured():
+                names = ", ".join(modes.configured().names())
+                raise InvalidMessage(f"mode: unknown mode {frame.mode!r}; this stage's modes are {names}")
             roster = self.seat(frame.mode, caller.player_id)
         if self.connections.attach_match(caller.connection_id, MatchId(roster.match_id), roster.mode):
             # Checked every probe_every seconds while it is in the match: a lost $disconnect still ends it.

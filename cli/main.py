@@ -224,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bots", help="play real matches with N bots; report counts and latencies")
     p.add_argument("--players", type=int, default=2, help="how many bots (default 2)")
-    p.add_argument("--mode", choices=["practice", "duel", "arena"], default="duel")
+    # The modes the bots know how to play: the race modes' actions, and connect four's turns.
+    p.add_argument("--mode", choices=["practice", "duel", "arena", "connect-four"], default="duel")
     p.add_argument("--duration", type=float, default=10.0, help="seconds of play (default 10)")
     p.add_argument("--url", default="ws://127.0.0.1:3001", help="the WebSocket API")
     tokens = p.add_mutually_exclusive_group()

@@ -4,8 +4,10 @@
     gamebackend bots --players 8 --mode arena --duration 60 --url wss://... --token-cmd 'get-token {player}'
 
 Each bot opens its own connection (its own player), joins a match of the mode, and once the match runs
-sends actions (three in four score 1-20 points, the others move) at a jittered pace until the match
-finishes; then it joins the next one, until the duration is over. At the end it leaves any match that is
+plays it until it finishes; then it joins the next one, until the duration is over. In the race modes
+(practice, duel, arena) a bot sends actions at a jittered pace, three in four scoring 1-20 points, the
+others moves; in connect-four it waits for its turn (the `state` frame's `game`) and drops a piece into
+a random column that has room. At the end it leaves any match that is
 not over. The runner counts, over all bots:
 
     sent      acts sent                       acked     acts the message route acknowledged
@@ -42,6 +44,9 @@ from gamebackend_client import GameClient, GameClientError, RequestTimeout, Serv
 from gamebackend_client.protocol import Confirmed, Mode, PresenceChange, Rejected, State
 
 TokenFor = Callable[[str], Awaitable[str]]
+# The mode whose bots play by turns (games/connect_four.py), and its board's height.
+CONNECT_FOUR = "connect-four"
+CONNECT_FOUR_ROWS = 6
 
 
 @dataclass
@@ -277,23 +282,52 @@ class _Bot:
         return False
 
     async def _act(self, client: GameClient) -> None:
+        if self.config.mode == CONNECT_FOUR:
+            await self._drop(client)
+        elif self.rng.random() < 0.75:
+            await self._send(client, "score", {"points": self.rng.randint(1, 20)})
+        else:
+            await self._send(client, "move", {"x": self.rng.randint(0, 1000), "y": self.rng.randint(0, 1000)})
+
+    async def _drop(self, client: GameClient) -> None:
+        """Connect four: on the bot's turn, a piece into a random column with room; then the next state
+        (so that a turn is played once). Off its turn, it waits for the state that gives it the turn."""
+
+        def mine(s: State) -> bool:
+            return s.status != "running" or (s.game or {}).get("turn") == self.name
+
+        state = client.state
+        game = state.game if state is not None else None
+        if state is None or game is None or not mine(state) or state.status != "running":
+            with contextlib.suppress(RequestTimeout):
+                await client.wait_state(mine, timeout=0.5)
+            return
+        columns = [c for c, pieces in enumerate(game["board"]) if len(pieces) < CONNECT_FOUR_ROWS]
+        ply = game["ply"]
+        if not await self._send(client, "drop", {"column": self.rng.choice(columns)}):
+            return
+        with contextlib.suppress(RequestTimeout):
+            await client.wait_state(
+                lambda s: s.status != "running" or (s.game or {}).get("ply", 0) > ply, timeout=5
+            )
+
+    async def _send(self, client: GameClient, kind: str, fields: dict[str, Any]) -> bool:
+        """One action, counted; True when the message route acknowledged it."""
         action_id = client.new_id()
         self.sent_at[action_id] = time.monotonic()
         self.report.sent += 1
         try:
-            if self.rng.random() < 0.75:
-                await client.score(self.rng.randint(1, 20), id=action_id)
-            else:
-                await client.move(self.rng.randint(0, 1000), self.rng.randint(0, 1000), id=action_id)
+            await client.act(kind, fields, id=action_id)
         except ServerError as exc:
             self.report.errors[exc.code] += 1
             self.resolved.add(action_id)
-            return
+            return False
         except RequestTimeout:
             self.report.errors["timeout"] += 1
-            return
+            return False
         self.acked.add(action_id)
         self.report.acked += 1
+        return True
 
     async def _settle(self) -> None:
         deadline = time.monotonic() + self.config.grace

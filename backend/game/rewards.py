@@ -2,7 +2,7 @@
 
 Pure: scores in, placements and coins out. Placements rank by final score, ties sharing the better
 place (1, 1, 3); a win is a first place in a match of two players or more. Coins by mode and place
-are the game's to configure here; practice earns none.
+are the game's to configure here; practice earns none, nor does a mode not listed (connect-four).
 """
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def winners(scores: Mapping[str, int]) -> set[str]:
 
 def coins(mode: ModeName, scores: Mapping[str, int]) -> dict[str, int]:
     """player -> coins earned, for the players who earn some."""
-    table = REWARDS[mode]
+    # A mode the table does not list earns nothing: modes are plug-ins that serverless.yml adds (a new
+    # one must not stop its matches' settlement), and coins are granted by placement, which cannot tell
+    # a connect-four draw (1 point each, both placed first) from a win.
+    table = REWARDS.get(mode, ())
     out = {p: table[place - 1] for p, place in placements(scores).items() if place <= len(table)}
     return {p: c for p, c in out.items() if c > 0}

@@ -3,7 +3,8 @@
 export const PROTOCOL_VERSION: 2;
 export const API_GATEWAY_IDLE_TIMEOUT: 600000;
 
-export type Mode = "practice" | "duel" | "arena";
+/** A mode of the server's serverless.yml (custom.modes), e.g. "duel" or "connect-four": ^[a-z][a-z0-9-]{0,31}$. */
+export type Mode = string;
 /** A board of the server's serverless.yml (custom.leaderboards), e.g. "global": ^[a-z][a-z0-9-]{0,31}$. */
 export type Board = string;
 /** One of the board's periods, e.g. "alltime", "daily", "weekly": ^[a-z][a-z0-9-]{0,15}$. */
@@ -24,6 +25,14 @@ export interface PlayerState { score: number; x: number; y: number; left: boolea
 export interface State {
   type: "state"; matchId: string; mode: Mode; version: number; status: MatchStatus;
   players: Record<string, PlayerState>; winner?: string; applied: string[];
+  /** The mode's own state, as its plug-in keeps it (connect-four: ConnectFourGame). */
+  game?: Record<string, unknown> | null;
+}
+/** connect-four's `game` (docs/game-modes.md): columns bottom-up of seat numbers, whose turn, the result. */
+export interface ConnectFourGame {
+  seats: [string, string]; board: Array<Array<0 | 1>>; turn: string | null; ply: number; deadline: number;
+  last: [number, number] | null; line: Array<[number, number]> | null;
+  result: null | "four" | "draw" | "timeout" | "walkover" | "stopped";
 }
 export interface Rejected { type: "rejected"; id: string; code: string; message: string; matchId?: string }
 export interface Entry { rank: number; playerId: string; score: number; subscore?: number }
@@ -167,9 +176,12 @@ export class GameClient {
 
   ping(options?: Timeout): Promise<Pong>;
   join(mode: Mode, options?: { matchId?: string } & Timeout): Promise<Joined>;
-  act(kind: "score" | "move", fields: { points?: number; x?: number; y?: number; matchId?: string; id?: string } & Timeout): Promise<Ack>;
+  /** One action of the match's mode: `kind` and its fields are the mode's (`act("drop", { column: 3 })`). */
+  act(kind: string, fields?: Record<string, unknown> & { matchId?: string; id?: string } & Timeout): Promise<Ack>;
   score(points: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
   move(x: number, y: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
+  /** connect-four: a piece into `column` (0-6). */
+  drop(column: number, options?: { matchId?: string; id?: string } & Timeout): Promise<Ack>;
   leave(options?: { matchId?: string } & Timeout): Promise<Left>;
   /** The top of a board, the page a cursor (`next` or `prev`) names, or (start: "me") the page centred on the caller. */
   leaderboard(

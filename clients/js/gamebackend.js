@@ -607,15 +607,18 @@ export class GameClient {
 
   /**
    * Sends one action of the current match (or `matchId`); resolves with its `ack`. Whether it was applied
-   * is known later: `await applied(ack.id)`.
-   * @param {"score" | "move"} kind
-   * @param {{points?: number, x?: number, y?: number, matchId?: string, id?: string, timeout?: number}} fields
+   * is known later: `await applied(ack.id)`. `kind` and the fields are the match's mode's (its plug-in
+   * declares them: `act("drop", { column: 3 })` in connect-four, `act("score", { points: 5 })` in a race);
+   * `matchId`, `id` and `timeout` are options, not fields.
+   * @param {string} kind
+   * @param {Record<string, unknown> & {matchId?: string, id?: string, timeout?: number}} [fields]
    */
-  act(kind, { points, x, y, matchId, id, timeout } = {}) {
+  act(kind, { matchId, id, timeout, ...fields } = {}) {
     const mid = matchId ?? this.matchId;
     if (!mid) return Promise.reject(new GameClientError("join a match first (or pass matchId)"));
     const actionId = id ?? this.newId();
-    const frame = kind === "score" ? { action: "act", kind, matchId: mid, id: actionId, points } : { action: "act", kind, matchId: mid, id: actionId, x, y };
+    // The envelope last: a field cannot pass itself off as the action, its kind, match or id.
+    const frame = { ...fields, action: "act", kind, matchId: mid, id: actionId };
     this._outcome(actionId); // made before sending: the state may arrive before the ack
     return this._request(frame, timeout);
   }
@@ -628,6 +631,11 @@ export class GameClient {
   /** @param {number} x @param {number} y @param {{matchId?: string, id?: string, timeout?: number}} [options] */
   move(x, y, options = {}) {
     return this.act("move", { ...options, x, y });
+  }
+
+  /** Connect four: a piece into `column` (0-6). @param {number} column @param {{matchId?: string, id?: string, timeout?: number}} [options] */
+  drop(column, options = {}) {
+    return this.act("drop", { ...options, column });
   }
 
   /** @param {{matchId?: string, timeout?: number}} [options] */

@@ -11,7 +11,11 @@ const WS_URL = (
 const ACT_TIMEOUT_MS = 30000; // long enough to survive a reconnection
 const STEP = 50;
 const TARGET = { practice: 100, duel: 200, arena: 300 };
-const SEATS = { practice: 1, duel: 2, arena: 8 };
+const SEATS = { practice: 1, duel: 2, arena: 8, "connect-four": 2 };
+const GOAL = { practice: "first to 100", duel: "first to 200", arena: "first to 300", "connect-four": "four in a row" };
+const C4 = "connect-four"; // a turn-based game the server decides: its board is the state's `game`
+const C4_COLUMNS = 7;
+const C4_ROWS = 6;
 const FIELD = 1000;
 
 const page = {
@@ -132,7 +136,9 @@ async function join(player, mode) {
     announce(
       `Joined a ${joined.mode} match${others.length ? " with " + others.join(", ") : ""}. ` +
         (joined.status === "running"
-          ? "It is running: score with 1, 2 or 3, move with the arrows."
+          ? joined.mode === C4
+            ? `It is running: ${c4Turn(client.state)}`
+            : "It is running: score with 1, 2 or 3, move with the arrows."
           : joined.players.length >= SEATS[joined.mode]
             ? "Starting…"
             : `Waiting for players (${joined.players.length} of ${SEATS[joined.mode]}).`),
@@ -141,9 +147,12 @@ async function join(player, mode) {
     announce(`Could not join: ${error.message}`);
     return;
   }
+  // The match's first state may have come before this answer (onState skipped it): it is on screen now.
+  if (client.state && client.state.matchId === client.matchId) shown = client.state;
   render();
   scheduleBoard();
-  $("#field").focus();
+  if (client.mode === C4) $("#c4-board .c4-col").focus();
+  else $("#field").focus();
 }
 
 function playable() {
@@ -173,7 +182,7 @@ function score(points) {
 }
 
 function move(direction) {
-  if (!playable()) return;
+  if (page.mode() === C4 || !playable()) return; // connect four has no moves on a field
   const [dx, dy] = { left: [-STEP, 0], right: [STEP, 0], up: [0, -STEP], down: [0, STEP] }[direction];
   const clamp = (v) => Math.max(0, Math.min(FIELD, v));
   page.pos = { x: clamp(page.pos.x + dx), y: clamp(page.pos.y + dy) };
@@ -184,6 +193,27 @@ function move(direction) {
     .finally(() => {
       page.movesInFlight -= 1;
     });
+}
+
+/** Connect four: a piece into `column` (0-6), if it is the player's turn and the column has room. The
+ * server decides (it refuses a drop out of turn or into a full column as illegal_move); the page only
+ * spares a round trip it knows would be refused, and says why. */
+function drop(column) {
+  if (!playable()) return;
+  const game = page.state()?.game;
+  if (!game || !game.seats) {
+    announce("The match has not started yet: waiting for the other player.");
+    return;
+  }
+  if (game.turn !== page.player) {
+    announce(game.turn ? `It is ${game.turn}'s turn, not yours.` : "Nobody's turn: the match is over.");
+    return;
+  }
+  if (game.board[column].length >= C4_ROWS) {
+    announce(`Column ${column + 1} is full: choose another one.`);
+    return;
+  }
+  act("drop", { column });
 }
 
 async function leave() {
@@ -206,6 +236,7 @@ function onState(s) {
   const me = s.players[page.player];
   if (me && page.movesInFlight === 0) page.pos = { x: me.x, y: me.y };
   render();
+  if (s.mode === C4) return announceC4(s, before);
   const target = TARGET[s.mode];
   if (s.status === "finished" && (!before || before.status !== "finished")) {
     const won = s.winner === page.player;
@@ -225,6 +256,39 @@ function onState(s) {
     );
   } else if (me && before && before.players[page.player] && before.players[page.player].score !== me.score) {
     announce(`Your score: ${me.score} of ${target}.`);
+  }
+}
+
+/** Whose turn it is, in words (connect four). */
+function c4Turn(s) {
+  const turn = s?.game?.turn;
+  if (!turn) return "drop a piece with the keys 1 to 7 on your turn.";
+  return turn === page.player ? "your turn: drop a piece with the keys 1 to 7." : `${turn}'s turn.`;
+}
+
+/** Connect four, in words: the match starting, each drop and whose turn it is, the end and why. */
+function announceC4(s, before) {
+  const game = s.game || {};
+  const was = before?.game || {};
+  const you = (name) => (name === page.player ? "You" : name); // at the start of a sentence
+  const turn = () => (game.turn === page.player ? "Your turn." : `${game.turn}'s turn.`);
+  const dropped = game.last && game.ply !== was.ply && was.seats
+    ? `${you(game.seats[game.board[game.last[0]][game.last[1]]])} dropped in column ${game.last[0] + 1}. `
+    : "";
+  if (s.status === "finished" && (!before || before.status !== "finished")) {
+    const me = s.players[page.player];
+    const points = me ? ` ${me.score} ${me.score === 1 ? "point" : "points"} for you.` : "";
+    const winner = s.winner === page.player ? "You win" : `${s.winner} wins`;
+    const why = {
+      four: `${winner} with four in a row.`,
+      draw: "Draw: the board is full.",
+      timeout: s.winner === page.player ? "Your opponent's time ran out: you win." : `Your time ran out: ${s.winner} wins.`,
+      walkover: `${winner}: the other player left.`,
+    }[game.result] ?? "Match finished.";
+    announce(`${dropped}${why}${points} Press J to play again.`);
+    scheduleBoard(0);
+  } else if (s.status === "running" && game.turn && (dropped || !was.seats)) {
+    announce(`${dropped || `The match is running: ${game.seats.join(" against ")}. `}${turn()}`);
   }
 }
 
@@ -304,12 +368,20 @@ function render() {
   info.dataset.status = s ? s.status : page.matchId() ? "joining" : "none";
   info.dataset.matchId = page.matchId() || "";
   info.textContent = page.matchId()
-    ? `${page.mode()} · ${s ? s.status : "joining"} · first to ${TARGET[page.mode()]} · match ${short(page.matchId())}` +
+    ? `${page.mode()} · ${s ? s.status : "joining"} · ${GOAL[page.mode()] ?? ""} · match ${short(page.matchId())}` +
       (s && s.winner ? ` · winner ${s.winner}` : "")
     : "Not in a match.";
 
   const running = Boolean(page.matchId()) && !(s && s.status === "finished");
-  for (const b of document.querySelectorAll("#controls [data-points], #controls [data-move]")) b.disabled = !running;
+  const c4 = page.mode() === C4;
+  for (const b of document.querySelectorAll("#controls [data-points], #controls [data-move]")) {
+    b.disabled = !running || c4;
+    b.hidden = c4; // connect four's actions are its board's columns
+  }
+  $("#field").hidden = c4;
+  $("#c4").hidden = !c4;
+  $("#players-third").textContent = c4 ? "Pieces" : "Position";
+  if (c4) renderC4(s);
   $("#leave").disabled = !page.matchId();
 
   const tbody = $("#players tbody");
@@ -321,7 +393,7 @@ function render() {
       if (name === page.player) row.className = "me";
       const presence = PRESENCE_LABEL[p.presence] ?? (p.left ? " — left" : "");
       const label = name + (name === page.player ? " (you)" : "") + presence;
-      for (const value of [label, p.score, `${p.x}, ${p.y}`]) {
+      for (const value of [label, p.score, c4 ? piecesOf(s, name) : `${p.x}, ${p.y}`]) {
         const cell = document.createElement("td");
         cell.textContent = value;
         row.append(cell);
@@ -329,8 +401,87 @@ function render() {
       return row;
     }),
   );
-  draw(players);
+  if (!c4) draw(players);
 }
+
+const SEAT_NAMES = ["red, moves first", "yellow, moves second"];
+
+function piecesOf(s, name) {
+  const seat = s?.game?.seats ? s.game.seats.indexOf(name) : -1;
+  return seat < 0 ? "—" : SEAT_NAMES[seat];
+}
+
+function columnButtons() {
+  const board = $("#c4-board");
+  if (board.children.length === C4_COLUMNS) return [...board.children];
+  board.replaceChildren(
+    ...Array.from({ length: C4_COLUMNS }, (_, column) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "c4-col";
+      button.dataset.column = String(column);
+      button.addEventListener("click", () => drop(column));
+      for (let row = C4_ROWS - 1; row >= 0; row--) {
+        const cell = document.createElement("span");
+        cell.className = "c4-cell";
+        cell.dataset.row = String(row);
+        button.append(cell);
+      }
+      return button;
+    }),
+  );
+  return [...board.children];
+}
+
+/** The board from the state's `game`: each column's cells (data-seat), and a label that says the same. */
+function renderC4(s) {
+  const game = s?.game?.seats ? s.game : null;
+  const mine = game ? game.seats.indexOf(page.player) : -1;
+  const line = new Set((game?.line ?? []).map(([c, r]) => `${c},${r}`));
+  const owner = (seat) => (seat === mine ? "yours" : `${game.seats[seat]}'s`);
+  for (const button of columnButtons()) {
+    const column = Number(button.dataset.column);
+    const pieces = game ? game.board[column] : [];
+    for (const cell of button.children) {
+      const row = Number(cell.dataset.row);
+      if (row < pieces.length) cell.dataset.seat = String(pieces[row]);
+      else delete cell.dataset.seat;
+      if (line.has(`${column},${row}`)) cell.dataset.line = "";
+      else delete cell.dataset.line;
+    }
+    const contents = pieces.length
+      ? `from the bottom: ${pieces.map(owner).join(", ")}`
+      : "empty";
+    const full = pieces.length >= C4_ROWS;
+    button.setAttribute("aria-label", `Column ${column + 1}${full ? ", full" : ""}: ${contents}`);
+    button.dataset.count = String(pieces.length);
+    // Still focusable when it is not the player's turn (aria-disabled, not disabled), so that the board
+    // can be read and a key press says why nothing was dropped.
+    const open = Boolean(game && s.status === "running" && game.turn === page.player && !full);
+    button.setAttribute("aria-disabled", String(!open));
+  }
+  const board = $("#c4-board");
+  board.dataset.ply = game ? String(game.ply) : "";
+  board.dataset.turn = game?.turn ?? "";
+  board.dataset.result = game?.result ?? "";
+  showTurn();
+}
+
+/** Whose turn, and the seconds left of it (the server's deadline; the page does not decide anything). */
+function showTurn() {
+  const s = page.state();
+  const game = s?.game?.seats && page.mode() === C4 ? s.game : null;
+  let text = "";
+  if (!page.matchId()) text = "";
+  else if (!game) text = "Waiting for the other player…";
+  else if (game.turn) {
+    const left = game.deadline ? Math.max(0, Math.ceil((game.deadline - Date.now()) / 1000)) : null;
+    text = `${game.turn === page.player ? "Your turn" : `${game.turn}'s turn`}${left === null ? "" : ` — ${left} s left`}`;
+  } else if (game.result === "draw") text = "Draw";
+  else text = s.winner ? (s.winner === page.player ? "You win" : `${s.winner} wins`) : "Match over";
+  $("#c4-turn").textContent = text;
+}
+setInterval(showTurn, 1000);
 
 function draw(players) {
   const canvas = $("#field");
@@ -419,6 +570,8 @@ document.addEventListener("keydown", (event) => {
   if (key in MOVES) {
     event.preventDefault();
     move(MOVES[key]);
+  } else if (page.mode() === C4 && /^[1-7]$/.test(key)) {
+    drop(Number(key) - 1);
   } else if (key in POINTS) {
     score(POINTS[key]);
   } else if (key === "j") {

@@ -108,3 +108,16 @@ async def test_bots_command_fails_clearly_on_a_refused_token(stack: LocalRuntime
     code, stdout, _ = await _bots_cli(*args)
     assert code == 1
     assert "AuthError" in stdout and "401" in stdout and "not retrying" in stdout
+
+
+async def test_bots_play_connect_four_on_their_turns_only(stack: LocalRuntime) -> None:
+    await warm_up(stack)
+    args = ("--players", "2", "--mode", "connect-four", "--duration", "6", "--url", stack.ws_url)
+    code, stdout, stderr = await _bots_cli(*args, "--seed", "3", "--interval", "0.02", "--json")
+    assert code == 0, stdout + stderr
+    report = json.loads(stdout)
+    assert report["ok"] and report["lost"] == 0 and not report["failures"], report
+    # A bot drops only on its turn, into a column with room, once a turn: the rules refuse none of it.
+    assert report["rejected"] == 0 and not report["errors"], report
+    assert report["applied"] == report["acked"] == report["sent"] >= 7  # at least a game's worth
+    assert report["finished"] >= 1, "two bots play a game of connect four to its end within seconds"

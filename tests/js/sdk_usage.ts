@@ -5,6 +5,7 @@ import {
   GameClient,
   ServerError,
   backoffDelay,
+  type ConnectFourGame,
   type Leaderboard,
   type State,
 } from "../../clients/js/gamebackend.js";
@@ -40,6 +41,11 @@ export async function play(url: string, fetchToken: () => Promise<string>): Prom
   if (board.next) await client.leaderboard("global", "weekly", { cursor: board.next, limit: 5 });
   await client.leaderboard("duel", "alltime", { start: "me", season: board.season });
   const running = await client.waitState((s) => s.status === "running");
+  // Another mode's actions, generic (`act`) or by name (`drop`); its state is the frame's `game`.
+  await client.join("connect-four");
+  const game = (await client.waitState((s) => s.game != null)).game as unknown as ConnectFourGame;
+  if (game.turn === client.playerId) await client.act("drop", { column: game.board.findIndex((c) => c.length < 6) });
+  await client.drop(3, { timeout: 20000 });
   await client.leave();
   off();
   client.close();

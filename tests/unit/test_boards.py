@@ -19,7 +19,7 @@ def parse(boards: dict[str, Any], periods: dict[str, Any] | None = None) -> Boar
 def test_defaults_are_todays_boards() -> None:
     board = parse({"global": {"periods": ["alltime"]}})["global"]
     assert (board.operator, board.order, board.tie_break, board.subscore) == ("incr", "desc", "none", None)
-    assert board.modes == {"practice", "duel", "arena"}
+    assert board.modes == {"practice", "duel", "arena", "connect-four"}  # every mode of serverless.yml
     assert board.rank_frames == ()
 
 

@@ -143,12 +143,13 @@ def test_retention_outlasts_the_longest_period() -> None:
 
 
 def test_every_board_has_the_three_periods_and_only_global_pushes_ranks() -> None:
-    assert [b.name for b in DECLARED] == ["global", "practice", "duel", "arena"]
+    assert [b.name for b in DECLARED] == ["global", "practice", "duel", "arena", "connect-four"]
     for board in DECLARED:
         assert [p.name for p in board.periods] == ["alltime", "daily", "weekly"]
         assert (board.operator, board.order, board.tie_break) == ("incr", "desc", "none")
         assert board.rank_frames == (("alltime",) if board.name == "global" else ())
-        assert board.modes == ({"practice", "duel", "arena"} if board.name == "global" else {board.name})
+        every = {"practice", "duel", "arena", "connect-four"}
+        assert board.modes == (every if board.name == "global" else {board.name})
     raw = json.loads(
         slsconfig.load(ROOT / "serverless.yml", "prod").functions["message"].environment["LEADERBOARDS"]
     )

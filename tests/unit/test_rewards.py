@@ -20,3 +20,9 @@ def test_coins_by_mode_and_place_and_none_past_the_table() -> None:
     scores = {f"p{i}": 100 - i for i in range(6)}
     assert rewards.coins("arena", scores) == {"p0": 50, "p1": 25, "p2": 10, "p3": 5}
     assert rewards.coins("practice", {"solo": 100}) == {}
+
+
+def test_a_mode_without_a_table_earns_no_coins_and_is_settled() -> None:
+    assert "connect-four" not in rewards.REWARDS
+    assert rewards.coins("connect-four", {"a": 3, "b": 0}) == {}
+    assert rewards.placements({"a": 3, "b": 0}) == {"a": 1, "b": 2}

@@ -44,9 +44,9 @@ import random
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -68,6 +68,7 @@ from gamebackend_client.errors import (
 from gamebackend_client.protocol import (
     PROTOCOL_VERSION,
     Ack,
+    Action,
     Board,
     Closing,
     Confirmed,
@@ -336,7 +337,8 @@ class GameClient:
 
     async def act(
         self,
-        kind: Literal["score", "move"],
+        kind: str,
+        fields: Mapping[str, Any] | None = None,
         *,
         points: int | None = None,
         x: int | None = None,
@@ -346,16 +348,31 @@ class GameClient:
         timeout: float | None = None,
     ) -> Ack:
         """Sends one action of the current match (or `match_id`); returns the `ack`. Whether it was
-        applied is known later: `await applied(ack.id)`."""
+        applied is known later: `await applied(ack.id)`. `kind` and `fields` are the match's mode's:
+        `act("drop", {"column": 3})` in connect-four; the race modes' `score` and `move` also take
+        `points`, `x` and `y` as keywords (and have their own methods)."""
         mid = match_id or self.match_id
         if mid is None:
             raise GameClientError("join a match first (or pass match_id)")
         action_id = id or self.new_id()
-        frame: Score | Move
-        if kind == "score":
-            frame = Score(action="act", kind="score", matchId=mid, id=action_id, points=cast(int, points))
-        else:
-            frame = Move(action="act", kind="move", matchId=mid, id=action_id, x=cast(int, x), y=cast(int, y))
+        args = {
+            **(fields or {}),
+            **{k: v for k, v in (("points", points), ("x", x), ("y", y)) if v is not None},
+        }
+        clash = sorted(set(args) & {"action", "kind", "matchId", "id"})
+        if clash:
+            raise GameClientError(f"{', '.join(clash)}: the envelope's, not an action's field")
+        envelope = {"action": "act", "kind": kind, "matchId": mid, "id": action_id}
+        frame: BaseModel
+        try:
+            if kind == "score":
+                frame = Score.model_validate({**envelope, **args})
+            elif kind == "move":
+                frame = Move.model_validate({**envelope, **args})
+            else:
+                frame = Action.model_validate({**envelope, **args})
+        except ValidationError as exc:
+            raise GameClientError(f"{kind}: {exc.errors()[0]['msg']}") from None
         self._outcome(action_id)  # created before sending: the state may arrive before the ack
         return await self._request(frame, Ack, timeout)
 
@@ -364,6 +381,10 @@ class GameClient:
 
     async def move(self, x: int, y: int, **kwargs: Any) -> Ack:
         return await self.act("move", x=x, y=y, **kwargs)
+
+    async def drop(self, column: int, **kwargs: Any) -> Ack:
+        """connect-four: a piece into `column` (0-6)."""
+        return await self.act("drop", {"column": column}, **kwargs)
 
     async def leave(self, *, match_id: str | None = None, timeout: float | None = None) -> Left:
         mid = match_id or self.match_id

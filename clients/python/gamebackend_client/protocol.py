@@ -81,6 +81,19 @@ class Move(_Frame):
 # server's schema lists them per kind (docs/protocol.schema.json `actions`); `GameClient.act` sends any.
 Act = Annotated[Score | Move, Field(discriminator="kind")]
 
+# Any mode's action: `kind` and the action's own fields are the mode's (its plug-in on the server declares
+# and validates them); the SDK checks the envelope only. Score and Move above are the race modes'.
+KIND_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    action: Literal["act"]
+    kind: Annotated[str, Field(pattern=KIND_PATTERN)]
+    matchId: MatchIdField
+    id: RequestId
+
 
 class Leave(_Frame):
     action: Literal["leave"]
