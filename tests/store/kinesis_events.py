@@ -91,7 +91,7 @@ class Feed:
         self,
         match_id: str,
         player: str,
-        kind: str,
+        event_type: str,
         action: str | None = None,
         *,
         connection: str | None = "",
@@ -104,7 +104,7 @@ class Feed:
             playerId=player,
             connectionId=f"c-{player}" if connection == "" else connection,
             receivedAt=self.now_ms,
-            type=kind,  # type: ignore[arg-type]
+            type=event_type,  # type: ignore[arg-type]
             actionId=action,
             **fields,
         )
