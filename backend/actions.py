@@ -47,7 +47,7 @@ def new_match_id() -> str:
     return "m-" + uuid.uuid4().hex
 
 
-def _event(caller: Caller, match_id: str, kind: str, **fields: object) -> GameEvent:
+def _event(caller: Caller, match_id: str, type_: str, **fields: object) -> GameEvent:
     return GameEvent.model_validate(
         {
             "eventId": str(uuid.uuid4()),
@@ -55,7 +55,7 @@ def _event(caller: Caller, match_id: str, kind: str, **fields: object) -> GameEv
             "playerId": caller.player_id,  # from the authorizer, never from the frame
             "connectionId": caller.connection_id,
             "receivedAt": caller.received_at,
-            "type": kind,
+            "type": type_,
             **{k: v for k, v in fields.items() if v is not None},
         }
     )

@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from backend import wirejson
+from backend.config import game_settings
 from backend.errors import InvalidMessage, MalformedFrame, UnknownAction
-from backend.protocol import CLIENT_ACTIONS, client_frame_adapter
+from backend.protocol import CLIENT_ACTIONS, Join, client_frame_adapter
 
 
 def request_ref(raw: Any) -> str | None:
@@ -68,6 +69,10 @@ def parse(raw: dict[str, Any]) -> BaseModel:
         frame: BaseModel = client_frame_adapter.validate_python(raw)
     except ValidationError as exc:
         raise InvalidMessage(_explain(exc)) from None
+    if isinstance(frame, Join) and frame.mode not in game_settings().modes:
+        # Modes are data (custom.modes): the frame checks the grammar, this the stage's list.
+        names = ", ".join(game_settings().modes)
+        raise InvalidMessage(f"mode: unknown mode {frame.mode!r}; this stage's modes are {names}")
     return frame
 
 

@@ -17,19 +17,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from backend.ids import ACTION_ID_PATTERN, MATCH_ID_PATTERN, PLAYER_ID_PATTERN
-
-# The grammars of a mode's action kinds and timer kinds (backend.game.plugin declares them for the modes).
-KIND_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
-TIMER_KIND_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
 from backend.vocabulary import (
     ALLTIME,
     BOARD_NAME_PATTERN,
     GLOBAL_BOARD,
-    PERIOD_NAME_PATTERN,
     MODE_NAME_PATTERN,
+    PERIOD_NAME_PATTERN,
     PROTOCOL_VERSION,
     MatchStatus,
 )
+
+# The grammars of a mode's action kinds and timer kinds (backend.game.plugin declares them for the modes).
+KIND_PATTERN = r"^[a-z][a-z0-9_]{0,23}$"
+TIMER_KIND_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
 
 # The stream record's schema (GameEvent.v). Records and event-log items of an earlier version are read
 # through `upcast`, so the consumer reads every version it lists here.
@@ -347,14 +347,21 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
         raw = {**raw, "v": 2}
         if raw.get("type") == "disconnect":
             raw.setdefault("reason", "closed")
-    if raw.get("v", 2) == 2 and raw.get("type") in ("score", "move"):
-        fields = ("points",) if raw["type"] == "score" else ("x", "y")
-        args = {f: raw[f] for f in fields if f in raw}
-        rest = {k: v for k, v in raw.items() if k not in fields}
-        raw = {**rest, "v": 3, "type": "act", "kind": raw["type"], "args": args}
+    if raw.get("v", 2) == 2 and _V2_FIELDS & raw.keys():
+        # Whatever the record holds (a malformed one must reach the model, which refuses it clearly).
+        kind = raw.get("type")
+        fields = {"score": ("points",), "move": ("x", "y")}.get(kind, ()) if isinstance(kind, str) else ()
+        args = {f: raw[f] for f in fields if raw.get(f) is not None}
+        rest = {k: v for k, v in raw.items() if k not in _V2_FIELDS}
+        if fields:
+            rest.update(type="act", kind=raw["type"], args=args)
+        raw = {**rest, "v": 3} if "v" in raw else rest
     elif raw.get("v") == 2:
         raw = {**raw, "v": 3}
     return raw
+
+
+_V2_FIELDS = frozenset({"points", "x", "y"})
 
 
 def read_event(raw: dict[str, Any]) -> GameEvent:

@@ -86,7 +86,7 @@ def import_ms(module: str, env: dict[str, str], *, cached: bool, prefix: str | N
     return float(out.stdout.strip().splitlines()[-1])
 
 
-PROJECT = ("backend", "streams", "local", "clients", "bench")
+PROJECT = ("backend", "streams", "games", "local", "clients", "bench")
 
 _LOADED = (
     "import importlib, json, sys\n"

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.game.modes import MODES
+from backend.game import modes
 from backend.protocol import EVENT_SCHEMA_VERSION
 
 SEQUENCE_BASE = 49_650_000_000_000_000_000_000_000_000_000_000_000_000_000
@@ -49,7 +49,8 @@ class Workload:
     def kinds(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for e in self.events:
-            out[e["type"]] = out.get(e["type"], 0) + 1
+            name = f"act:{e['kind']}" if e["type"] == "act" else e["type"]
+            out[name] = out.get(name, 0) + 1
         return out
 
     def records(self, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
@@ -81,8 +82,9 @@ class Workload:
 def generate(mode: str, concurrent: int, count: int, seed: int = 1) -> Workload:
     """`count` records of `concurrent` matches of `mode` at a time."""
     rng = random.Random(f"{seed}-{mode}-{concurrent}")
-    seats = MODES[mode].seats
-    target = MODES[mode].target_score
+    rules = modes.mode(mode)
+    seats = rules.seats
+    target = int(rules.options["targetScore"])
     work = Workload(mode, concurrent)
     serial = 0
 
@@ -109,10 +111,14 @@ def generate(mode: str, concurrent: int, count: int, seed: int = 1) -> Workload:
             seat = rng.choice(planned.seats)
             if rng.random() < 0.75:
                 points = rng.randint(1, 20)
-                fields = {"type": "score", "points": points}
+                fields = {"type": "act", "kind": "score", "args": {"points": points}}
                 scores[seat.player_id] += points
             else:
-                fields = {"type": "move", "x": rng.randint(0, 1000), "y": rng.randint(0, 1000)}
+                fields = {
+                    "type": "act",
+                    "kind": "move",
+                    "args": {"x": rng.randint(0, 1000), "y": rng.randint(0, 1000)},
+                }
         i = len(work.events)
         work.events.append(
             {

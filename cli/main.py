@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -83,11 +84,30 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def use_stage_settings(config: str = "serverless.yml", stage: str = "local") -> None:
+    """The stage's modes and boards (GAME_SETTINGS, LEADERBOARDS), as every function of it gets them:
+    the game code a command runs reads them from the environment, like a Lambda."""
+    from local import slsconfig
+
+    env = slsconfig.load(config, stage).functions["processor"].environment
+    for name in ("GAME_SETTINGS", "LEADERBOARDS"):
+        value = env[name]
+        if isinstance(value, dict) and "Fn::ToJsonString" in value:
+            value = json.dumps(value["Fn::ToJsonString"], separators=(",", ":"))
+        os.environ.setdefault(name, str(value))
+
+
 def _schema(args: argparse.Namespace) -> int:
+    use_stage_settings(args.config)
+    from backend.game import modes
     from backend.protocol import GameEvent, client_frame_adapter, server_frame_adapter
 
+    configured = modes.configured()  # the stage's modes (serverless.yml custom.modes)
     doc = {
         "client": client_frame_adapter.json_schema(),
+        # The `act` frames: each mode's plug-in declares its kinds (backend.game.plugin.ActFrame).
+        "actions": {kind: model.model_json_schema() for kind, model in sorted(configured.actions.items())},
+        "modes": {name: sorted(configured[name].kinds) for name in configured.names()},
         "server": server_frame_adapter.json_schema(),
         "streamRecord": GameEvent.model_json_schema(),
     }
@@ -96,8 +116,24 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    use_stage_settings(args.config, args.stage)
+    from backend.config import game_settings
+    from backend.game import modes
     from cli.ops import Ops
 
+    plugins = dict(p.split("=", 1) for p in args.plugin)
+    if args.match is None or plugins:
+        using = modes.Modes.load(game_settings(), plugins=plugins)
+        ops = Ops.from_env(args.config, args.stage)
+        if args.match is not None:
+            reports = [ops.replay_one(args.match, using)]
+        else:
+            reports = ops.replay_many(using, status=args.status, mode=args.mode, limit=args.limit)
+        for report in reports:
+            print(json.dumps(report))
+        differing = [r["matchId"] for r in reports if r["differs"]]
+        print(f"{len(reports)} match(es) replayed, {len(differing)} with another result", file=sys.stderr)
+        return 1 if differing else 0
     equal, rebuilt, stored = Ops.from_env(args.config, args.stage).replay(args.match)
     print(json.dumps({"equal": equal, "rebuilt": rebuilt, "stored": stored}, indent=2))
     if not equal:
@@ -153,11 +189,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_token)
 
-    p = sub.add_parser("schema", help="print the wire protocol's JSON Schema")
+    p = sub.add_parser(
+        "schema", help="print the wire protocol's JSON Schema (with the stage's modes' actions)"
+    )
+    p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_schema)
 
-    p = sub.add_parser("replay", help="rebuild a match from its event log and compare")
-    p.add_argument("match")
+    p = sub.add_parser(
+        "replay",
+        help="rebuild a match from its event log and compare; without MATCH, re-run the newest stored "
+        "matches and report those whose result differs",
+    )
+    p.add_argument("match", nargs="?", help="one match: its rebuilt state must equal the stored one")
+    p.add_argument("--status", default="finished", choices=["waiting", "running", "finished"])
+    p.add_argument("--mode", help="only this mode's matches")
+    p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODE=MODULE",
+        help="replay MODE's matches with this plug-in module instead of serverless.yml's (repeatable)",
+    )
     p.add_argument("--stage", default="local")
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_replay)

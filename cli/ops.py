@@ -13,7 +13,7 @@ import os
 from dataclasses import asdict
 from typing import Any
 
-from backend.game import rules
+from backend.game import modes, rules
 from backend.store.events import EventLog
 from backend.store.matches import MatchStore
 from local import slsconfig
@@ -67,6 +67,43 @@ class Ops:
                 raise RuntimeError(f"event log of {match_id} does not replay at version {version}: {outcome}")
         rebuilt, current = asdict(state), asdict(stored.match)
         return rebuilt == current, rebuilt, current
+
+    def replay_many(
+        self, using: modes.Modes, *, status: str = "finished", mode: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Re-runs the newest `limit` stored matches of `status` (from the byStatus index, never a scan)
+        through the modes `using` (this stage's, or with a mode's plug-in replaced: a rules change
+        checked against last week's matches before it ships). One report per match; `differs` when
+        the result (status, winner, what each player is credited) is not the stored one."""
+        reports: list[dict[str, Any]] = []
+        cursor = None
+        while len(reports) < limit:
+            found, cursor = self.matches.by_status(status, mode=mode, limit=min(100, limit), cursor=cursor)
+            for summary in found[: limit - len(reports)]:
+                reports.append(self.replay_one(summary["matchId"], using))
+            if cursor is None:
+                break
+        return reports
+
+    def replay_one(self, match_id: str, using: modes.Modes) -> dict[str, Any]:
+        stored = self.matches.load(match_id).match
+        rules_of = using[stored.mode]
+        state = rules_of.initial(match_id)
+        refused: list[dict[str, Any]] = []
+        for _, event in self.events.read(match_id):
+            state, outcome = rules_of.apply(state, event)
+            if isinstance(outcome, rules.Refused):
+                refused.append({"eventId": event.eventId, "actionId": event.actionId, "code": outcome.code})
+        before, after = _result(rules_of, stored), _result(rules_of, state)
+        return {
+            "matchId": match_id,
+            "mode": stored.mode,
+            "differs": before != after,
+            "stored": before,
+            "replayed": after,
+            # Events the stored match applied that these rules refuse (a stricter bound, a new rule).
+            "refused": refused,
+        }
 
     # --- dead-letter queue -------------------------------------------------------------------------
 
@@ -154,3 +191,8 @@ class Ops:
             self._sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
             moved += len(records)
         return moved
+
+
+def _result(mode: rules.GameMode, match: rules.Match) -> dict[str, Any]:
+    """What a match's result is, as players and boards see it."""
+    return {"status": match.status, "winner": match.winner, "credits": mode.credits(match)}

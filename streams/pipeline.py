@@ -243,7 +243,7 @@ def state_frame(m: rules.Match, applied: list[str]) -> State:
     """The match as it stands, in the `state` frame of its version."""
     return State(
         matchId=m.match_id,
-        mode=m.mode,  # type: ignore[arg-type]
+        mode=m.mode,
         version=m.version,
         status=m.status,
         players={

@@ -34,8 +34,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, Literal, cast
 
+from backend.config import game_settings
 from backend.game.cron import Cron, CronError
-from backend.game.modes import MODES
 from backend.vocabulary import BOARD_NAME_PATTERN, PERIOD_NAME_PATTERN
 
 ENV = "LEADERBOARDS"
@@ -201,13 +201,15 @@ def _board(name: str, raw: Any, periods: dict[str, Period]) -> Board:
     spec = _mapping(
         raw or {}, where, {"modes", "operator", "order", "tieBreak", "subscore", "periods", "rankFrames"}
     )
+    # The stage's modes (custom.modes, in GAME_SETTINGS), which every function gets with the boards.
+    known = tuple(game_settings().modes)
     modes_raw = spec.get("modes")
     if modes_raw is None:
-        modes = frozenset(MODES)
-    elif isinstance(modes_raw, list) and modes_raw and all(m in MODES for m in modes_raw):
+        modes = frozenset(known)
+    elif isinstance(modes_raw, list) and modes_raw and all(m in known for m in modes_raw):
         modes = frozenset(modes_raw)
     else:
-        raise BoardConfigError(f"{where}.modes: a non-empty list of {', '.join(MODES)}, or left out for all")
+        raise BoardConfigError(f"{where}.modes: a non-empty list of {', '.join(known)}, or left out for all")
     tie_break = cast(TieBreak, _one_of(spec.get("tieBreak"), f"{where}.tieBreak", TIE_BREAKS, "none"))
     subscore = spec.get("subscore")
     if tie_break == "subscore":

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -167,8 +167,10 @@ class ActFrame(BaseModel):
 
     action: Literal["act"]
     kind: str
-    matchId: str = Field(pattern=MATCH_ID_PATTERN)
-    id: str = Field(pattern=ACTION_ID_PATTERN, description="action id, unique per player; applied once")
+    matchId: Annotated[str, Field(pattern=MATCH_ID_PATTERN)]
+    id: Annotated[str, Field(pattern=ACTION_ID_PATTERN, description="client-chosen id, echoed back")] = Field(
+        description="action id, unique per player; a repeated id is applied once"
+    )
 
     ENVELOPE: ClassVar[frozenset[str]] = frozenset({"action", "kind", "matchId", "id"})
 
@@ -180,7 +182,7 @@ class ActFrame(BaseModel):
 def kind_of(model: type[ActFrame]) -> str:
     """The `kind` an action model declares (its Literal's one value)."""
     annotation = model.model_fields["kind"].annotation
-    values = getattr(annotation, "__args__", ())
+    values: tuple[Any, ...] = tuple(getattr(annotation, "__args__", ()))
     if len(values) != 1 or not isinstance(values[0], str) or not re.match(KIND_PATTERN, values[0]):
         raise TypeError(f"{model.__name__}.kind must be one Literal string matching {KIND_PATTERN}")
     return str(values[0])
@@ -218,14 +220,15 @@ class Plausibility:
         )
 
     def refusal(self, state: Match, player: Player, points: int, at: int) -> Implausible | None:
-        """Why claiming `points` at receive time `at` is implausible, or None."""
+        """Why claiming `points` at receive time `at` is implausible, or None. `player` is as `play` gets
+        it: this action already counted in `actions`."""
         if points > self.pointsPerAction:
             return Implausible(f"at most {self.pointsPerAction} points in one action")
         # Whole milliseconds and integer arithmetic: the same answer on every machine and every replay.
         elapsed_ms = max(0, at - state.started_at)
         if (player.score + points - self.pointsAtStart) * 1000 > self.pointsPerSecond * elapsed_ms:
             return Implausible(f"more than {self.pointsPerSecond:g} points per second of the match")
-        if (player.actions + 1 - self.actionsAtStart) * 1000 > self.actionsPerSecond * elapsed_ms:
+        if (player.actions - self.actionsAtStart) * 1000 > self.actionsPerSecond * elapsed_ms:
             return Implausible(f"more than {self.actionsPerSecond:g} scoring actions per second")
         return None
 

@@ -42,7 +42,7 @@ __all__ = [
 
 
 def new_match(match_id: str, mode: str, *, using: modes.Modes | None = None) -> Match:
-    found = (using or modes.configured())
+    found = using or modes.configured()
     if mode not in found:
         raise ValueError(f"unknown mode {mode!r}")
     return found[mode].initial(match_id)

@@ -30,8 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.config import game_settings
+from backend.errors import Conflict, MatchFull, MatchNotFound, StaleState
 from backend.game.rules import Match, Player
 from backend.protocol import GameEvent
 from backend.store import ConditionFailed, conditional, pages, start_key

@@ -698,15 +698,22 @@ async function matchDetail(root, matchId) {
   const t0 = events.length ? events[0].receivedAt : 0;
   const totals = new Map(players.map(([p]) => [p, 0]));
   const scoreSeries = new Map(players.map(([p]) => [p, [[t0, 0]]]));
+  // An action is an `act` of its mode's kind (stream record v3), with the action's fields in `args`.
+  const kindOf = (e) => (e.type === "act" ? e.kind : e.type);
   for (const e of events) {
-    if (e.type === "score") {
-      totals.set(e.playerId, (totals.get(e.playerId) || 0) + e.points);
+    if (kindOf(e) === "score") {
+      totals.set(e.playerId, (totals.get(e.playerId) || 0) + e.args.points);
       if (!scoreSeries.has(e.playerId)) scoreSeries.set(e.playerId, [[t0, 0]]);
       scoreSeries.get(e.playerId).push([e.receivedAt, totals.get(e.playerId)]);
     }
   }
-  const describe = (e) =>
-    e.type === "score" ? `+${e.points} points` : e.type === "move" ? `to ${e.x}, ${e.y}` : e.type === "end" ? "ended by an operator" : "";
+  const describe = (e) => {
+    const kind = kindOf(e);
+    if (kind === "score") return `+${e.args.points} points`;
+    if (kind === "move") return `to ${e.args.x}, ${e.args.y}`;
+    if (e.type === "act") return JSON.stringify(e.args);
+    return e.type === "end" ? "ended by an operator" : "";
+  };
   root.append(
     h("p", {}, h("a", { href: "#/matches" }, "← All matches")),
     h("h2", { tabindex: -1 }, `Match ${matchId}`),
@@ -737,12 +744,12 @@ async function matchDetail(root, matchId) {
       events.map((e) =>
         h(
           "li",
-          { dataset: { version: e.version, type: e.type, player: e.playerId, actionId: e.actionId || "" } },
+          { dataset: { version: e.version, type: kindOf(e), player: e.playerId, actionId: e.actionId || "" } },
           h("span", { class: "t" }, `+${((e.receivedAt - t0) / 1000).toFixed(2)} s`),
           " ",
           h("span", { class: "v" }, `v${e.version}`),
           " ",
-          h("strong", {}, e.type),
+          h("strong", {}, kindOf(e)),
           ` ${e.playerId} ${describe(e)}`,
           e.actionId ? h("span", { class: "dim" }, ` (${e.actionId})`) : null,
         ),

@@ -71,7 +71,7 @@ def _stale_or_missing_bytecode(path: str, version: str, prefix: str = "") -> lis
 def test_the_function_package_holds_only_lambda_code(runtime_version: str) -> None:
     names = _names("gamebackend.zip")
     tops = {n.split("/", 1)[0] for n in names}
-    assert tops == {"backend", "streams"}, tops
+    assert tops == {"backend", "streams", "games"}, tops
     assert "backend/handlers/message.py" in names and "streams/processor.py" in names
     tag = f".cpython-{runtime_version.replace('.', '')}.pyc"
     assert not [n for n in names if "__pycache__" in n and not n.endswith(tag)]

@@ -135,7 +135,12 @@ async def test_leaderboards_matches_and_events(stack: LocalRuntime, connect_play
     status, detail = await call(stack, "GET", f"/admin/matches/{mid}")
     assert status == 200
     assert (detail["status"], detail["winner"], detail["roster"]) == ("finished", solo.player, [solo.player])
-    assert [e["type"] for e in detail["lastEvents"]] == ["join", "score", "score"]
+    assert [(e["type"], e.get("kind")) for e in detail["lastEvents"]] == [
+        ("join", None),
+        ("act", "score"),
+        ("act", "score"),
+    ]
+    assert [e["args"] for e in detail["lastEvents"][1:]] == [{"points": 60}, {"points": 40}]
 
     status, first = await call(stack, "GET", f"/admin/matches/{mid}/events?limit=2")
     assert status == 200 and [e["version"] for e in first["events"]] == [1, 2]

@@ -47,8 +47,9 @@ def test_token_command_mints_a_token_the_authorizer_accepts() -> None:
 def test_schema_command_prints_both_directions() -> None:
     out = _cli("schema")
     doc = json.loads(out.stdout)
-    assert set(doc) == {"client", "server", "streamRecord"}
-    assert "Score" in json.dumps(doc["client"])
+    assert set(doc) == {"client", "actions", "modes", "server", "streamRecord"}
+    # The race modes' actions, from their plug-in, and which modes play them.
+    assert doc["actions"]["score"]["title"] == "Score" and doc["modes"]["duel"] == ["move", "score"]
 
 
 @pytest.mark.parametrize("engine", dynamodb_engines())

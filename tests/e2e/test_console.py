@@ -324,7 +324,7 @@ async def test_every_view_against_the_admin_api_under_bot_load(
                 break
             cursor = f"&cursor={page['nextCursor']}"
         assert await rows(tab, "timeline", "version", "type", "player") == [
-            [str(e["version"]), e["type"], e["playerId"]] for e in events
+            [str(e["version"]), e.get("kind") or e["type"], e["playerId"]] for e in events
         ]
         assert await tab.eval("document.querySelector('#end-match').disabled") is True  # finished already
         await screenshot(tab, "console-match.png")

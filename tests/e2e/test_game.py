@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from backend.config import game_settings
+from backend.game import modes
 from cli.ops import Ops
 from local.runtime import LocalRuntime
 from tests.e2e.conftest import Client, eventually, on_every_engine
@@ -117,6 +119,18 @@ async def test_duel_both_players_see_every_state_and_the_winner(
     equal, rebuilt, stored = await asyncio.to_thread(ops.replay, mid)
     assert equal, (rebuilt, stored)
     assert rebuilt["winner"] == alice.player
+
+    # The stored matches through the current rules: the same results. Through a rules change (at most 20
+    # points an action): this duel's result differs, and the replay says which actions it refuses.
+    settings = game_settings()
+    same = await asyncio.to_thread(ops.replay_many, modes.Modes.load(settings), mode="duel", limit=50)
+    (this,) = [r for r in same if r["matchId"] == mid]
+    assert not this["differs"] and this["refused"] == []
+    assert this["stored"]["winner"] == alice.player
+    capped = modes.Modes.load(settings, plugins={"duel": "tests.fixtures.race_capped"})
+    changed = await asyncio.to_thread(ops.replay_one, mid, capped)
+    assert changed["differs"] and changed["replayed"]["status"] == "running"
+    assert {r["code"] for r in changed["refused"]} == {"implausible"}
 
 
 async def test_one_action_id_sent_twice_is_applied_once(connect_player: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from backend.errors import BadRequest, Conflict, MatchFull, MatchNotFound, StaleState
-from backend.game.modes import MODES
+from backend.game import modes
 from backend.game.rules import Match, Player
 from backend.store.matches import MATCH_TTL, MatchStore, Roster, Stored
 
@@ -104,7 +104,7 @@ def test_a_stale_roster_cannot_claim_a_seat(store: MatchStore) -> None:
 def test_concurrent_claims_of_the_last_seat_exactly_one_wins(store: MatchStore) -> None:
     for n, (mode, contenders) in enumerate([("duel", 5), ("arena", 3)], start=1):
         roster = store.create(mid(n), mode, "p0", now_ms=T0)
-        while len(roster.players) < MODES[mode].seats - 1:
+        while len(roster.players) < modes.mode(mode).seats - 1:
             roster = store.claim_seat(roster, f"p{len(roster.players)}")
         # Every contender reads the same roster (one seat left) before any of them writes: a
         # conditional write serializes them, so this is the interleaving that matters.

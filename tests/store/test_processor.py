@@ -23,10 +23,9 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 
+from backend.game import modes, rules
 from backend.game import ranktree as tree
-from backend.game import rules
 from backend.game.boards import Boards, configured
-from backend.game.modes import MODES
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import GameEvent
 from backend.push import PushReport
@@ -620,8 +619,8 @@ def test_poison_records_are_dead_lettered_and_the_rest_of_the_batch_is_applied(w
         ("undecodable", f.raw(m, "!!!not base64!!!")),
         ("undecodable", f.raw(m, b"{not json")),
         ("not a JSON object", f.raw(m, b"[1, 2]")),
-        ("unknown schema version 3", f.raw(m, {**good, "v": 3, "eventId": "e-v3", "actionId": "v3"})),
-        ("invalid event", f.raw(m, {**good, "points": "lots", "actionId": "bad"})),
+        ("unknown schema version 4", f.raw(m, {**good, "v": 4, "eventId": "e-v4", "actionId": "v4"})),
+        ("invalid event", f.raw(m, {**good, "receivedAt": "soon", "actionId": "bad"})),
         (
             "partition key is not the event's match",
             f.raw(mid(2), {**good, "eventId": "e-k", "actionId": "k"}),
@@ -873,7 +872,7 @@ def test_the_event_log_replays_to_the_stored_state(world: World) -> None:
     """Two messy arenas: strangers, retries, leaves, batches of random sizes, records delivered again."""
     rnd = random.Random(7)
     f = world.feed
-    seated = [f"p{i}" for i in range(MODES["arena"].seats)]
+    seated = [f"p{i}" for i in range(modes.mode("arena").seats)]
     arenas = [world.seat(mid(n), "arena", seated) for n in (1, 2)]
     for m in arenas:
         for p in seated[:-1]:  # the last seat goes to whoever joins first, a stranger perhaps
@@ -1050,10 +1049,10 @@ def test_a_crash_between_two_transactions_of_the_rank_tree_is_repaired_by_the_re
 ) -> None:
     f = world.feed
     matches = [
-        world.start(mid(n), "arena", [f"p{n}{i}" for i in range(MODES["arena"].seats)]) for n in (1, 2)
+        world.start(mid(n), "arena", [f"p{n}{i}" for i in range(modes.mode("arena").seats)]) for n in (1, 2)
     ]
     for n, m in enumerate(matches, start=1):
-        for i in range(MODES["arena"].seats):
+        for i in range(modes.mode("arena").seats):
             f.score(m, f"p{n}{i}", f"s{i}", 5 + i * 7)
     assert world.deliver(f.records, project=False) == {"batchItemFailures": []}
     state = world.window(world.changes())

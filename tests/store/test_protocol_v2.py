@@ -11,7 +11,8 @@ from typing import Any
 
 import boto3
 
-from backend.game import rules
+from backend.game import modes, rules
+from backend.protocol import EVENT_SCHEMA_VERSION
 from backend.store.events import LOG_RETENTION
 from tests.store.kinesis_events import b64, record
 from tests.store.test_processor import EVENTS, PREFIX, World, mid, world
@@ -84,7 +85,7 @@ def test_a_drop_is_told_to_the_others_and_its_grace_timer_forfeits(world: World)
     stored = world.matches.load(m)
     assert stored.match.players["alice"].presence == "away"
     assert "alice" not in stored.connections
-    grace = stored.match.settings.grace_ms
+    grace = modes.mode(stored.match.mode).settings.grace_ms
     assert [p for cid, p in world.pusher.of_type("presence") if cid == "c-bob"] == [
         {
             "type": "presence",
@@ -131,7 +132,7 @@ def test_v1_and_v2_records_in_one_batch_are_applied_alike(world: World) -> None:
     assert stored.match.players["bob"].score == 10
     assert stored.match.players["alice"].presence == "away"  # v1's disconnect: upcast as `closed`
     logged = [e for _, e in world.log.read(m)]
-    assert [e.v for e in logged] == [2] * len(logged)
+    assert [e.v for e in logged] == [EVENT_SCHEMA_VERSION] * len(logged)
     assert [e.reason for e in logged if e.type == "disconnect"] == ["closed"]
     world.assert_exact()
 
@@ -172,7 +173,7 @@ def test_an_unknown_schema_version_is_still_poison(world: World) -> None:
     f = world.feed
     m = world.start(mid(1), "practice", ["alice"])
     data = {
-        "v": 3,
+        "v": 4,
         "eventId": "e9",
         "matchId": m,
         "playerId": "alice",
@@ -182,5 +183,5 @@ def test_an_unknown_schema_version_is_still_poison(world: World) -> None:
     f.records.append(record(b64(json.dumps(data)), m, 10**60))
     assert world.deliver(f.records) == {"batchItemFailures": []}
     (letter,) = world.dead_letters()
-    assert letter["reason"] == "unknown schema version 3"
-    assert json.loads(base64.b64decode(letter["record"]["kinesis"]["data"]))["v"] == 3
+    assert letter["reason"] == "unknown schema version 4"
+    assert json.loads(base64.b64decode(letter["record"]["kinesis"]["data"]))["v"] == 4

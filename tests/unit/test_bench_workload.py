@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from backend.game.modes import MODES
+from backend.game import modes
 from backend.protocol import GameEvent
 from bench import coldstart, workload
 
@@ -18,26 +18,27 @@ def test_the_workload_is_deterministic_and_valid() -> None:
     for event in a.events:
         GameEvent.model_validate(event)
     kinds = a.kinds
-    assert kinds["join"] >= 6 and kinds["score"] > kinds["move"] > 0
+    assert kinds["join"] >= 6 and kinds["act:score"] > kinds["act:move"] > 0
 
 
 def test_every_match_opens_with_its_joins_and_stops_at_the_target() -> None:
     work = workload.generate("arena", concurrent=2, count=2000, seed=1)
-    target = MODES["arena"].target_score
+    target = int(modes.mode("arena").options["targetScore"])
     by_match: dict[str, list[dict[str, object]]] = {}
     for e in work.events:
         by_match.setdefault(str(e["matchId"]), []).append(e)
     assert len(by_match) > 2  # matches finished and were replaced
     for planned in work.matches:
         events = by_match.get(planned.match_id, [])
-        seats = MODES["arena"].seats
+        seats = modes.mode("arena").seats
         joins = [e for e in events[:seats] if e["type"] == "join"]
         assert len(joins) == min(seats, len(events))
         scores: dict[str, int] = {}
         for e in events:
             assert max(scores.values(), default=0) < target  # nothing after the winning score
-            if e["type"] == "score":
-                scores[str(e["playerId"])] = scores.get(str(e["playerId"]), 0) + int(e["points"])  # type: ignore[call-overload]
+            if e["type"] == "act" and e["kind"] == "score":
+                points = int(e["args"]["points"])  # type: ignore[index]
+                scores[str(e["playerId"])] = scores.get(str(e["playerId"]), 0) + points
 
 
 def test_records_are_kinesis_event_source_records_in_order() -> None:

@@ -7,7 +7,8 @@ import pytest
 
 from backend import frames
 from backend.errors import InvalidMessage, MalformedFrame, UnknownAction
-from backend.protocol import Join, LeaderboardQuery, Move, Ping, Score
+from backend.protocol import Join, LeaderboardQuery, Ping
+from games.race import Move, Score
 
 
 @pytest.mark.parametrize("body", [None, "", "garbage", "{", "[1,2]", '"text"', "42", "null"])

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FOLDERS = {
     "backend": ROOT / "backend",
     "streams": ROOT / "streams",
+    "games": ROOT / "games",
     "local": ROOT / "local",
     "clients": ROOT / "clients",
     "gamebackend_client": ROOT / "clients" / "python" / "gamebackend_client",
@@ -31,6 +32,9 @@ SDK = FOLDERS["gamebackend_client"]
 ALLOWED = {
     "backend": set(),
     "streams": {"backend"},
+    # The modes' plug-ins know the interface (backend.game.plugin); the backend loads them by the name
+    # serverless.yml gives (importlib), never by an import statement.
+    "games": {"backend"},
     "local": {"backend"},  # the runtime invokes the handlers by their serverless.yml names
     "gamebackend_client": set(),
     "clients": {"backend", "local", "gamebackend_client"},  # the bots: the SDK, and a stage's tokens

@@ -12,7 +12,8 @@ import pytest
 from backend.actions import ROUTES, GameRoutes
 from backend.caller import Caller
 from backend.errors import MatchFull, MatchNotFound, StaleState
-from backend.game.modes import MODES
+from backend.game import modes
+from backend.game.plugin import ActFrame
 from backend.ids import ConnectionId, MatchId, PlayerId
 from backend.protocol import ClientFrame, GameEvent, Ping
 from backend.service import handle_frame
@@ -28,7 +29,7 @@ class FakeMatches:
     seats: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def create(self, match_id: str, mode: str, player: str, now_ms: int | None = None) -> Roster:
-        roster = Roster(match_id, mode, (player,), 0, gen=1, open=MODES[mode].seats > 1)
+        roster = Roster(match_id, mode, (player,), 0, gen=1, open=modes.mode(mode).seats > 1)
         self.rosters[match_id] = roster
         return roster
 
@@ -67,7 +68,7 @@ class FakeMatches:
             raise MatchFull("full")
         players = (*roster.players, player)
         claimed = replace(
-            roster, players=players, gen=roster.gen + 1, open=len(players) < MODES[roster.mode].seats
+            roster, players=players, gen=roster.gen + 1, open=len(players) < modes.mode(roster.mode).seats
         )
         self.rosters[roster.match_id] = claimed
         return claimed
@@ -80,14 +81,14 @@ class FakeConnections:
     def get(self, connection_id: ConnectionId) -> Connection | None:
         return self.items.get(connection_id)
 
-    def attach_match(self, connection_id: ConnectionId, match_id: MatchId) -> bool:
+    def attach_match(self, connection_id: ConnectionId, match_id: MatchId, mode: str | None = None) -> bool:
         changed = self.items[connection_id].match_id != match_id
-        self.items[connection_id] = replace(self.items[connection_id], match_id=match_id)
+        self.items[connection_id] = replace(self.items[connection_id], match_id=match_id, mode=mode)
         return changed
 
     def detach_match(self, connection_id: ConnectionId, match_id: MatchId) -> None:
         if self.items[connection_id].match_id == match_id:
-            self.items[connection_id] = replace(self.items[connection_id], match_id=None)
+            self.items[connection_id] = replace(self.items[connection_id], match_id=None, mode=None)
 
 
 @dataclass
@@ -147,7 +148,9 @@ def test_every_client_frame_but_ping_has_a_route() -> None:
     for member in get_args(union):
         inner = get_args(member)
         models |= set(get_args(inner[0])) if inner else {member}
-    assert models - {Ping} == set(ROUTES)
+    # Every mode's actions are subclasses of ActFrame: one route for all of them.
+    assert models - {Ping} == set(ROUTES) - {ActFrame}
+    assert all(issubclass(model, ActFrame) for model in modes.configured().actions.values())
 
 
 def test_a_ping_never_builds_the_game_routes(route: Route) -> None:
@@ -182,7 +185,35 @@ def test_an_act_publishes_the_authorizers_player_not_the_frames(route: Route) ->
     ack = route.send(alice, {"action": "act", "kind": "score", "matchId": match_id, "id": "a1", "points": 7})
     assert ack == {"type": "ack", "id": "a1"}
     event = route.stream.published[-1]
-    assert (event.type, event.playerId, event.points, event.receivedAt) == ("score", "alice", 7, 1_000)
+    assert (event.type, event.kind, event.args, event.playerId, event.receivedAt) == (
+        "act",
+        "score",
+        {"points": 7},
+        "alice",
+        1_000,
+    )
+
+
+def test_an_act_of_a_kind_the_matchs_mode_does_not_play_is_refused_and_publishes_nothing(
+    route: Route,
+) -> None:
+    alice = route.connect("alice")
+    match_id = route.send(alice, {"action": "join", "mode": "practice", "id": "j"})["matchId"]
+    before = list(route.stream.published)
+    for frame in (
+        {"action": "act", "kind": "teleport", "matchId": match_id, "id": "t1"},
+        {"action": "act", "kind": "score", "matchId": match_id, "id": "t2", "points": 7, "x": 1},
+    ):
+        answer = route.send(alice, frame)
+        assert (answer["type"], answer["code"], answer["ref"]) == ("error", "invalid_message", frame["id"])
+    assert route.stream.published == before
+
+
+def test_a_join_of_a_mode_the_stage_does_not_have_is_refused(route: Route) -> None:
+    alice = route.connect("alice")
+    answer = route.send(alice, {"action": "join", "mode": "chess", "id": "j"})
+    assert (answer["type"], answer["code"]) == ("error", "invalid_message")
+    assert "practice" in answer["message"] and not route.stream.published
 
 
 def test_an_act_in_someone_elses_match_is_refused_and_publishes_nothing(route: Route) -> None:

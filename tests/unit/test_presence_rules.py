@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from backend.game import rules
+from backend.game import modes, rules
 from backend.game.rules import Applied, Ignored, Match, Refused, Timer, apply, new_match
 from backend.protocol import GameEvent
 from tests.unit.test_rules import MID, T0, ev, play, running
@@ -33,7 +33,7 @@ def test_a_drop_in_a_running_match_holds_the_seat_and_asks_for_the_grace_timer()
     assert after.players["alice"].score == 30  # the seat, and what it holds, are kept
     assert after.status == "running"
     assert outcome.presence == "away"
-    grace = state.settings.grace_ms
+    grace = modes.mode(state.mode).settings.grace_ms
     assert outcome.timers == (Timer("grace", "alice", after.version, grace),)
 
 
@@ -48,7 +48,7 @@ def test_a_rejoin_within_the_grace_takes_the_seat_back_and_the_old_timer_does_no
 
 
 def test_after_the_grace_the_player_forfeits_and_the_other_wins() -> None:
-    state = play(running(), ev("score", "alice", "a1", points=90), ev("score", "bob", "b1", points=10))
+    state = play(running(), ev("score", "alice", "a1", points=50), ev("score", "bob", "b1", points=10))
     state, gone = away(state, "alice")
     (timer,) = gone.timers
     after, outcome = apply(state, timer_for("alice", timer.ref))
@@ -130,7 +130,9 @@ def test_a_drop_whose_seat_could_not_be_released_waits_and_the_grace_starts_with
     assert state.players["alice"].presence == "away"
     after, joined = apply(state, ev("join", "bob", "jb"))
     assert isinstance(joined, Applied) and after.status == "running"
-    assert joined.timers == (Timer("grace", "alice", state.players["alice"].away, state.settings.grace_ms),)
+    assert joined.timers == (
+        Timer("grace", "alice", state.players["alice"].away, modes.mode(state.mode).settings.grace_ms),
+    )
 
 
 def test_a_join_with_a_newer_roster_drops_the_released_players_it_does_not_hold() -> None:
@@ -169,7 +171,7 @@ def test_a_released_leave_takes_the_player_out_of_the_waiting_match() -> None:
 
 def test_actions_beyond_the_burst_are_refused_and_refill_with_time() -> None:
     state = running()
-    limits = state.settings
+    limits = modes.mode(state.mode).settings
     refused = []
     for i in range(limits.actionBurst + 5):
         state, outcome = apply(state, ev("move", "alice", f"m{i}", x=1, y=1, at=T0))
@@ -190,7 +192,7 @@ def test_actions_beyond_the_burst_are_refused_and_refill_with_time() -> None:
 
 def test_a_receive_time_earlier_than_the_last_refills_nothing() -> None:
     state = running()
-    burst = state.settings.actionBurst
+    burst = modes.mode(state.mode).settings.actionBurst
     for i in range(burst):
         state = play(state, ev("score", "alice", f"s{i}", points=1, at=T0 + 5000))
     _, outcome = apply(state, ev("score", "alice", "early", points=1, at=T0))
@@ -199,12 +201,13 @@ def test_a_receive_time_earlier_than_the_last_refills_nothing() -> None:
 
 def test_a_refused_action_id_can_be_sent_again_later() -> None:
     state = running()
-    for i in range(state.settings.actionBurst):
-        state = play(state, ev("score", "alice", f"s{i}", points=1, at=T0))
-    _, outcome = apply(state, ev("score", "alice", "again", points=1, at=T0))
+    start = state.started_at  # the rules count from the match's start (plausibility) too
+    for i in range(modes.mode(state.mode).settings.actionBurst):
+        state = play(state, ev("score", "alice", f"s{i}", points=1, at=start))
+    _, outcome = apply(state, ev("score", "alice", "again", points=1, at=start))
     assert isinstance(outcome, Refused)
-    after = play(state, ev("score", "alice", "again", points=1, at=T0 + 1000))
-    assert after.players["alice"].score == state.settings.actionBurst + 1
+    after = play(state, ev("score", "alice", "again", points=1, at=start + 1000))
+    assert after.players["alice"].score == modes.mode(state.mode).settings.actionBurst + 1
 
 
 # --- replay ---------------------------------------------------------------------------------------

@@ -8,8 +8,7 @@ import random
 
 import pytest
 
-from backend.game import rules
-from backend.game.modes import MODES
+from backend.game import modes, rules
 from backend.game.rules import Applied, Ignored, Match, Refused, apply, new_match
 from backend.protocol import GameEvent
 
@@ -67,7 +66,7 @@ def running(mode: str = "duel", players: tuple[str, ...] = ("alice", "bob")) -> 
 
 @pytest.mark.parametrize(("mode", "seats"), [("practice", 1), ("duel", 2), ("arena", 8)])
 def test_a_match_waits_until_every_seat_is_taken(mode: str, seats: int) -> None:
-    assert MODES[mode].seats == seats
+    assert modes.mode(mode).seats == seats
     state = new_match(MID, mode)
     assert state.status == "waiting"
     for i in range(seats):
@@ -80,7 +79,7 @@ def test_a_match_waits_until_every_seat_is_taken(mode: str, seats: int) -> None:
 
 @pytest.mark.parametrize("mode", ["practice", "duel", "arena"])
 def test_a_join_of_a_full_match_is_refused(mode: str) -> None:
-    state = running(mode, tuple(f"p{i}" for i in range(MODES[mode].seats)))
+    state = running(mode, tuple(f"p{i}" for i in range(modes.mode(mode).seats)))
     after, outcome = apply(state, ev("join", "late", "j1"))
     assert isinstance(outcome, Refused)
     assert (outcome.action_id, outcome.code) == ("j1", "match_full")
@@ -124,14 +123,14 @@ def test_score_adds_points_to_the_scorer_only() -> None:
 
 @pytest.mark.parametrize(("mode", "overshoot"), [("practice", 0), ("duel", 0), ("duel", 37), ("arena", 1)])
 def test_reaching_the_target_finishes_the_match_with_a_winner(mode: str, overshoot: int) -> None:
-    target = MODES[mode].target_score
-    players = tuple(f"p{i}" for i in range(MODES[mode].seats))
+    target = int(modes.mode(mode).options["targetScore"])
+    players = tuple(f"p{i}" for i in range(modes.mode(mode).seats))
     state = running(mode, players)
     winner = players[-1]
     n = 0
-    while state.players[winner].score + 100 < target:
+    while state.players[winner].score + 50 < target:
         n += 1
-        state = play(state, ev("score", winner, f"s{n}", points=100))
+        state = play(state, ev("score", winner, f"s{n}", points=50))
     # One point short of the target: still running.
     last = target - state.players[winner].score
     if last > 1:
@@ -148,12 +147,11 @@ def test_reaching_the_target_finishes_the_match_with_a_winner(mode: str, oversho
 def test_the_first_to_reach_the_target_wins() -> None:
     state = play(
         running(),
-        ev("score", "alice", "a1", points=100),
-        ev("score", "bob", "b1", points=100),
-        ev("score", "bob", "b2", points=100),
+        ev("score", "alice", "a1", points=50),
+        *(ev("score", "bob", f"b{n}", points=50) for n in range(4)),  # duel: the target is 200
     )
     assert state.winner == "bob"
-    after, outcome = apply(state, ev("score", "alice", "a2", points=100))
+    after, outcome = apply(state, ev("score", "alice", "a2", points=50))
     assert isinstance(outcome, Refused)
     assert outcome.code == "match_not_running"
     assert after is state
@@ -171,7 +169,11 @@ def _waiting() -> Match:
 
 def _finished() -> Match:
     # duel: the target is 200
-    return play(running(), ev("score", "alice", "half", points=100), ev("score", "alice", "win", points=100))
+    return play(
+        running(),
+        *(ev("score", "alice", f"s{n}", points=50) for n in range(3)),
+        ev("score", "alice", "win", points=50),
+    )
 
 
 @pytest.mark.parametrize("make", [_waiting, _finished], ids=["waiting", "finished"])
@@ -306,7 +308,7 @@ def random_events(seed: int, n: int = 150) -> tuple[str, list[GameEvent]]:
     """A seeded, messy sequence: strangers, retries, leaves, ends, all event types."""
     rnd = random.Random(seed)
     mode = rnd.choice(["practice", "duel", "arena"])
-    pool = PLAYERS[: MODES[mode].seats + 2]
+    pool = PLAYERS[: modes.mode(mode).seats + 2]
     events: list[GameEvent] = []
     sent: list[GameEvent] = []
     for i in range(n):
@@ -401,3 +403,117 @@ def test_a_repeated_action_id_is_ignored_and_marked_as_a_duplicate() -> None:
     assert after is state
     _, rejoin = apply(state, ev("join", "alice"))
     assert isinstance(rejoin, Ignored) and not rejoin.duplicate
+
+
+# --- reported scores: plausibility (custom.plausibility) -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def deployed() -> modes.Modes:
+    """The modes as a deployed stage has them: the local stage's bounds are loose (serverless.yml)."""
+    from backend.config import GameSettings
+    from tests.conftest import declared_game_settings
+
+    return modes.Modes.load(GameSettings.parse(declared_game_settings("dev")))
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_every_deployed_stage_bounds_the_race_modes_reported_scores(stage: str) -> None:
+    from backend.config import GameSettings
+    from local import slsconfig
+    from tests.conftest import ROOT, declared_game_settings
+
+    declared = slsconfig.load(ROOT / "serverless.yml", stage).custom["plausibility"]
+    settings = GameSettings.parse(declared_game_settings(stage))
+    for name in ("practice", "duel", "arena"):
+        assert settings.mode(name).options["plausibility"] == declared, (stage, name)
+
+
+def test_the_instant_win_of_a_cheating_client_is_refused_as_implausible(deployed: modes.Modes) -> None:
+    # The cheat of the issue: join a practice match and claim its 100 points at once.
+    state = play_with(deployed, new_match(MID, "practice"), ev("join", "alice", at=T0))
+    after, outcome = apply(state, ev("score", "alice", "cheat", points=100, at=T0 + 60), using=deployed)
+    assert isinstance(outcome, Refused) and outcome.code == "implausible"
+    assert after is state
+    # The same claim a second into the match is within the bounds (50 + 250 a second).
+    later, fine = apply(state, ev("score", "alice", "honest", points=100, at=T0 + 1000), using=deployed)
+    assert isinstance(fine, Applied) and later.status == "finished" and later.winner == "alice"
+
+
+def play_with(using: modes.Modes, state: Match, *events: GameEvent) -> Match:
+    for e in events:
+        state, outcome = apply(state, e, using=using)
+        assert isinstance(outcome, Applied), (e, outcome)
+    return state
+
+
+def test_a_total_that_grows_faster_than_the_bound_is_refused_and_the_refusal_replays(
+    deployed: modes.Modes,
+) -> None:
+    events = [
+        ev("join", "alice", at=T0),
+        ev("score", "alice", "a1", points=50, at=T0 + 10),  # the allowance at the start
+        ev("score", "alice", "a2", points=40, at=T0 + 100),  # 90 > 50 + 25: implausible
+        ev("score", "alice", "a3", points=20, at=T0 + 100),  # 70 <= 75: applied
+    ]
+    outcomes = []
+    state = new_match(MID, "practice")
+    for e in events:
+        state, outcome = apply(state, e, using=deployed)
+        outcomes.append(type(outcome).__name__)
+    assert outcomes == ["Applied", "Applied", "Refused", "Applied"]
+    assert state.players["alice"].score == 70
+    again = new_match(MID, "practice")
+    for e in events:
+        again, _ = apply(again, e, using=deployed)
+    assert again == state  # the receive times decide: a replay refuses the same action
+
+
+def test_a_mode_that_takes_reported_scores_must_declare_bounds() -> None:
+    from backend.config import ModeSettings
+    from games.race import Race
+
+    with pytest.raises(ValueError, match="plausibility"):
+        Race("loose", 1, ModeSettings(), {"targetScore": 10})
+
+
+# --- time in the rules: the match's duration (custom.modes.<mode>.matchSeconds) ----------------------
+
+
+def _timed() -> modes.Modes:
+    from backend.config import ModeSettings
+    from games.race import Race
+
+    options = modes.mode("duel").options
+    timed = Race("duel", 2, ModeSettings(seats=2, matchSeconds=90), options)
+    return modes.Modes({"duel": timed})
+
+
+def test_a_match_with_a_duration_ends_when_its_timer_is_due_once() -> None:
+    using = _timed()
+    state = new_match(MID, "duel", using=using)
+    state, _ = apply(state, ev("join", "alice", at=T0), using=using)
+    state, started = apply(state, ev("join", "bob", at=T0 + 500), using=using)
+    assert isinstance(started, Applied) and state.status == "running"
+    (timer,) = started.timers
+    assert (timer.kind, timer.ref, timer.delay_ms) == ("duration", T0 + 500, 90_000)
+    state, _ = apply(state, ev("score", "bob", "b1", points=30, at=T0 + 1000), using=using)
+
+    stale, ignored = apply(state, ev("timer", "alice", timer="duration", ref=T0), using=using)
+    assert isinstance(ignored, Ignored) and stale is state  # not this match's start
+    due = ev("timer", timer.player, timer="duration", ref=timer.ref)
+    ended, applied = apply(state, due, using=using)
+    assert isinstance(applied, Applied)
+    assert (ended.status, ended.winner, ended.version) == ("finished", "bob", state.version + 1)
+    twice, again = apply(ended, due, using=using)
+    assert isinstance(again, Ignored) and twice is ended  # delivered twice: applied once
+
+
+def test_time_running_out_on_a_shared_lead_is_a_draw() -> None:
+    using = _timed()
+    state = new_match(MID, "duel", using=using)
+    state, _ = apply(state, ev("join", "alice", at=T0), using=using)
+    state, started = apply(state, ev("join", "bob", at=T0), using=using)
+    (timer,) = started.timers
+    ended, _ = apply(state, ev("timer", "alice", timer="duration", ref=timer.ref), using=using)
+    assert (ended.status, ended.winner) == ("finished", None)

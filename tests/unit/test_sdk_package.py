@@ -48,7 +48,18 @@ def test_the_sdks_frames_are_the_protocol_schema() -> None:
             f"gamebackend_client.protocol's {side} frames differ from docs/protocol.schema.json: change "
             "clients/python/gamebackend_client/protocol.py with backend/protocol.py"
         )
-    assert set(written) - set(sdk) == {"streamRecord"}  # the stream is the backend's business alone
+    # The race modes' actions, which the SDK has typed helpers for, are those modes' plug-in's.
+    for model in (protocol.Score, protocol.Move):
+        kind = model.model_fields["kind"].annotation.__args__[0]  # type: ignore[union-attr]
+        assert model.model_json_schema() == written["actions"][kind], (
+            f"gamebackend_client.protocol.{model.__name__} differs from the `{kind}` action of games/race.py"
+        )
+    # The stream is the backend's business alone; the modes' actions are the stage's (`act` sends any).
+    assert set(written) - set(sdk) == {
+        "streamRecord",
+        "actions",
+        "modes",
+    }  # the stream is the backend's business alone
 
 
 def test_the_sdks_constants_are_the_backends() -> None:
@@ -57,7 +68,7 @@ def test_the_sdks_constants_are_the_backends() -> None:
         ids.ACTION_ID_PATTERN,
         ids.MATCH_ID_PATTERN,
     )
-    assert get_args(protocol.Mode) == vocabulary.MODE_NAMES
+    assert protocol.MODE_NAME_PATTERN == vocabulary.MODE_NAME_PATTERN
     # Boards and periods are the server's data: the SDK shares their grammar, not a list of them.
     assert (protocol.BOARD_NAME_PATTERN, protocol.PERIOD_NAME_PATTERN) == (
         vocabulary.BOARD_NAME_PATTERN,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 PROTOCOL_VERSION = 2  # the version this SDK speaks; `pong` and `joined` carry the server's
 
 # Modes are the server's data (its serverless.yml declares them, each a plug-in): the SDK knows their
-# grammar, and the server refuses a mode it does not have.
+# grammar, and the server answers `invalid_message` for a mode it does not have.
 MODE_NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 Mode = Annotated[str, Field(pattern=MODE_NAME_PATTERN, description="a mode of custom.modes")]
 MatchStatus = Literal["waiting", "running", "finished"]
@@ -77,6 +77,8 @@ class Move(_Frame):
     y: Coordinate
 
 
+# The race modes' actions (practice, duel, arena). A mode's actions are its plug-in's on the server: the
+# server's schema lists them per kind (docs/protocol.schema.json `actions`); `GameClient.act` sends any.
 Act = Annotated[Score | Move, Field(discriminator="kind")]
 
 # Any mode's action: `kind` and the action's own fields are the mode's (its plug-in on the server declares
@@ -119,7 +121,8 @@ class LeaderboardQuery(_Frame):
         return self
 
 
-ClientFrame = Annotated[Ping | Join | Act | Leave | LeaderboardQuery, Field(discriminator="action")]
+# The frames every stage has (an `act` is the mode's: `Act` above, or the server's `actions`).
+ClientFrame = Annotated[Ping | Join | Leave | LeaderboardQuery, Field(discriminator="action")]
 
 
 # --- server -> client ------------------------------------------------------------------------------
