@@ -485,3 +485,16 @@ def test_random_moves_never_corrupt_the_board_and_replay_to_the_same_result(
     state_again, log = run(make_mode(), sent)
     assert state_again == state  # the same events, refusals included, give the same match
     assert replayed(MODE, log) == state  # and so do the applied ones alone, from initial()
+
+
+def test_serverless_yml_declares_the_mode_with_its_local_turn_timer() -> None:
+    from backend.config import game_settings
+    from backend.game.modes import Modes
+
+    mode = Modes.load(game_settings())["connect-four"]  # GAME_SETTINGS: the local stage's (tests/conftest.py)
+    assert isinstance(mode, ConnectFour) and mode.seats == 2 and not mode.reports_scores
+    assert 0 < mode.turn_ms <= 15_000, (
+        "the local stage's turn timer is short (custom.stages.local.turnSeconds)"
+    )
+    assert mode.settings.grace_ms < mode.turn_ms  # a dropped player forfeits before their turn runs out
+    assert set(mode.kinds) == {"drop"}
