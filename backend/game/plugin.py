@@ -20,7 +20,7 @@ mode may override `apply` itself for full control.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
@@ -255,6 +255,15 @@ class GameMode:
         self.settings = settings
         self.options = dict(options)
         self.kinds: dict[str, type[ActFrame]] = {kind_of(m): m for m in self.actions}
+        # Built once, not per event: `apply` runs for every record of every batch.
+        self._handlers: dict[str, Callable[[Match, GameEvent], tuple[Match, Outcome]]] = {
+            "join": self._join,
+            "leave": self._leave,
+            "act": self._act,
+            "end": self._end,
+            "disconnect": self._disconnect,
+            "timer": self._timer,
+        }
         self.plausibility: Plausibility | None = None
         if self.reports_scores:
             if "plausibility" not in self.options:
@@ -327,15 +336,7 @@ class GameMode:
         (streams.pipeline, which knows where each player's pushes go) passes only those."""
         if event.matchId != state.match_id:
             raise ValueError(f"event for {event.matchId} applied to {state.match_id}")
-        handler = {
-            "join": self._join,
-            "leave": self._leave,
-            "act": self._act,
-            "end": self._end,
-            "disconnect": self._disconnect,
-            "timer": self._timer,
-        }[event.type]
-        after, outcome = handler(state, event)
+        after, outcome = self._handlers[event.type](state, event)
         if not isinstance(outcome, Applied):
             if after is not state:
                 raise AssertionError(f"{event.type} changed the match without being applied")

@@ -27,6 +27,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from gamebackend_client import GameClient
+from gamebackend_client.protocol import Joined
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 from tests.e2e.conftest import management_api
@@ -367,18 +368,24 @@ async def test_play_a_practice_match_with_the_keyboard_in_chromium(
         assert not page.errors, page.errors
 
 
+async def rival_waiting(stack: LocalRuntime, rival: str, mode: str) -> tuple[GameClient, Joined]:
+    """A rival, over the Python SDK, alone in a new waiting match of `mode`: a waiting match another test
+    left would pair them with a stranger, so it is left and looked for again."""
+    opponent = GameClient(stack.ws_url, token_for(rival), heartbeat_interval=None)
+    await opponent.connect()
+    joined = await opponent.join(mode)
+    while joined.status != "waiting":
+        await opponent.leave()
+        joined = await opponent.join(mode)
+    return opponent, joined
+
+
 async def test_the_page_shows_an_opponent_away_then_forfeited(stack: LocalRuntime, tmp_path: Path) -> None:
-    from gamebackend_client import GameClient
 
     executable = await asyncio.to_thread(chromium_executable)
     player, rival = f"web-{uuid.uuid4().hex[:6]}", f"rival-{uuid.uuid4().hex[:6]}"
-    # The rival opens a duel first (a leftover waiting duel of another test would pair them: try again).
-    opponent = GameClient(stack.ws_url, token_for(rival), heartbeat_interval=None)
-    await opponent.connect()
-    joined = await opponent.join("duel")
-    while joined.status != "waiting":
-        await opponent.leave()
-        joined = await opponent.join("duel")
+    # The rival opens a duel first.
+    opponent, joined = await rival_waiting(stack, rival, "duel")
     row = MY_ROW.format(player=rival)
     async with chromium(executable, tmp_path / "profile") as page:
         await page.send(
@@ -424,14 +431,8 @@ async def test_play_connect_four_with_keys_and_pointer_in_chromium(
 ) -> None:
     executable = await asyncio.to_thread(chromium_executable)
     player, rival = f"web-{uuid.uuid4().hex[:6]}", f"rival-{uuid.uuid4().hex[:6]}"
-    # The rival opens the match (so moves first), over the Python SDK; a waiting match another test left
-    # would pair them with a stranger: leave it and look again.
-    opponent = GameClient(stack.ws_url, token_for(rival), heartbeat_interval=None)
-    await opponent.connect()
-    joined = await opponent.join("connect-four")
-    while joined.status != "waiting":
-        await opponent.leave()
-        joined = await opponent.join("connect-four")
+    # The rival opens the match (so moves first), over the Python SDK.
+    opponent, joined = await rival_waiting(stack, rival, "connect-four")
 
     async def rival_drops(column: int) -> None:
         await opponent.wait_state(lambda s: s.game is not None and s.game["turn"] == rival, timeout=20)
