@@ -136,7 +136,14 @@ function confirmAction(title, text, confirmLabel) {
   $("#confirm-ok").textContent = confirmLabel;
   dialog.returnValue = "";
   return new Promise((resolve) => {
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "ok"), { once: true });
+    // The close event of an earlier showing can still be queued when the dialog opens again (Escape,
+    // then a quick second click): while the dialog is open, a close event is not this showing's.
+    const closed = () => {
+      if (dialog.open) return;
+      dialog.removeEventListener("close", closed);
+      resolve(dialog.returnValue === "ok");
+    };
+    dialog.addEventListener("close", closed);
     dialog.showModal();
     $("#confirm-cancel").focus();
   });

@@ -370,7 +370,8 @@ async def test_every_view_against_the_admin_api_under_bot_load(
         await confirm(tab, kick, accept=False)
         assert (await call(stack, "GET", of_stuck))[1]["connections"]
         await confirm(tab, kick, accept=True)
-        await stuck.ws.wait_closed()
+        await tab.wait(f"document.querySelector('#status').textContent.startsWith('Kicked {stuck.player}')")
+        await asyncio.wait_for(stuck.ws.wait_closed(), 20)
 
         async def gone() -> bool:
             return not (await call(stack, "GET", of_stuck))[1]["connections"]
