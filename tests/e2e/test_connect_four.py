@@ -34,13 +34,28 @@ class Match:
         """Drops into these columns in turn, each by the player whose turn the newest state says it
         is; the state that applied the last one, as both players were pushed it."""
         for column in columns:
-            action_id = await drop(self.players[self.state["game"]["turn"]], self.mid, column)
-            seen = [
-                await state_where(c, lambda s, a=action_id: a in s["applied"]) for c in self.players.values()
-            ]
+            mover = self.players[self.state["game"]["turn"]]
+            action_id = await drop(mover, self.mid, column)
+            # The mover first: a refusal is pushed to them only.
+            others = [c for c in self.players.values() if c is not mover]
+            seen = [await applied(c, action_id) for c in (mover, *others)]
             assert seen[0] == seen[1]  # both players are pushed the same state
             self.state = seen[0]
         return self.state
+
+
+async def applied(client: Client, action_id: str) -> dict[str, Any]:
+    """The state that applied the action; a `rejected` for it fails the test with its reason (a turn
+    timer that ran out on a loaded machine says so, instead of a bare timeout)."""
+    frame = await client.wait_for(
+        lambda f: (
+            (f.get("type") == "state" and action_id in f["applied"])
+            or (f.get("type") == "rejected" and f.get("id") == action_id)
+        ),
+        timeout=20,
+    )
+    assert frame["type"] == "state", f"{action_id} refused: {frame}"
+    return frame
 
 
 async def pair(connect_player: Any) -> Match:
