@@ -19,9 +19,11 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -33,7 +35,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from backend import auth, rankings, wirejson
+from backend import auth, wirejson
 from backend.admin import models as m
 from backend.aws import failed_dependency
 from backend.config import Settings
@@ -61,11 +63,14 @@ from backend.push import Pusher
 from backend.store.connections import ConnectionStore
 from backend.store.events import EventLog
 from backend.store.health import Health
-from backend.store.leaderboards import LeaderboardStore, Page, Row
 from backend.store.matches import MatchStore
 from backend.store.stream import ActionStream
 from backend.store.streamstats import QueueDepths, StreamStats
 from backend.vocabulary import MatchStatus
+
+if TYPE_CHECKING:
+    from backend import rankings
+    from backend.store.leaderboards import LeaderboardStore, Row
 
 logger = Logger(child=True)
 # What powertools lets a `<name>` path segment hold (its documented URI-safe and unsafe characters).
@@ -131,7 +136,9 @@ class AdminDeps:
     """What the admin routes use. The admin handler builds it once per execution environment (its
     composition root) and hands it to `handle`, which gives it to the routes that declare `Deps`."""
 
-    leaderboards: LeaderboardStore
+    # Built by the first leaderboard route: the board machinery (backend.rankings, the boards' specs) is
+    # for those routes, not for the stats the console polls every second.
+    make_leaderboards: Callable[[], LeaderboardStore]
     events: EventLog
     matches: MatchStore
     connections: ConnectionStore
@@ -141,6 +148,10 @@ class AdminDeps:
     health: Health
     pusher: Pusher
     settings: Settings
+
+    @cached_property
+    def leaderboards(self) -> LeaderboardStore:
+        return self.make_leaderboards()
 
 
 def _deps() -> AdminDeps:
@@ -317,8 +328,15 @@ def _key_cursor(cursor: str, shape: dict[str, tuple[str, str]]) -> dict[str, Any
 # --- leaderboards ----------------------------------------------------------------------------------
 
 
+def _rankings() -> Any:
+    from backend import rankings
+
+    return rankings
+
+
 def _target(boards: LeaderboardStore, board: str, period: str, season: int | None = None) -> rankings.Target:
-    return rankings.target(boards, board, period, season, max_age=0)
+    target: rankings.Target = _rankings().target(boards, board, period, season, max_age=0)
+    return target
 
 
 def _entries(entries: list[tuple[int, Row]]) -> list[m.Entry]:
@@ -340,8 +358,8 @@ def leaderboard_page(
     season: SeasonQuery = None,
 ) -> m.LeaderboardPage:
     t = _target(deps.leaderboards, board, period, season)
-    page = rankings.read(deps.leaderboards, t, limit, cursor=cursor)
-    prev, nxt = rankings.cursors(page)
+    page = _rankings().read(deps.leaderboards, t, limit, cursor=cursor)
+    prev, nxt = _rankings().cursors(page)
     return m.LeaderboardPage(
         board=board,
         period=period,
@@ -366,7 +384,9 @@ def player_standing(
     if found is None:
         raise NotFound(f"{playerId} is not on {board}/{period}")
     rank, row = found.me
-    prev, nxt = rankings.cursors(Page(found.entries, found.more_before, found.more_after))
+    from backend.store.leaderboards import Page
+
+    prev, nxt = _rankings().cursors(Page(found.entries, found.more_before, found.more_after))
     return m.PlayerStanding(
         board=board,
         period=period,

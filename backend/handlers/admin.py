@@ -19,7 +19,7 @@ def _build() -> AdminDeps:
     s = settings()
     tables = [s.connections_table, s.matches_table, s.leaderboards_table, s.events_table]
     return AdminDeps(
-        leaderboards=bootstrap.leaderboards(),
+        make_leaderboards=bootstrap.leaderboards,
         events=bootstrap.events(),
         matches=bootstrap.matches(),
         connections=bootstrap.connections(),
@@ -33,8 +33,16 @@ def _build() -> AdminDeps:
 
 
 deps = bootstrap.Root(_build)
-# Before SnapStart's snapshot: PyJWT, the pusher, every model, and each route's validation.
-snapstart.warm("jwt", "backend.push", "aiobotocore.session", models=routes.models, prepare=routes.prepare)
+# Before SnapStart's snapshot: PyJWT, the pusher, the leaderboards' machinery, every model, and each
+# route's validation.
+snapstart.warm(
+    "jwt",
+    "backend.push",
+    "backend.rankings",
+    "aiobotocore.session",
+    models=routes.models,
+    prepare=routes.prepare,
+)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

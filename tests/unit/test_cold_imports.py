@@ -34,6 +34,8 @@ HEAVY = (
 )
 # And where a function needs nothing of pydantic at all ($disconnect puts a GameEvent on the stream).
 WITHOUT_PYDANTIC = {"authorizer", "connect"}
+# What only some of a function's routes use: loaded by the first of them (or before the snapshot).
+ROUTES_ONLY = {"admin": ("backend.rankings", "backend.store.leaderboards", "backend.game.boards")}
 
 PROBE = """
 import importlib, json, sys
@@ -100,6 +102,7 @@ FUNCTIONS = sorted(slsconfig.load(ROOT / "serverless.yml", "dev").functions)
 def test_a_handler_module_imports_nothing_heavy(function: str) -> None:
     imported = probe(function)["imported"]
     assert [h for h in HEAVY if loaded(imported, h)] == []
+    assert [m for m in ROUTES_ONLY.get(function, ()) if loaded(imported, m)] == []
     if function in WITHOUT_PYDANTIC:
         assert not loaded(imported, "pydantic")
 
@@ -128,7 +131,7 @@ def test_before_the_snapshot_a_function_loads_what_its_requests_need_but_no_xray
     needs = {
         "authorizer": ["jwt", "aws_lambda_powertools.utilities.parameters"],
         "message": ["backend.actions"],
-        "admin": ["jwt", "backend.push"],
+        "admin": ["jwt", "backend.push", *ROUTES_ONLY["admin"]],
     }
     for module in needs.get(function, []):
         assert loaded(warmed, module), module
