@@ -43,10 +43,11 @@ test: $(STAMP) deploy-check
 # report, CSVs and plot under loadtest/reports/. SHAPE: smoke, steady, spike, ramp. More options
 # (a deployed stage, --peak, ...): LOADTEST_ARGS="..." or `python -m loadtest.run --help`.
 # FAULTS=all (or kill:3,gone:2,5xx:2,throttle:2): faults injected during the run (loadtest/faults.py).
+# DYNAMODB=local: the stack it starts keeps its tables in DynamoDB Local instead of moto.
 SHAPE ?= spike
 FAULTS ?=
-loadtest: $(STAMP)
-	$(BIN)/python -m loadtest.run --shape $(SHAPE) $(if $(FAULTS),--faults $(FAULTS)) $(LOADTEST_ARGS)
+loadtest: $(STAMP) $(if $(filter local,$(DYNAMODB)),$(NODE_STAMP))
+	$(BIN)/python -m loadtest.run --shape $(SHAPE) $(if $(FAULTS),--faults $(FAULTS)) $(if $(DYNAMODB),--dynamodb $(DYNAMODB)) $(LOADTEST_ARGS)
 
 # Benchmarks (not tests): AWS calls and cost per action against a naive baseline, cold start, local
 # throughput, fan-out, processor CPU. Writes bench/results/latest.json and .md, and the table in

@@ -354,7 +354,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"# Load test `{summary['shape']}` — {'PASSED' if summary['passed'] else 'FAILED'}",
         "",
         f"- run id `{summary['runId']}`, {summary['startedAt']}, {summary['elapsedS']:.0f} s",
-        f"- host `{summary['host']}`, admin `{summary['adminUrl']}`",
+        f"- host `{summary['host']}`, admin `{summary['adminUrl']}`"
+        + (f", DynamoDB engine `{summary['dynamodbEngine']}`" if summary.get("dynamodbEngine") else ""),
         f"- shape: {summary['shapeDescription']}",
         f"- machine: {summary['machine']}",
         "",

@@ -86,6 +86,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="auto: start the local stack if it is the target and does not answer",
     )
     p.add_argument(
+        "--dynamodb",
+        choices=["moto", "local"],
+        help="the DynamoDB engine of the local stack this run starts (default: the stack's, moto); "
+        "a stack already running keeps its own, and the report names it",
+    )
+    p.add_argument(
         "--no-throttle",
         action="store_true",
         help="start the local stack without Lambda throttling (invocations queue instead)",
@@ -135,8 +141,11 @@ def load_average() -> str:
 class LocalStack:
     """`gamebackend local` in a subprocess, on the ports of --host/--admin-url, stopped at the end."""
 
-    def __init__(self, host: str, admin_url: str, aws_endpoint: str, log: Path, throttle: bool) -> None:
+    def __init__(
+        self, host: str, admin_url: str, aws_endpoint: str, log: Path, throttle: bool, dynamodb: str | None
+    ) -> None:
         self.host, self.admin_url, self.log, self.throttle = host, admin_url, log, throttle
+        self.dynamodb = dynamodb
         self.aws_endpoint = aws_endpoint
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -162,6 +171,7 @@ class LocalStack:
             str(http.port or 3000),
             "--aws-port",
             str(aws.port or 4566),
+            *(["--dynamodb", self.dynamodb] if self.dynamodb else []),
         ]
         print(f"loadtest: starting the local stack ({' '.join(command[2:])}), log in {self.log}", flush=True)
         with self.log.open("ab") as out:
@@ -184,6 +194,16 @@ class LocalStack:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def dynamodb_engine(admin_url: str) -> str | None:
+    """The local stack's DynamoDB engine (moto, or DynamoDB Local), as its health route says."""
+    try:
+        status, body = http_json(f"{admin_url.rstrip('/')}/local/health", timeout=2)
+    except OSError:
+        return None
+    engine = body.get("dynamodbEngine") if status == 200 and isinstance(body, dict) else None
+    return str(engine) if engine else None
 
 
 def warm_up(host: str, token: str, timeout: float = 90.0) -> float:
@@ -510,7 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     stack: LocalStack | None = None
     if local_target and args.start_stack == "auto":
         candidate = LocalStack(
-            args.host, args.admin_url, args.aws_endpoint, out / "stack.log", throttle=not args.no_throttle
+            args.host,
+            args.admin_url,
+            args.aws_endpoint,
+            out / "stack.log",
+            throttle=not args.no_throttle,
+            dynamodb=args.dynamodb,
         )
         if not candidate.healthy():
             stack = candidate
@@ -635,6 +660,7 @@ def run(
     time.sleep(1.5)  # a last metrics sample or two after the drain
     sampler.stop()
     load_after = load_average()
+    engine = dynamodb_engine(args.admin_url) if is_local(args.admin_url) else None
 
     timeline = json.loads((out / "timeline.json").read_text())
     (out / "metrics.json").write_text(json.dumps(sampler.samples))
@@ -659,6 +685,7 @@ def run(
         "elapsedS": elapsed,
         "host": args.host,
         "adminUrl": args.admin_url,
+        "dynamodbEngine": engine,
         "machine": f"{machine()}; load average {load_before} before, {load_after} after; "
         + cpu_line(sampler.samples),
         "cpu": cpu_summary(sampler.samples),

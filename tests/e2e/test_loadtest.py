@@ -18,6 +18,7 @@ import pytest
 
 from loadtest import conservation, shapes
 from loadtest.ledger import Action, PlayerLedger
+from local import slsconfig
 from local.runtime import LocalRuntime
 from tests.conftest import token_for
 
@@ -110,7 +111,7 @@ async def test_smoke_load_test_loses_and_doubles_nothing(stack: LocalRuntime, tm
     players = summary["conservation"]["players"]
     assert len(players) == 6 and all(p["player"].startswith(f"lt-{summary['runId']}-") for p in players)
     assert all(p["board"] == p["expected"] for p in players)
-    assert summary["backend"]["functions"]["message"]["reservedConcurrency"] == 4
+    assert summary["backend"]["functions"]["message"]["reservedConcurrency"] == MESSAGE_CONCURRENCY
 
 
 async def test_the_check_names_a_player_whose_points_are_missing(stack: LocalRuntime) -> None:
@@ -155,8 +156,14 @@ async def test_an_unanswered_action_counts_if_its_match_logged_it(
     assert (row.board, row.expected, row.ambiguous_applied) == (7, 7, 7)
 
 
+# The message function's reserved concurrency on the local stage.
+MESSAGE_CONCURRENCY = (
+    slsconfig.load(ROOT / "serverless.yml", "local").functions["message"].reserved_concurrency
+)
+
+
 async def test_a_throttled_message_gets_api_gateways_error(stack: LocalRuntime, connect_player: Any) -> None:
-    """Beyond the message function's reserved concurrency (4 locally), a frame is refused at once:
+    """Beyond the message function's reserved concurrency (8 locally), a frame is refused at once:
     Lambda's TooManyRequestsException, which API Gateway answers as any failed integration."""
     message = stack.pools["message"]
     throttling = message.throttle_sync
@@ -165,7 +172,7 @@ async def test_a_throttled_message_gets_api_gateways_error(stack: LocalRuntime, 
     before = (message.stats.throttles, message.stats.invocations, stack.gateway.stats["throttled"])
     message.throttle_sync = True
     try:
-        frames = 16
+        frames = 8 * (MESSAGE_CONCURRENCY or 4)
         await asyncio.gather(*(client.send({"action": "ping", "id": f"p{i}"}) for i in range(frames)))
         answers = [await client.recv(15) for _ in range(frames)]
     finally:
@@ -181,5 +188,6 @@ async def test_a_throttled_message_gets_api_gateways_error(stack: LocalRuntime, 
     assert message.stats.invocations - invocations == len(pongs)  # a throttled call never ran
     assert stack.gateway.stats["throttled"] - gateway == len(refused)
     snapshot = message.stats.snapshot()
-    assert snapshot["reservedConcurrency"] == 4 and snapshot["environments"] <= 4
+    assert snapshot["reservedConcurrency"] == MESSAGE_CONCURRENCY
+    assert snapshot["environments"] <= MESSAGE_CONCURRENCY
     assert sum(row[3] for row in snapshot["perSecond"]) >= len(refused)
