@@ -182,11 +182,11 @@ def _frame_event(event: dict[str, Any]) -> dict[str, Any]:
     """The API Gateway event of the frame a client sent to produce this record (an `act`)."""
     frame: dict[str, Any] = {
         "action": "act",
-        "kind": event["type"],
+        "kind": event["kind"],
         "matchId": event["matchId"],
         "id": event["actionId"],
+        **event["args"],
     }
-    frame.update({k: event[k] for k in ("points", "x", "y") if k in event})
     return {
         "requestContext": {
             "routeKey": "act",
@@ -233,7 +233,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         handler = handlers[case["variant"]]
         if case["variant"] == "message":  # one invocation per act the clients sent
             events = [
-                _frame_event(e) for e in work.events[skip : skip + count] if e["type"] in ("score", "move")
+                _frame_event(e) for e in work.events[skip : skip + count] if e["type"] == "act"
             ]
         else:
             # The first `skip` records (the opening joins) bring the matches into play, uncounted.

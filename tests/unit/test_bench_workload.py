@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 from backend.game import modes
 from backend.protocol import GameEvent
@@ -72,3 +73,24 @@ def test_importtime_lines_are_attributed_to_the_module_that_imported_them() -> N
         "backend.handlers.message": None,
     }
     assert rows[1][1] == 0.3
+
+
+def test_the_message_replay_sends_the_act_frame_each_record_came_from() -> None:
+    """The replay's `message` case invokes the message route once per `act` a client sent: each frame
+    must be what the route parses into that record's kind and arguments."""
+    from backend import frames
+    from bench.replay import _frame_event
+
+    work = workload.generate("duel", concurrent=2, count=200, seed=3)
+    acts = [e for e in work.events if e["type"] == "act"]
+    assert len(acts) > 100
+    for record in acts:
+        event = _frame_event(record)
+        frame: Any = frames.parse(json.loads(event["body"]))
+        assert (frame.kind, frame.matchId, frame.id) == (
+            record["kind"],
+            record["matchId"],
+            record["actionId"],
+        )
+        assert frame.args() == record["args"]
+        assert event["requestContext"]["authorizer"]["playerId"] == record["playerId"]
