@@ -89,12 +89,8 @@ def use_stage_settings(config: str = "serverless.yml", stage: str = "local") -> 
     the game code a command runs reads them from the environment, like a Lambda."""
     from local import slsconfig
 
-    env = slsconfig.load(config, stage).functions["processor"].environment
-    for name in ("GAME_SETTINGS", "LEADERBOARDS"):
-        value = env[name]
-        if isinstance(value, dict) and "Fn::ToJsonString" in value:
-            value = json.dumps(value["Fn::ToJsonString"], separators=(",", ":"))
-        os.environ.setdefault(name, str(value))
+    for name, value in slsconfig.game_environment(slsconfig.load(config, stage)).items():
+        os.environ.setdefault(name, value)
 
 
 def _schema(args: argparse.Namespace) -> int:

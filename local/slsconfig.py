@@ -397,6 +397,17 @@ def arn_of(service: Service, logical: str) -> str:
     raise ConfigError(f"no local ARN for {kind}")
 
 
+GAME_VARIABLES = ("GAME_SETTINGS", "LEADERBOARDS")
+
+
+def game_environment(service: Service, function: str = "processor") -> dict[str, str]:
+    """The modes and the boards (GAME_SETTINGS, LEADERBOARDS) exactly as `function` gets them: what a
+    command or a test that runs game code outside a Lambda puts in its own environment."""
+    env = service.functions[function].environment
+    endpoints = LocalEndpoints(service.region, "", "")  # neither variable names an endpoint
+    return {name: resolve_intrinsic(service, env[name], endpoints) for name in GAME_VARIABLES}
+
+
 def resolve_intrinsic(service: Service, value: Any, endpoints: LocalEndpoints) -> str:
     """Turns an environment value of serverless.yml into the string a local Lambda sees."""
     if isinstance(value, (str, int, float, bool)):

@@ -162,17 +162,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def declared_game_settings(stage: str = "local") -> str:
-    import json
-
     from local import slsconfig
 
-    value = slsconfig.load(ROOT / "serverless.yml", stage).functions["message"].environment["GAME_SETTINGS"]
-    return json.dumps(value["Fn::ToJsonString"], separators=(",", ":"))
+    return slsconfig.game_environment(slsconfig.load(ROOT / "serverless.yml", stage))["GAME_SETTINGS"]
 
 
 def declared_boards(stage: str = "local") -> str:
     from local import slsconfig
 
-    return str(
-        slsconfig.load(ROOT / "serverless.yml", stage).functions["projector"].environment["LEADERBOARDS"]
-    )
+    return slsconfig.game_environment(slsconfig.load(ROOT / "serverless.yml", stage))["LEADERBOARDS"]
