@@ -150,11 +150,8 @@ class LocalStack:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def healthy(self) -> bool:
-        try:
-            status, body = http_json(f"{self.admin_url.rstrip('/')}/local/health", timeout=2)
-        except OSError:
-            return False
-        return status == 200 and isinstance(body, dict) and body.get("status") == "ok"
+        health = local_health(self.admin_url)
+        return health is not None and health.get("status") == "ok"
 
     def start(self, timeout: float = 120.0) -> None:
         ws, http, aws = urlsplit(self.host), urlsplit(self.admin_url), urlsplit(self.aws_endpoint)
@@ -196,14 +193,14 @@ class LocalStack:
             self.proc.wait()
 
 
-def dynamodb_engine(admin_url: str) -> str | None:
-    """The local stack's DynamoDB engine (moto, or DynamoDB Local), as its health route says."""
+def local_health(admin_url: str) -> dict[str, Any] | None:
+    """The local stack's `/local/health` answer (status, stage, endpoints, DynamoDB engine), or None
+    when nothing answers it."""
     try:
         status, body = http_json(f"{admin_url.rstrip('/')}/local/health", timeout=2)
     except OSError:
         return None
-    engine = body.get("dynamodbEngine") if status == 200 and isinstance(body, dict) else None
-    return str(engine) if engine else None
+    return body if status == 200 and isinstance(body, dict) else None
 
 
 def warm_up(host: str, token: str, timeout: float = 90.0) -> float:
@@ -660,7 +657,8 @@ def run(
     time.sleep(1.5)  # a last metrics sample or two after the drain
     sampler.stop()
     load_after = load_average()
-    engine = dynamodb_engine(args.admin_url) if is_local(args.admin_url) else None
+    health = local_health(args.admin_url) if is_local(args.admin_url) else None
+    engine = health.get("dynamodbEngine") if health is not None else None
 
     timeline = json.loads((out / "timeline.json").read_text())
     (out / "metrics.json").write_text(json.dumps(sampler.samples))
