@@ -328,15 +328,10 @@ def _key_cursor(cursor: str, shape: dict[str, tuple[str, str]]) -> dict[str, Any
 # --- leaderboards ----------------------------------------------------------------------------------
 
 
-def _rankings() -> Any:
-    from backend import rankings
-
-    return rankings
-
-
 def _target(boards: LeaderboardStore, board: str, period: str, season: int | None = None) -> rankings.Target:
-    target: rankings.Target = _rankings().target(boards, board, period, season, max_age=0)
-    return target
+    from backend import rankings  # the leaderboard routes' own (not /admin/stats')
+
+    return rankings.target(boards, board, period, season, max_age=0)
 
 
 def _entries(entries: list[tuple[int, Row]]) -> list[m.Entry]:
@@ -357,9 +352,11 @@ def leaderboard_page(
     cursor: CursorQuery = None,
     season: SeasonQuery = None,
 ) -> m.LeaderboardPage:
+    from backend import rankings
+
     t = _target(deps.leaderboards, board, period, season)
-    page = _rankings().read(deps.leaderboards, t, limit, cursor=cursor)
-    prev, nxt = _rankings().cursors(page)
+    page = rankings.read(deps.leaderboards, t, limit, cursor=cursor)
+    prev, nxt = rankings.cursors(page)
     return m.LeaderboardPage(
         board=board,
         period=period,
@@ -384,9 +381,10 @@ def player_standing(
     if found is None:
         raise NotFound(f"{playerId} is not on {board}/{period}")
     rank, row = found.me
+    from backend import rankings
     from backend.store.leaderboards import Page
 
-    prev, nxt = _rankings().cursors(Page(found.entries, found.more_before, found.more_after))
+    prev, nxt = rankings.cursors(Page(found.entries, found.more_before, found.more_after))
     return m.PlayerStanding(
         board=board,
         period=period,
