@@ -155,19 +155,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # As in every function's environment (serverless.yml): a child Logger (backend/admin/app.py) finds
     # its parent (backend/telemetry.py) by this service name, whichever of them a test imports first.
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "gamebackend")
-    # The boards, as every function gets them from serverless.yml (custom.leaderboards).
-    os.environ.setdefault("LEADERBOARDS", declared_boards())
-    # Likewise the modes and sessions (custom.modes, custom.sessions): the plug-ins the rules load.
-    os.environ.setdefault("GAME_SETTINGS", declared_game_settings())
+    # The boards, modes and sessions (custom.leaderboards, custom.modes, custom.sessions) as every function
+    # of the local stage gets them, as the CLI's commands set them.
+    from cli.main import use_stage_settings
+
+    use_stage_settings(str(ROOT / "serverless.yml"))
 
 
 def declared_game_settings(stage: str = "local") -> str:
     from local import slsconfig
 
     return slsconfig.game_environment(slsconfig.load(ROOT / "serverless.yml", stage))["GAME_SETTINGS"]
-
-
-def declared_boards(stage: str = "local") -> str:
-    from local import slsconfig
-
-    return slsconfig.game_environment(slsconfig.load(ROOT / "serverless.yml", stage))["LEADERBOARDS"]
