@@ -380,6 +380,22 @@ async def rival_waiting(stack: LocalRuntime, rival: str, mode: str) -> tuple[Gam
     return opponent, joined
 
 
+async def join_the_rival(page: Page, stack: LocalRuntime, player: str, joined: Joined) -> None:
+    """Opens /play for `player` in the rival's mode and joins from the keyboard (the name and the mode
+    come from the URL: Tab, Tab to the Join button, Enter), into the rival's waiting match."""
+    await page.send(
+        "Page.navigate",
+        url=f"{stack.http_url}/play?ws={stack.ws_url}&player={player}&mode={joined.mode}",
+    )
+    await page.wait("document.readyState === 'complete' && !!document.querySelector('#player')")
+    await page.key("Tab")
+    await page.key("Tab")
+    assert await page.focused() == "join"
+    await page.key("Enter")
+    await page.wait("document.querySelector('#match-info').dataset.status === 'running'")
+    assert await page.eval("document.querySelector('#match-info').dataset.matchId") == joined.matchId
+
+
 async def test_the_page_shows_an_opponent_away_then_forfeited(stack: LocalRuntime, tmp_path: Path) -> None:
 
     executable = await asyncio.to_thread(chromium_executable)
@@ -388,16 +404,7 @@ async def test_the_page_shows_an_opponent_away_then_forfeited(stack: LocalRuntim
     opponent, joined = await rival_waiting(stack, rival, "duel")
     row = MY_ROW.format(player=rival)
     async with chromium(executable, tmp_path / "profile") as page:
-        await page.send(
-            "Page.navigate", url=f"{stack.http_url}/play?ws={stack.ws_url}&player={player}&mode=duel"
-        )
-        await page.wait("document.readyState === 'complete' && !!document.querySelector('#player')")
-        await page.key("Tab")
-        await page.key("Tab")
-        assert await page.focused() == "join"
-        await page.key("Enter")
-        await page.wait("document.querySelector('#match-info').dataset.status === 'running'")
-        assert await page.eval("document.querySelector('#match-info').dataset.matchId") == joined.matchId
+        await join_the_rival(page, stack, player, joined)
         await page.wait(f"{row} && {row}.dataset.presence === 'here'")
         await opponent.close()  # the rival's tab closes: their seat is held for the grace
         await page.wait(f"{row}.dataset.presence === 'away'", timeout=30)
@@ -443,17 +450,7 @@ async def test_play_connect_four_with_keys_and_pointer_in_chromium(
 
     try:
         async with chromium(executable, tmp_path / "profile") as page:
-            await page.send(
-                "Page.navigate",
-                url=f"{stack.http_url}/play?ws={stack.ws_url}&player={player}&mode=connect-four",
-            )
-            await page.wait("document.readyState === 'complete' && !!document.querySelector('#player')")
-            await page.key("Tab")
-            await page.key("Tab")
-            assert await page.focused() == "join"
-            await page.key("Enter")
-            await page.wait("document.querySelector('#match-info').dataset.status === 'running'")
-            assert await page.eval("document.querySelector('#match-info').dataset.matchId") == joined.matchId
+            await join_the_rival(page, stack, player, joined)
             # The board replaces the race's field and buttons; it is a labelled group of column buttons,
             # and the first column has the focus.
             assert await page.eval(
