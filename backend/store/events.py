@@ -11,13 +11,19 @@ it; readers key events by version, so overlapping chunks count each event once.
 
 Every event carries its schema version (`v`), and every chunk the one it was written in (`schema`; none:
 v1): readers read each known version through the upcaster (backend.protocol.upcast).
+
+A chunk's `events` is zlib-compressed JSON (B): a window's events of a match repeat the same field
+names and ids, and a write unit is a KB, so compression cuts the log's writes 5-10x. Chunks written
+before that hold the JSON as a string (S), and readers take either.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 import uuid
+import zlib
 from typing import Any
 
 from backend.protocol import EVENT_SCHEMA_VERSION, GameEvent, read_event
@@ -36,6 +42,23 @@ def dump_events(events: list[tuple[int, GameEvent]]) -> str:
 def load_events(text: str) -> list[tuple[int, GameEvent]]:
     """Events as dump_events wrote them, of any schema version (read through the upcaster)."""
     return [(int(v), read_event(raw)) for v, raw in json.loads(text)]
+
+
+def _packed(chunk: list[tuple[int, GameEvent]]) -> bytes:
+    return zlib.compress(dump_events(chunk).encode(), 6)
+
+
+def _events_of(item: dict[str, Any]) -> list[tuple[int, Any]]:
+    """A chunk's raw [version, event] pairs, compressed (B: bytes from boto3, base64 in a stream image)
+    or, as written before compression, a string (S)."""
+    value = item["events"]
+    if "S" in value:
+        raw: list[tuple[int, Any]] = json.loads(value["S"])
+        return raw
+    data = value["B"]
+    data = base64.b64decode(data) if isinstance(data, str) else bytes(data)
+    unpacked: list[tuple[int, Any]] = json.loads(zlib.decompress(data))
+    return unpacked
 
 
 def _chunks(events: list[tuple[int, GameEvent]]) -> list[list[tuple[int, GameEvent]]]:
@@ -77,7 +100,7 @@ class EventLog:
         item = {
             "matchId": {"S": match_id},
             "version": {"N": str(chunk[0][0])},
-            "events": {"S": dump_events(chunk)},
+            "events": {"B": _packed(chunk)},
             # The schema its events were written in (each event also carries its own `v`); items
             # written before this attribute existed hold v1 events, which readers upcast.
             "schema": {"N": str(EVENT_SCHEMA_VERSION)},
@@ -101,7 +124,7 @@ class EventLog:
 
         def take(items: list[dict[str, Any]]) -> None:
             for item in items:
-                for version, raw in json.loads(item["events"]["S"]):
+                for version, raw in _events_of(item):
                     if version > after_version:
                         found[int(version)] = read_event(raw)
 
@@ -134,7 +157,7 @@ class EventLog:
         )
         found: dict[int, GameEvent] = {}
         for item in out["Items"]:
-            for version, raw in json.loads(item["events"]["S"]):
+            for version, raw in _events_of(item):
                 found.setdefault(int(version), read_event(raw))
         return sorted(found.items())[-count:]
 
