@@ -142,7 +142,7 @@ def test_a_cursor_finds_versions_in_an_earlier_chunk_that_an_overlapping_one_hid
     assert log.read(M1, after_version=6, limit=2) == chunk(M1, 7, 8)
 
 
-def test_a_chunk_is_stored_compressed_and_a_string_chunk_of_before_still_reads(log: EventLog, ddb: Any) -> None:
+def test_a_chunk_is_stored_compressed_and_a_string_chunk_of_before_reads(log: EventLog, ddb: Any) -> None:
     events = chunk(M1, 1, 60)
     log.append({M1: [events]})
     item = ddb.get_item(TableName=TABLE, Key={"matchId": {"S": M1}, "version": {"N": "1"}})["Item"]
