@@ -232,9 +232,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         changes = TableStream(spec["aws"], os.environ["MATCHES_TABLE"])
         handler = handlers[case["variant"]]
         if case["variant"] == "message":  # one invocation per act the clients sent
-            events = [
-                _frame_event(e) for e in work.events[skip : skip + count] if e["type"] == "act"
-            ]
+            events = [_frame_event(e) for e in work.events[skip : skip + count] if e["type"] == "act"]
         else:
             # The first `skip` records (the opening joins) bring the matches into play, uncounted.
             for start in range(0, skip, 100):
