@@ -13,7 +13,8 @@ Every event carries its schema version (`v`), and every chunk the one it was wri
 v1): readers read each known version through the upcaster (backend.protocol.upcast).
 
 A chunk's `events` is zlib-compressed JSON (B): a window's events of a match repeat the same field
-names and ids, and a write unit is a KB, so compression cuts the log's writes 5-10x. Chunks written
+names and ids, and a write unit is a KB: compressed, a duel's chunk costs about a quarter of the units
+(make bench: 9 to 2.1). Chunks written
 before that hold the JSON as a string (S), and readers take either.
 """
 
