@@ -14,8 +14,8 @@ v1): readers read each known version through the upcaster (backend.protocol.upca
 
 A chunk's `events` is zlib-compressed JSON (B): a window's events of a match repeat the same field
 names and ids, and a write unit is a KB: compressed, a duel's chunk costs about a quarter of the units
-(make bench: 9 to 2.1). Chunks written
-before that hold the JSON as a string (S), and readers take either.
+(make bench: 9 to 2.1). Chunks written before that hold the JSON as a string (S), and readers take
+either.
 """
 
 from __future__ import annotations
