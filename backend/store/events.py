@@ -20,7 +20,6 @@ either.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 import uuid
@@ -50,16 +49,11 @@ def _packed(chunk: list[tuple[int, GameEvent]]) -> bytes:
 
 
 def _events_of(item: dict[str, Any]) -> list[tuple[int, Any]]:
-    """A chunk's raw [version, event] pairs, compressed (B: bytes from boto3, base64 in a stream image)
-    or, as written before compression, a string (S)."""
+    """A chunk's raw [version, event] pairs: compressed (B), or, as written before compression, a
+    string (S)."""
     value = item["events"]
-    if "S" in value:
-        raw: list[tuple[int, Any]] = json.loads(value["S"])
-        return raw
-    data = value["B"]
-    data = base64.b64decode(data) if isinstance(data, str) else bytes(data)
-    unpacked: list[tuple[int, Any]] = json.loads(zlib.decompress(data))
-    return unpacked
+    raw: list[tuple[int, Any]] = json.loads(value["S"] if "S" in value else zlib.decompress(value["B"]))
+    return raw
 
 
 def _chunks(events: list[tuple[int, GameEvent]]) -> list[list[tuple[int, GameEvent]]]:
