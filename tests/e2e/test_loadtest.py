@@ -165,6 +165,7 @@ MESSAGE_CONCURRENCY = (
 async def test_a_throttled_message_gets_api_gateways_error(stack: LocalRuntime, connect_player: Any) -> None:
     """Beyond the message function's reserved concurrency (8 locally), a frame is refused at once:
     Lambda's TooManyRequestsException, which API Gateway answers as any failed integration."""
+    assert MESSAGE_CONCURRENCY, "the local stage reserves the message function's concurrency"
     message = stack.pools["message"]
     throttling = message.throttle_sync
     client = await connect_player(f"thr-{uuid.uuid4().hex[:8]}")
@@ -172,7 +173,7 @@ async def test_a_throttled_message_gets_api_gateways_error(stack: LocalRuntime, 
     before = (message.stats.throttles, message.stats.invocations, stack.gateway.stats["throttled"])
     message.throttle_sync = True
     try:
-        frames = 8 * (MESSAGE_CONCURRENCY or 4)
+        frames = 8 * MESSAGE_CONCURRENCY
         await asyncio.gather(*(client.send({"action": "ping", "id": f"p{i}"}) for i in range(frames)))
         answers = [await client.recv(15) for _ in range(frames)]
     finally:
