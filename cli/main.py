@@ -46,7 +46,7 @@ def _local(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        engine_name = "DynamoDB Local" if config.dynamodb == "local" else "on the AWS endpoint"
+        engine_name = "DynamoDB Local" if config.dynamodb == "local" else "moto"
         async with LocalRuntime(config) as rt:
             print(
                 f"\n  WebSocket API   {rt.ws_url}/?token=<JWT>\n"
@@ -173,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["moto", "local"],
         help="the tables' engine: moto (default) or AWS's DynamoDB Local (default: $GAMEBACKEND_DYNAMODB)",
     )
-    p.add_argument("--dynamodb-port", type=int, default=8000, help="DynamoDB Local's port (default 8000)")
+    p.add_argument(
+        "--dynamodb-port", type=int, default=8000, help="the tables' port, on either engine (default 8000)"
+    )
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_local)
 

@@ -2,7 +2,7 @@
 
 They use the same stores as the Lambdas, against the endpoint in AWS_ENDPOINT_URL (the embedded one by
 default for the local stage) or the account's default endpoints. The tables are read where
-AWS_ENDPOINT_URL_DYNAMODB says, or on DynamoDB Local's port when GAMEBACKEND_DYNAMODB=local.
+AWS_ENDPOINT_URL_DYNAMODB says, or, for the local stack, on the tables' own port (8000, on either engine).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from backend.store.matches import MatchStore
 from local import slsconfig
 
 LOCAL_ENDPOINT = "http://127.0.0.1:4566"
-LOCAL_DYNAMODB_LOCAL = "http://127.0.0.1:8000"
+LOCAL_TABLES = "http://127.0.0.1:8000"  # the local stack's tables, on either engine
 
 
 class Ops:
@@ -49,10 +49,10 @@ class Ops:
         service = slsconfig.load(config, stage)
         local = stage == "local"
         endpoint = os.environ.get("AWS_ENDPOINT_URL") or (LOCAL_ENDPOINT if local else None)
-        on_dynamodb_local = local and os.environ.get("GAMEBACKEND_DYNAMODB", "").strip().lower() == "local"
-        dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or (
-            LOCAL_DYNAMODB_LOCAL if on_dynamodb_local else None
-        )
+        # The local stack serves its tables on a port of their own, whichever the engine; an endpoint
+        # set in AWS_ENDPOINT_URL (LocalStack) serves them with the rest.
+        embedded = local and not os.environ.get("AWS_ENDPOINT_URL")
+        dynamodb = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or (LOCAL_TABLES if embedded else None)
         return cls(service, endpoint, dynamodb)
 
     # --- replay -------------------------------------------------------------------------------------

@@ -108,8 +108,9 @@ class Endpoints:
 
     default: str | None
     dynamodb: str | None = None
-    # The embedded moto (local.awsserver), whose /_local/changes feeds exist for what it serves only.
-    change_feeds: str | None = None
+    # The embedded moto processes (local.awsserver), whose /_local/changes feeds exist for what each
+    # serves only.
+    change_feeds: tuple[str, ...] = ()
 
     def of(self, service: str) -> str | None:
         """The endpoint of a boto3 service name ("dynamodb", "dynamodbstreams", "kinesis", ...)."""
@@ -119,7 +120,8 @@ class Endpoints:
 
     def feeds_of(self, service: str) -> str | None:
         """The change-feed server that sees the writes of `service`, or None: then poll."""
-        return self.change_feeds if self.change_feeds and self.of(service) == self.change_feeds else None
+        url = self.of(service)
+        return url if url is not None and url in self.change_feeds else None
 
     def env(self) -> dict[str, str]:
         """The standard variables that point every AWS SDK client at these endpoints. The per-service

@@ -31,6 +31,13 @@ as the service would answer it; `resource` and `operation` may be left out to ma
 "dynamodb"` (or "kinesis", "sqs", ...) limits a rule to one service; `"seconds": S` ends it after S
 seconds whatever its count (a throttling storm). `injected` counts the requests failed so far.
 
+Requests served, for finding where the endpoint's time goes (not part of AWS either):
+
+    GET /_local/stats  ->  {"requests": [{"service", "operation", "function", "count", "cpuSeconds"}]}
+
+per service, operation and calling function (the `app/<function>` of the User-Agent), with the CPU
+seconds spent under the lock, most first.
+
 The server keeps its HTTP/1.1 connections alive (`keep_alive_handler`): werkzeug's development server,
 which moto's own server is, closes each connection after one answer, so every AWS call of every
 function paid a TCP connection, a server thread, and botocore's reconnection; the whole stack spent
@@ -61,11 +68,15 @@ from urllib.parse import parse_qs
 
 CHANGES_PATH = "/_local/changes"
 FAULTS_PATH = "/_local/faults"
+STATS_PATH = "/_local/stats"
 MAX_WAIT = 30.0
 BACKGROUND_PATIENCE = 0.05  # seconds a background request yields to foreground ones at most
 # Iterators of DynamoDB Streams that moto keeps forever; AWS expires them after 15 minutes. Past this
 # many, the oldest half is forgotten (a poller only ever uses its newest one).
 MAX_STREAM_ITERATORS = 20_000
+# A request's thread that has written its answer waits for the interpreter lock held by the request
+# being served: with CPython's default 5 ms it waits up to that long, one request at a time.
+SWITCH_INTERVAL = 0.0005
 IDLE_CONNECTION_SECONDS = 300.0  # botocore keeps a pool per client; its idle connections end after this
 
 _DYNAMODB_WRITES = frozenset(
@@ -233,6 +244,39 @@ def _resources(service: str, operation: str, request: dict[str, Any]) -> set[str
     return set()
 
 
+def _app_of(agent: str) -> str:
+    """The function an AWS call came from: its User-Agent's `app/<function>` (AWS_SDK_UA_APP_ID)."""
+    for part in agent.split():
+        if part.startswith("app/"):
+            return part[4:]
+    return ""
+
+
+class RequestStats:
+    """Requests served and the CPU they took under the lock, per service, operation and calling function:
+    where the endpoint's one process spends its time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str, str], list[float]] = {}
+
+    def add(self, service: str, operation: str, app: str, cpu: float) -> None:
+        with self._lock:
+            row = self._rows.setdefault((service.partition("_")[0], operation, app), [0, 0.0])
+            row[0] += 1
+            row[1] += cpu
+
+    def listing(self) -> dict[str, Any]:
+        with self._lock:
+            rows = sorted(self._rows.items(), key=lambda kv: -kv[1][1])
+            return {
+                "requests": [
+                    {"service": s, "operation": o, "function": a, "count": int(n), "cpuSeconds": round(c, 4)}
+                    for (s, o, a), (n, c) in rows
+                ]
+            }
+
+
 class PriorityLock:
     """One holder at a time; a waiting foreground request goes before waiting background ones (but a
     background request gives way for at most BACKGROUND_PATIENCE of free lock, so it is never
@@ -311,6 +355,7 @@ class SerializedAws:
         self.lock = PriorityLock()
         self.feeds = ChangeFeeds()
         self.faults = Faults()
+        self.stats = RequestStats()
         self._background = tuple(f"app/{name}" for name in background)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -319,6 +364,9 @@ class SerializedAws:
             return self._changes(environ, start_response)
         if path == FAULTS_PATH:
             return self._faults(environ, start_response)
+        if path == STATS_PATH:
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(self.stats.listing()).encode()]
         service, operation = _target(environ)
         watched = (service.startswith("Kinesis_") and operation in ("PutRecord", "PutRecords")) or (
             service.startswith("DynamoDB_") and operation in _DYNAMODB_WRITES
@@ -344,6 +392,7 @@ class SerializedAws:
 
         agent = str(environ.get("HTTP_USER_AGENT", ""))
         self.lock.acquire(background=any(app in agent for app in self._background))
+        began = time.thread_time()
         try:
             # The whole body is produced under the lock: moto builds it from its models.
             body = b"".join(self.app(environ, capture))
@@ -351,6 +400,7 @@ class SerializedAws:
                 _forget_old_stream_iterators()
         finally:
             self.lock.release()
+            self.stats.add(service, operation, _app_of(agent), time.thread_time() - began)
         if watched and status and status[0].startswith("2"):
             # After the answer has gone out (a WSGI server calls close() then): the pollers this wakes
             # would otherwise compete with the writer for the GIL while its answer is being sent.
@@ -622,6 +672,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own server does: URLs it hands out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.setswitchinterval(SWITCH_INTERVAL)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
     background = [name for name in args.background.split(",") if name]

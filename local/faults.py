@@ -13,8 +13,10 @@ injects (loadtest.faults), local stage only, like /local/token.
     POST /local/faults {"target": "aws", "service": "dynamodb", "code":
                         "ProvisionedThroughputExceededException", "status": 400, "seconds": 2, ...}
         the embedded AWS endpoint answers matching requests with that error (local.awsserver.Faults);
-        only when the runtime embeds it (not with AWS_ENDPOINT_URL), and DynamoDB faults reach the
-        tables only on the moto engine (DynamoDB Local is another process).
+        only when the runtime embeds it (not with AWS_ENDPOINT_URL). The tables have a moto process of
+        their own: a rule for "dynamodb" or "dynamodbstreams" goes there (refused on DynamoDB Local,
+        which injects nothing), one for another service to the other process, and one that names no
+        service to both, where each counts its own `count`.
     GET /local/faults      every target's rules and what they injected so far
     DELETE /local/faults   clears every rule (the counts stay)
 
@@ -37,11 +39,32 @@ from local.management import ManagementFaults
 MAX_WITHIN = 60.0
 
 
+TABLE_SERVICES = frozenset({"dynamodb", "dynamodbstreams"})
+
+
+def endpoints_for(rule: dict[str, Any], aws: str | None, tables: str | None) -> list[str]:
+    """The embedded processes an AWS fault rule goes to: `aws` serves every service but the tables,
+    `tables` (None: not embedded, DynamoDB Local) serves DynamoDB and its streams."""
+    service = str(rule.get("service") or "").lower()
+    if service in TABLE_SERVICES:
+        return [tables] if tables else []
+    if service:
+        return [aws] if aws else []
+    return [url for url in (aws, tables) if url]
+
+
 class FaultInjector:
-    def __init__(self, pools: dict[str, FunctionPool], management: ManagementFaults, aws: str | None) -> None:
+    def __init__(
+        self,
+        pools: dict[str, FunctionPool],
+        management: ManagementFaults,
+        aws: str | None,
+        tables: str | None = None,
+    ) -> None:
         self.pools = pools
         self.management = management
         self.aws = aws  # the embedded AWS endpoint's URL, None when nothing is embedded
+        self.tables = tables  # the embedded moto process of the tables, None on DynamoDB Local
 
     async def handle(self, request: web.BaseRequest) -> web.Response:
         try:
@@ -49,8 +72,8 @@ class FaultInjector:
                 return web.json_response(await self.listing())
             if request.method == "DELETE":
                 self.management.clear()
-                if self.aws:
-                    await asyncio.to_thread(self._aws, "DELETE", None)
+                for url in self._embedded:
+                    await asyncio.to_thread(self._aws, url, "DELETE", None)
                 return web.json_response(await self.listing())
             if request.method != "POST":
                 return _refuse(405, "method_not_allowed", "GET, POST or DELETE")
@@ -82,25 +105,42 @@ class FaultInjector:
                 return _refuse(
                     409, "conflict", "the runtime embeds no AWS endpoint (AWS_ENDPOINT_URL is set)"
                 )
-            status, answer = await asyncio.to_thread(self._aws, "POST", spec)
-            if status != 200:
-                return _refuse(400, "bad_request", str(answer.get("message", answer)))
+            urls = endpoints_for(spec, self.aws, self.tables)
+            if not urls:
+                return _refuse(
+                    409,
+                    "conflict",
+                    "the tables are on DynamoDB Local: the runtime injects no faults there",
+                )
+            answer: dict[str, Any] = {}
+            for url in urls:
+                status, answer = await asyncio.to_thread(self._aws, url, "POST", spec)
+                if status != 200:
+                    return _refuse(400, "bad_request", str(answer.get("message", answer)))
             return web.json_response({"fault": answer})
         return _refuse(400, "bad_request", "target must be lambda, management or aws")
 
     async def listing(self) -> dict[str, Any]:
         aws: dict[str, Any] | None = None
-        if self.aws:
-            _, aws = await asyncio.to_thread(self._aws, "GET", None)
+        for url in self._embedded:
+            _, part = await asyncio.to_thread(self._aws, url, "GET", None)
+            if aws is None:
+                aws = {"faults": [], "injected": 0}
+            aws["faults"] += part.get("faults", [])
+            aws["injected"] += int(part.get("injected", 0))
         return {
             "lambda": {name: {"killed": pool.stats.killed} for name, pool in self.pools.items()},
             "management": self.management.listing(),
             "aws": aws,
         }
 
-    def _aws(self, method: str, rule: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
+    @property
+    def _embedded(self) -> list[str]:
+        return [url for url in (self.aws, self.tables) if url]
+
+    def _aws(self, url: str, method: str, rule: dict[str, Any] | None) -> tuple[int, dict[str, Any]]:
         data = json.dumps(rule).encode() if rule is not None else None
-        request = urllib.request.Request(f"{self.aws}/_local/faults", data=data, method=method)
+        request = urllib.request.Request(f"{url}/_local/faults", data=data, method=method)
         try:
             with urllib.request.urlopen(request, timeout=10) as answer:
                 return answer.status, json.loads(answer.read())

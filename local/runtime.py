@@ -1,8 +1,9 @@
 """The local stack: everything serverless.yml declares, on one machine, with no AWS account.
 
 LocalRuntime
-├── EmbeddedMoto        AWS endpoint (DynamoDB, Kinesis, SQS)       :4566  (unless AWS_ENDPOINT_URL)
-├── DynamoDBLocal       DynamoDB + DynamoDB Streams, with dynamodb="local"  :8000  (local.dynamodb_local)
+├── EmbeddedMoto        AWS endpoint (Kinesis, SQS, CloudWatch)     :4566  (unless AWS_ENDPOINT_URL)
+├── EmbeddedMoto        DynamoDB + DynamoDB Streams, dynamodb="moto"   :8000  (a moto process of their own)
+├── DynamoDBLocal       DynamoDB + DynamoDB Streams, dynamodb="local"  :8000  (local.dynamodb_local)
 ├── FunctionPool x N    one per function, worker processes          (local.lambdas)
 ├── Gateway             WebSocket API + Management API              :3001  (local.gateway)
 ├── HttpApi             httpApi routes + /local/* endpoints         :3000  (local.httpapi)
@@ -63,7 +64,8 @@ class RuntimeConfig:
     # AWS_ENDPOINT_URL set -> use that endpoint and embed nothing
     endpoint_url: str | None = field(default_factory=lambda: os.environ.get("AWS_ENDPOINT_URL"))
     idle_seconds: float = 300.0
-    # The tables' engine: "moto" (on the AWS endpoint above) or "local" (AWS's DynamoDB Local, embedded).
+    # The tables' engine, on dynamodb_port: "moto" (a moto process of their own) or "local" (AWS's
+    # DynamoDB Local). With endpoint_url set, the tables are there and nothing is embedded.
     dynamodb: str = field(default_factory=engine_from_env)
     dynamodb_port: int = DEFAULT_PORT
 
@@ -73,6 +75,7 @@ class LocalRuntime:
         self.config = config or RuntimeConfig()
         self.service = slsconfig.load(self.config.config_path, self.config.stage, self.config.region)
         self.moto: aws.EmbeddedMoto | None = None
+        self.moto_dynamodb: aws.EmbeddedMoto | None = None
         self.dynamodb_local: DynamoDBLocal | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.gateway: Gateway | None = None
@@ -105,10 +108,11 @@ class LocalRuntime:
         tests) is pointed through this, so DynamoDB goes to DynamoDB Local when that is the engine. A
         DynamoDB stream poller reads `of("dynamodbstreams")`, and waits on the change feed at
         `feeds_of("dynamodb")` where there is one (moto's), else polls: DynamoDB Local has none."""
+        tables = self.dynamodb_local or self.moto_dynamodb
         return aws.Endpoints(
             default=self.aws_endpoint,
-            dynamodb=self.dynamodb_local.url if self.dynamodb_local else None,
-            change_feeds=self.moto.url if self.moto else None,
+            dynamodb=tables.url if tables else None,
+            change_feeds=tuple(m.url for m in (self.moto, self.moto_dynamodb) if m is not None),
         )
 
     @property
@@ -162,6 +166,11 @@ class LocalRuntime:
             )
             self.moto = aws.EmbeddedMoto(cfg.host, cfg.aws_port, background)
             await asyncio.to_thread(self.moto.start)
+            if cfg.dynamodb == "moto":
+                # The tables on a process of their own: moto serves one request at a time, and the
+                # actions' PutRecords would otherwise queue behind every table's reads and writes.
+                self.moto_dynamodb = aws.EmbeddedMoto(cfg.host, cfg.dynamodb_port, background)
+                await asyncio.to_thread(self.moto_dynamodb.start)
         else:
             log.info("using the AWS endpoint %s (nothing embedded)", cfg.endpoint_url)
         if self.moto is not None or self.dynamodb_local is not None:
@@ -197,7 +206,10 @@ class LocalRuntime:
             from local.faults import FaultInjector
 
             injector = FaultInjector(
-                self.pools, self.gateway.management.faults, self.moto.url if self.moto else None
+                self.pools,
+                self.gateway.management.faults,
+                self.moto.url if self.moto else None,
+                self.moto_dynamodb.url if self.moto_dynamodb else None,
             )
             self.http.add_local_route("/local/faults", injector.handle)
             mounts["/play"] = WEB_CLIENT
@@ -252,7 +264,8 @@ class LocalRuntime:
                     self.pools[fn.name],
                     endpoint=self.aws_endpoint,
                     poll_interval=self.config.poll_interval,
-                    dynamodb_endpoint=self.dynamodb_endpoint,  # DynamoDB Local's, with that engine
+                    dynamodb_endpoint=self.dynamodb_endpoint,
+                    feeds=self.endpoints.feeds_of("dynamodb"),  # none on DynamoDB Local
                 )
             else:
                 poller = StreamPoller(
@@ -297,8 +310,9 @@ class LocalRuntime:
             await self.http.stop()
         for pool in self.pools.values():
             await pool.close()
-        if self.moto:
-            await asyncio.to_thread(self.moto.stop)
+        for moto in (self.moto, self.moto_dynamodb):
+            if moto:
+                await asyncio.to_thread(moto.stop)
         if self.dynamodb_local:
             await asyncio.to_thread(self.dynamodb_local.stop)
 

@@ -100,9 +100,12 @@ class TableStreamPoller:
         endpoint: str,
         poll_interval: float = READ_INTERVAL,
         dynamodb_endpoint: str | None = None,
+        feeds: str | None = None,
     ) -> None:
         """`endpoint` serves CloudWatch and SQS (and the tables, unless `dynamodb_endpoint`, DynamoDB
-        Local for example, serves them and their streams)."""
+        Local for example, serves them and their streams). `feeds` is the embedded endpoint whose change
+        feeds see the table's writes (by default `endpoint`, when it serves the tables too); without
+        one the poller polls."""
         if event.parallelization_factor != 1 or event.bisect_on_error or event.report_batch_item_failures:
             raise ConfigError(
                 f"{function}: parallelizationFactor > 1, bisectBatchOnFunctionError and "
@@ -124,9 +127,10 @@ class TableStreamPoller:
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
         self.dynamodb_endpoint = dynamodb_endpoint or endpoint
-        self._feeds = ChangeFeeds(endpoint)
         # The embedded endpoint's feeds see the writes to the tables it serves, and only those.
-        self._feeds.available = self.dynamodb_endpoint == endpoint
+        feeds = feeds or (endpoint if self.dynamodb_endpoint == endpoint else None)
+        self._feeds = ChangeFeeds(feeds or endpoint)
+        self._feeds.available = feeds is not None
         self._streams: Any = None
         self._sqs: Any = None
         self._cloudwatch: Any = None

@@ -91,15 +91,16 @@ def test_local_starts_serves_and_stops_on_ctrl_c(engine: str) -> None:
                 assert time.monotonic() < deadline, "the local stack did not come up"
                 time.sleep(0.2)
         assert health["status"] == "ok" and health["dynamodbEngine"] == engine
-        tables_port = dynamodb if engine == "local" else aws
-        assert health["dynamodb"] == f"http://127.0.0.1:{tables_port}"
+        # The tables are on --dynamodb-port on either engine, away from the stream and the queues.
+        assert health["dynamodb"] == f"http://127.0.0.1:{dynamodb}"
+        assert health["aws"] == f"http://127.0.0.1:{aws}"
         token = _cli("token", "cli-user").stdout.strip()
         with connect(f"ws://127.0.0.1:{ws}/?token={token}", open_timeout=30) as sock:
             sock.send('{"action":"ping"}')
             assert json.loads(sock.recv(timeout=10)) == {"type": "pong", "protocol": PROTOCOL_VERSION}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
-        # Every port is free again: the Lambda workers, the embedded AWS endpoint and DynamoDB Local
+        # Every port is free again: the Lambda workers, the embedded AWS endpoint and the tables' engine
         # went with it.
         for port in (ws, http, aws, dynamodb):
             with socket.socket() as s:

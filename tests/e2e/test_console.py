@@ -227,7 +227,7 @@ async def test_every_view_against_the_admin_api_under_bot_load(
 
         report = await bots
         assert report.lost == 0 and not report.failures, report.failures
-        ddb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name="us-east-1")
+        ddb = boto3.client("dynamodb", endpoint_url=stack.dynamodb_endpoint, region_name="us-east-1")
 
         # --- leaderboards: pages both ways, a player found, a cheater removed with its audit entry
         # The boards are stable once the projector has taken in every point the bots scored.

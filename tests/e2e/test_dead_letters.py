@@ -45,7 +45,7 @@ async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isol
             "resource": "gamebackend-local-matches",
             "code": "InternalServerError",
         }
-        await asyncio.to_thread(faults, rt.aws_endpoint, "POST", outage)
+        await asyncio.to_thread(faults, rt.dynamodb_endpoint, "POST", outage)
         await score(player, mid, "during", 25)
         poller = rt.pollers[0]
         await eventually(lambda: poller.stats.dead_lettered_batches >= 1, timeout=30)
@@ -53,7 +53,7 @@ async def test_an_outage_dead_letters_the_batch_and_redrive_applies_it_once(isol
         assert listed["kind"] == "batch" and listed["reason"] == "RetryAttemptsExhausted"
 
         # Fixed. Redrive puts the records back on the stream.
-        assert (await asyncio.to_thread(faults, rt.aws_endpoint, "DELETE"))["faults"] == []
+        assert (await asyncio.to_thread(faults, rt.dynamodb_endpoint, "DELETE"))["faults"] == []
         moved = await asyncio.to_thread(ops.redrive)
         assert moved == 1
         state = await state_where(player, lambda s: "during" in s["applied"])

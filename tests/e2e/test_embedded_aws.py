@@ -254,6 +254,29 @@ def test_an_injected_fault_fails_the_matching_requests_as_aws_would(endpoint: st
     assert ddb.get_item(TableName=table, Key={"k": {"S": "a"}})["Item"] == {"k": {"S": "a"}}
 
 
+def test_the_stats_count_each_functions_requests_and_their_cpu(endpoint: str) -> None:
+    import boto3
+    from botocore.config import Config
+
+    def calls() -> dict[tuple[str, str, str], dict[str, Any]]:
+        with urllib.request.urlopen(f"{endpoint}/_local/stats", timeout=10) as answer:
+            rows = json.loads(answer.read())["requests"]
+        return {(r["service"], r["operation"], r["function"]): r for r in rows}
+
+    before = calls()
+    app = f"stats{time.time_ns()}"  # as the local runtime names each function: AWS_SDK_UA_APP_ID
+    kinesis = boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ).client("kinesis", endpoint_url=endpoint, region_name="us-east-1", config=Config(user_agent_appid=app))
+    for _ in range(3):
+        kinesis.list_streams()
+    after = calls()
+    row = after[("Kinesis", "ListStreams", app)]
+    assert row["count"] == 3 and row["cpuSeconds"] > 0
+    assert ("Kinesis", "ListStreams", app) not in before
+
+
 def test_change_feed_refuses_a_request_without_a_key(endpoint: str) -> None:
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{endpoint}/_local/changes?since=0", timeout=10)

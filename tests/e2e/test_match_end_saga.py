@@ -113,12 +113,12 @@ async def test_a_result_that_cannot_be_written_is_compensated(
         "status": 500,
         "seconds": 60,
     }
-    await asyncio.to_thread(faults, stack.aws_endpoint, "POST", rule)
+    await asyncio.to_thread(faults, stack.dynamodb_endpoint, "POST", rule)
     try:
         mid, solo = await play_practice_to_the_end(connect_player)
         execution = await settled(stack, mid, timeout=90)
     finally:
-        await asyncio.to_thread(faults, stack.aws_endpoint, "DELETE")
+        await asyncio.to_thread(faults, stack.dynamodb_endpoint, "DELETE")
     assert (execution["status"], execution["error"]) == ("FAILED", "SettlementFailed")
     history = await asyncio.to_thread(
         states(stack).get_execution_history, executionArn=execution["executionArn"]

@@ -73,7 +73,7 @@ def test_no_java_or_an_old_one_names_the_package_to_install(
 
 def test_dynamodb_and_its_streams_go_to_dynamodb_local_and_the_rest_to_moto() -> None:
     moto, local = "http://127.0.0.1:4566", "http://127.0.0.1:8000"
-    both = Endpoints(moto, dynamodb=local, change_feeds=moto)
+    both = Endpoints(moto, dynamodb=local, change_feeds=(moto,))
     assert [both.of(s) for s in ("dynamodb", "dynamodbstreams", "kinesis", "sqs")] == [
         local,
         local,
@@ -87,8 +87,13 @@ def test_dynamodb_and_its_streams_go_to_dynamodb_local_and_the_rest_to_moto() ->
     }
     # moto's change feeds see only what moto serves: a DynamoDB stream poller polls DynamoDB Local.
     assert both.feeds_of("kinesis") == moto and both.feeds_of("dynamodb") is None
-    one = Endpoints(moto, change_feeds=moto)
+    one = Endpoints(moto, change_feeds=(moto,))
     assert set(one.env().values()) == {moto} and one.feeds_of("dynamodb") == moto
+    # The moto engine: the tables on a moto process of their own, each process with its own feeds.
+    tables = "http://127.0.0.1:8001"
+    split = Endpoints(moto, dynamodb=tables, change_feeds=(moto, tables))
+    assert split.feeds_of("dynamodb") == tables and split.feeds_of("dynamodbstreams") == tables
+    assert split.feeds_of("kinesis") == moto
     # LocalStack (AWS_ENDPOINT_URL): one endpoint for all, and no change feeds.
     assert Endpoints("http://127.0.0.1:4510").feeds_of("kinesis") is None
     assert Endpoints(None).env() == {}
