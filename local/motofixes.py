@@ -6,15 +6,25 @@ of the transaction, so that it can put the copies back if an item fails. On a ta
 tree in transactions, would take minutes per window on a full table. Here the backup is of the items
 the transaction names, and a failed transaction puts exactly those back. Tables with a stream keep
 moto's own way (their stream records are rolled back with the table copy).
+
+UpdateItem: moto parses each UpdateExpression twice (once to list the placeholders it uses, once to
+apply it) and then deep-copies the parsed tree with `copy.deepcopy`'s generic protocol, which is most
+of what an update costs it (profiled under the load test: parsing and copying were 60 % of the
+tables' UpdateItem time). The same expression string always parses to the same tree, which moto only
+reads (it validates and applies a copy), so the parse is cached per string; and the tree's nodes copy
+themselves field by field, as the generic protocol would, without its per-object detour.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import types
 from typing import Any
 
 _INSTALLED: list[bool] = []  # once per process
+PARSED_EXPRESSIONS = 2048  # distinct UpdateExpressions kept parsed; the stack uses a few dozen
+_IMMUTABLE = (str, int, float, bool, bytes, type(None))
 
 
 class _NoTableCopies(types.SimpleNamespace):
@@ -70,7 +80,37 @@ def install() -> None:
             setattr(backend_module, "copy", real)  # noqa: B010
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _install_expression_speedups()
     _INSTALLED.append(True)
+
+
+def _install_expression_speedups() -> None:
+    from moto.dynamodb.parsing.ast_nodes import Node  # type: ignore[attr-defined]  # the module opts out of typing
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser  # type: ignore[attr-defined]
+
+    parse = UpdateExpressionParser.make
+    # moto is untyped at these seams: they are replaced through setattr.
+    setattr(UpdateExpressionParser, "make", staticmethod(functools.lru_cache(PARSED_EXPRESSIONS)(parse)))  # noqa: B010
+    setattr(Node, "__deepcopy__", node_deepcopy)  # noqa: B010
+
+
+def node_deepcopy(node: Any, memo: dict[int, Any]) -> Any:
+    """What `copy.deepcopy` makes of an expression tree's node (a new object of its class, its fields
+    copied deeply, parents and children through the memo), without the pickle protocol's detour."""
+    found = memo.get(id(node))
+    if found is not None:
+        return found
+    new = node.__class__.__new__(node.__class__)
+    memo[id(node)] = new
+    fields = new.__dict__
+    for name, value in node.__dict__.items():
+        if isinstance(value, _IMMUTABLE):
+            fields[name] = value
+        elif type(value) is list:
+            fields[name] = [v if isinstance(v, _IMMUTABLE) else copy.deepcopy(v, memo) for v in value]
+        else:
+            fields[name] = copy.deepcopy(value, memo)
+    return new
 
 
 def _restore(table: Any, hash_key: Any, range_key: Any, old: Any) -> None:
