@@ -96,3 +96,98 @@ def test_the_same_expression_applies_each_requests_own_values() -> None:
                     ExpressionAttributeValues={":a": {"S": "v"}},
                 )
     assert UpdateExpressionParser.make(EXPRESSIONS[0]) is UpdateExpressionParser.make(EXPRESSIONS[0])
+
+
+def test_every_fast_answer_is_the_body_motos_serializer_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each request of FAST_JSON is answered by moto's serializer as well, and the two bodies compared."""
+    import json
+
+    from moto.core.responses import BaseResponse
+
+    motofixes.install()
+    real = motofixes.fast_body
+    pending: list[str | None] = []
+    compared: list[str] = []
+
+    def fast_then_moto(service: str, operation: str, result: Any) -> str | None:
+        pending.append(real(service, operation, result))
+        if pending[-1] is not None:
+            compared.append(operation)
+        return None  # moto's serializer writes the answer the client gets
+
+    installed = BaseResponse.serialized
+
+    def check(self: Any, action_result: Any) -> Any:
+        answer = installed(self, action_result)
+        fast = pending.pop() if pending else None
+        if fast is not None:
+            assert json.loads(fast) == json.loads(answer[2]), self._get_action()
+        return answer
+
+    monkeypatch.setattr(motofixes, "fast_body", fast_then_moto)
+    monkeypatch.setattr(BaseResponse, "serialized", check)
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}, {"AttributeName": "r", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "k", "AttributeType": "S"},
+                {"AttributeName": "r", "AttributeType": "N"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
+        item = {
+            "k": {"S": "a"},
+            "r": {"N": "1"},
+            "b": {"B": b"\x00\xffbin"},
+            "n": {"N": "-1.5e3"},
+            "ss": {"SS": ["x", "y"]},
+            "ns": {"NS": ["1", "2"]},
+            "bs": {"BS": [b"\x01", b"\x02"]},
+            "l": {"L": [{"S": "q"}, {"NULL": True}, {"BOOL": False}, {"M": {"deep": {"B": b"\x03"}}}]},
+            "e": {"S": ""},
+        }
+        key = {"k": {"S": "a"}, "r": {"N": "1"}}
+        ddb.put_item(TableName="t", Item=item)
+        ddb.put_item(TableName="t", Item={**item, "r": {"N": "2"}}, ReturnValues="ALL_OLD")
+        ddb.put_item(TableName="t", Item={**item, "n": {"N": "7"}}, ReturnValues="ALL_OLD")
+        ddb.get_item(TableName="t", Key=key)
+        ddb.get_item(TableName="t", Key={"k": {"S": "none"}, "r": {"N": "1"}})
+        for returns in ("NONE", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW", "ALL_OLD"):
+            ddb.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression="SET n = n + :one, l[0] = :s ADD ns :two",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":s": {"S": returns}, ":two": {"NS": ["3"]}},
+                ReturnValues=returns,
+            )
+        ddb.batch_get_item(RequestItems={"t": {"Keys": [key, {"k": {"S": "zz"}, "r": {"N": "9"}}]}})
+        ddb.query(
+            TableName="t", KeyConditionExpression="k = :k", ExpressionAttributeValues={":k": {"S": "a"}}
+        )
+        ddb.query(
+            TableName="t",
+            KeyConditionExpression="k = :k",
+            ExpressionAttributeValues={":k": {"S": "a"}},
+            Limit=1,
+        )
+        ddb.scan(TableName="t", Limit=1)
+        ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": key}}])
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {**item, "r": {"N": "3"}}}},
+                {"Delete": {"TableName": "t", "Key": {"k": {"S": "a"}, "r": {"N": "2"}}}},
+            ]
+        )
+        ddb.batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": {**item, "r": {"N": "4"}}}}]})
+        ddb.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD")
+        streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+        arn = ddb.describe_table(TableName="t")["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+        assert records and "ApproximateCreationDateTime" in records[0]["dynamodb"]
+    expected = set(motofixes.FAST_JSON["dynamodb"] | motofixes.FAST_JSON["dynamodbstreams"])
+    assert set(compared) == expected  # every fast operation was compared at least once
