@@ -33,10 +33,12 @@ seconds whatever its count (a throttling storm). `injected` counts the requests 
 
 Requests served, for finding where the endpoint's time goes (not part of AWS either):
 
-    GET /_local/stats  ->  {"requests": [{"service", "operation", "function", "count", "cpuSeconds"}]}
+    GET /_local/stats  ->  {"requests": [{"service", "operation", "function", "count", "cpuSeconds"}],
+                            "collections": [{"generation", "count", "seconds", "longest"}]}
 
 per service, operation and calling function (the `app/<function>` of the User-Agent), with the CPU
-seconds spent under the lock, most first.
+seconds spent under the lock, most first; and the garbage collector's pauses per generation (wall
+seconds in all and the longest), during which the process answers nothing.
 
 The server keeps its HTTP/1.1 connections alive (`keep_alive_handler`): werkzeug's development server,
 which moto's own server is, closes each connection after one answer, so every AWS call of every
@@ -47,12 +49,21 @@ Two of moto's costs grow with what it has stored, which a long load run makes vi
 so they are replaced here (`_speed_up_moto`) with the same answers at a constant cost: a Kinesis shard
 finds its last sequence number and the records after a sequence number by walking all of its records,
 and the server lists moto's package directory on disk for every request.
+
+A third grows with it too: CPython's full garbage collection walks every object the process holds,
+and moto holds each stored item and stream record as hundreds of them. After one 60-second run of 32
+bots the tables' process held some 370,000 and a full collection stopped it for 250 ms, every
+request of every function waiting behind it; after a few runs a second. `keep_only_young_collected`
+moves what survives a full collection out of the collector's sight (`gc.freeze`), so the next one
+walks only what was created since: what moto stores is plain data without reference cycles, freed by
+its reference counts when it is deleted or overwritten.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import io
 import json
 import logging
@@ -273,7 +284,8 @@ class RequestStats:
                 "requests": [
                     {"service": s, "operation": o, "function": a, "count": int(n), "cpuSeconds": round(c, 4)}
                     for (s, o, a), (n, c) in rows
-                ]
+                ],
+                "collections": GC_PAUSES.listing(),
             }
 
 
@@ -658,6 +670,48 @@ def keep_alive_handler() -> type:
     return KeepAlive
 
 
+class GcPauses:
+    """The collector's pauses per generation: count, wall seconds and the longest (a gc callback)."""
+
+    def __init__(self) -> None:
+        self._began = 0.0
+        self._rows: dict[int, list[float]] = {}
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        # The collector holds the interpreter lock: no other thread runs between start and stop.
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        took = time.perf_counter() - self._began
+        row = self._rows.setdefault(int(info.get("generation", -1)), [0, 0.0, 0.0])
+        row[0] += 1
+        row[1] += took
+        row[2] = max(row[2], took)
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [
+            {"generation": g, "count": int(n), "seconds": round(total, 4), "longest": round(longest, 4)}
+            for g, (n, total, longest) in sorted(dict(self._rows).items())
+        ]
+
+
+GC_PAUSES = GcPauses()
+
+
+def _freeze_survivors(phase: str, info: dict[str, Any]) -> None:
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
+
+
+def keep_only_young_collected() -> None:
+    """After every full collection, what survived it is frozen (module doc). Frozen objects still die
+    when their last reference goes; only a reference cycle among them would stay, which moto's stored
+    data does not make (tests/unit/test_awsserver_speedups.py)."""
+    if _freeze_survivors not in gc.callbacks:
+        gc.freeze()  # what the imports left, before the first request
+        gc.callbacks.extend([GC_PAUSES, _freeze_survivors])
+
+
 def main(argv: list[str] | None = None) -> None:
     from werkzeug.serving import run_simple
 
@@ -676,9 +730,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
     background = [name for name in args.background.split(",") if name]
-    run_simple(
-        args.host, args.port, build_app(background), threaded=True, request_handler=keep_alive_handler()
-    )
+    app = build_app(background)
+    keep_only_young_collected()
+    run_simple(args.host, args.port, app, threaded=True, request_handler=keep_alive_handler())
 
 
 if __name__ == "__main__":

@@ -41,3 +41,27 @@ def test_a_shard_with_a_gap_takes_motos_walk() -> None:
     shard = shard_with(6)
     del shard.records[3]
     assert by_key(shard, "1", None) == moto_walk(shard, "1", None) == ([2, 4, 5, 6], 6, 0)
+
+
+def test_what_survives_a_full_collection_is_not_walked_again() -> None:
+    """In a process of its own: the collector's state is the whole interpreter's."""
+    import subprocess
+    import sys
+
+    code = """
+import gc
+from local.awsserver import keep_only_young_collected
+keep_only_young_collected()
+stored = [[n] for n in range(100_000)]  # what moto keeps: it survives the next full collection
+gc.collect()
+print(gc.get_freeze_count() >= 100_000, len(gc.get_objects()) < 20_000)
+cycle: list[object] = []
+cycle.append(cycle)  # garbage made after the freeze is still found
+del cycle
+print(gc.collect() > 0)
+frozen = gc.get_freeze_count()
+del stored[:50_000]  # frozen objects are still freed by their reference counts
+print(gc.get_freeze_count() <= frozen - 50_000)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["True", "True", "True", "True"]

@@ -191,3 +191,34 @@ def test_every_fast_answer_is_the_body_motos_serializer_writes(monkeypatch: pyte
         assert records and "ApproximateCreationDateTime" in records[0]["dynamodb"]
     expected = set(motofixes.FAST_JSON["dynamodb"] | motofixes.FAST_JSON["dynamodbstreams"])
     assert set(compared) == expected  # every fast operation was compared at least once
+
+
+def test_an_overwritten_item_is_freed() -> None:
+    """moto lists every model instance on its class for its dashboard, forever; installed, an item that
+    a write replaces is gone with its last reference."""
+    import gc
+    import weakref
+
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    motofixes.install()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "1"}})
+        table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["t"]
+        item = table.get_item(DynamoType({"S": "a"}))
+        assert item is not None
+        first = weakref.ref(item)
+        del item
+        ddb.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "2"}})
+        gc.collect()
+        assert first() is None
+        assert ddb.get_item(TableName="t", Key={"k": {"S": "a"}})["Item"]["v"] == {"N": "2"}
