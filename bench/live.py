@@ -67,25 +67,16 @@ async def local_stack(
         idle_seconds=3600,
         dynamodb=dynamodb,
         dynamodb_port=free_port(),
+        # The projector's windows as long as on the deployed stages (the local stage's are short for
+        # the tests): what they cost is what a deployment is billed.
+        windows_of="dev",
     )
     runtime = LocalRuntime(config)
     functions = runtime.service.functions
-    deployed_window = int(
-        slsconfig.load(ROOT / "serverless.yml", "dev").stage_settings()["leaderboardWindow"]
-    )
     for name, fn in list(functions.items()):
         handler = BASELINE_HANDLER if baseline and name == "processor" else fn.handler
-        # The baseline does the cold path's work itself, record by record: no projector behind it. The
-        # projector's windows are as long as on the deployed stages (the local stage's are short for
-        # the tests): what they cost is what a deployment is billed.
-        streams = (
-            ()
-            if baseline and name == "projector"
-            else tuple(
-                replace(ev, tumbling_window=deployed_window) if ev.tumbling_window else ev
-                for ev in fn.streams
-            )
-        )
+        # The baseline does the cold path's work itself, record by record: no projector behind it.
+        streams = () if baseline and name == "projector" else fn.streams
         functions[name] = replace(
             fn,
             handler=handler,

@@ -39,6 +39,7 @@ def _local(args: argparse.Namespace) -> int:
         config_path=Path(args.config),
         dynamodb=engine,
         dynamodb_port=args.dynamodb_port,
+        windows_of=args.windows_of,
     )
 
     async def main() -> None:
@@ -175,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dynamodb-port", type=int, default=8000, help="the tables' port, on either engine (default 8000)"
+    )
+    p.add_argument(
+        "--windows-of",
+        metavar="STAGE",
+        help="the stream consumers' tumbling windows as on this stage of serverless.yml (dev: the "
+        "deployed length; default: the local stage's short ones)",
     )
     p.add_argument("--config", default="serverless.yml")
     p.set_defaults(func=_local)

@@ -355,7 +355,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "",
         f"- run id `{summary['runId']}`, {summary['startedAt']}, {summary['elapsedS']:.0f} s",
         f"- host `{summary['host']}`, admin `{summary['adminUrl']}`"
-        + (f", DynamoDB engine `{summary['dynamodbEngine']}`" if summary.get("dynamodbEngine") else ""),
+        + (f", DynamoDB engine `{summary['dynamodbEngine']}`" if summary.get("dynamodbEngine") else "")
+        + "".join(f", {fn} windows {s} s" for fn, s in sorted((summary.get("windows") or {}).items())),
         f"- shape: {summary['shapeDescription']}",
         f"- machine: {summary['machine']}",
         "",

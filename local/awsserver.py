@@ -33,11 +33,13 @@ seconds whatever its count (a throttling storm). `injected` counts the requests 
 
 Requests served, for finding where the endpoint's time goes (not part of AWS either):
 
-    GET /_local/stats  ->  {"requests": [{"service", "operation", "function", "count", "cpuSeconds"}],
+    GET /_local/stats  ->  {"requests": [{"service", "operation", "function", "count", "cpuSeconds",
+                                          "waitSeconds", "longestWait"}],
                             "collections": [{"generation", "count", "seconds", "longest"}]}
 
 per service, operation and calling function (the `app/<function>` of the User-Agent), with the CPU
-seconds spent under the lock, most first; and the garbage collector's pauses per generation (wall
+seconds spent under the lock, most first, and the wall seconds spent waiting for it (in all, and the
+longest wait); and the garbage collector's pauses per generation (wall
 seconds in all and the longest), during which the process answers nothing.
 
 The server keeps its HTTP/1.1 connections alive (`keep_alive_handler`): werkzeug's development server,
@@ -271,19 +273,29 @@ class RequestStats:
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str, str], list[float]] = {}
 
-    def add(self, service: str, operation: str, app: str, cpu: float) -> None:
+    def add(self, service: str, operation: str, app: str, cpu: float, waited: float = 0.0) -> None:
         with self._lock:
-            row = self._rows.setdefault((service.partition("_")[0], operation, app), [0, 0.0])
+            row = self._rows.setdefault((service.partition("_")[0], operation, app), [0, 0.0, 0.0, 0.0])
             row[0] += 1
             row[1] += cpu
+            row[2] += waited
+            row[3] = max(row[3], waited)
 
     def listing(self) -> dict[str, Any]:
         with self._lock:
             rows = sorted(self._rows.items(), key=lambda kv: -kv[1][1])
             return {
                 "requests": [
-                    {"service": s, "operation": o, "function": a, "count": int(n), "cpuSeconds": round(c, 4)}
-                    for (s, o, a), (n, c) in rows
+                    {
+                        "service": s,
+                        "operation": o,
+                        "function": a,
+                        "count": int(n),
+                        "cpuSeconds": round(c, 4),
+                        "waitSeconds": round(w, 4),
+                        "longestWait": round(longest, 4),
+                    }
+                    for (s, o, a), (n, c, w, longest) in rows
                 ],
                 "collections": GC_PAUSES.listing(),
             }
@@ -403,7 +415,9 @@ class SerializedAws:
             return start_response(code, headers, exc_info)
 
         agent = str(environ.get("HTTP_USER_AGENT", ""))
+        arrived = time.perf_counter()
         self.lock.acquire(background=any(app in agent for app in self._background))
+        waited = time.perf_counter() - arrived
         began = time.thread_time()
         try:
             # The whole body is produced under the lock: moto builds it from its models.
@@ -412,7 +426,7 @@ class SerializedAws:
                 _forget_old_stream_iterators()
         finally:
             self.lock.release()
-            self.stats.add(service, operation, _app_of(agent), time.thread_time() - began)
+            self.stats.add(service, operation, _app_of(agent), time.thread_time() - began, waited)
         if watched and status and status[0].startswith("2"):
             # After the answer has gone out (a WSGI server calls close() then): the pollers this wakes
             # would otherwise compete with the writer for the GIL while its answer is being sent.

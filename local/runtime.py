@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,37 @@ class RuntimeConfig:
     # DynamoDB Local). With endpoint_url set, the tables are there and nothing is embedded.
     dynamodb: str = field(default_factory=engine_from_env)
     dynamodb_port: int = DEFAULT_PORT
+    # Another stage of serverless.yml whose tumbling windows the stream consumers take (None: the
+    # local stage's, short so that tests see the boards settle in seconds). A load run or a benchmark
+    # takes a deployed stage's: the cold path then writes as often as it would there, no more.
+    windows_of: str | None = None
+
+
+def with_windows_of(service: slsconfig.Service, other: slsconfig.Service) -> slsconfig.Service:
+    """`service` with each stream event's tumbling window as the same function's event has it in
+    `other` (the same serverless.yml, another stage)."""
+    functions = dict(service.functions)
+    for name, fn in functions.items():
+        theirs = other.functions.get(name)
+        if theirs is None or len(theirs.streams) != len(fn.streams):
+            raise ValueError(f"function {name}: its stream events differ between the two stages")
+        streams = tuple(
+            replace(ev, tumbling_window=there.tumbling_window)
+            for ev, there in zip(fn.streams, theirs.streams, strict=True)
+        )
+        functions[name] = replace(fn, streams=streams)
+    return replace(service, functions=functions)
 
 
 class LocalRuntime:
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
         self.service = slsconfig.load(self.config.config_path, self.config.stage, self.config.region)
+        if self.config.windows_of is not None:
+            self.service = with_windows_of(
+                self.service,
+                slsconfig.load(self.config.config_path, self.config.windows_of, self.config.region),
+            )
         self.moto: aws.EmbeddedMoto | None = None
         self.moto_dynamodb: aws.EmbeddedMoto | None = None
         self.dynamodb_local: DynamoDBLocal | None = None
@@ -346,6 +371,13 @@ class LocalRuntime:
                 "aws": self.aws_endpoint,
                 "dynamodb": self.dynamodb_endpoint,
                 "dynamodbEngine": self.config.dynamodb,
+                # Seconds of each stream consumer's tumbling window (what `--windows-of` chose).
+                "windows": {
+                    fn.name: ev.tumbling_window
+                    for fn in self.service.functions.values()
+                    for ev in fn.streams
+                    if ev.tumbling_window
+                },
             }
         )
 

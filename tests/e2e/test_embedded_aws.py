@@ -274,6 +274,7 @@ def test_the_stats_count_each_functions_requests_and_their_cpu(endpoint: str) ->
     after = calls()
     row = after[("Kinesis", "ListStreams", app)]
     assert row["count"] == 3 and row["cpuSeconds"] > 0
+    assert 0 <= row["longestWait"] <= row["waitSeconds"]
     assert ("Kinesis", "ListStreams", app) not in before
 
 

@@ -80,3 +80,23 @@ def test_a_route_bound_twice_is_an_error(tmp_path: Path) -> None:
     )
     with pytest.raises(slsconfig.ConfigError, match="ping"):
         slsconfig.load(bad).ws_route_table()
+
+
+def test_a_local_stack_can_take_a_deployed_stages_windows() -> None:
+    """`gamebackend local --windows-of dev` (load runs, benchmarks): the projector's window as dev has
+    it in serverless.yml, everything else the local stage's."""
+    from local.runtime import LocalRuntime, RuntimeConfig
+
+    root = Path(__file__).resolve().parents[2] / "serverless.yml"
+    dev = slsconfig.load(root, "dev").stage_settings()["leaderboardWindow"]
+    local = slsconfig.load(root, "local").stage_settings()["leaderboardWindow"]
+    assert dev != local  # else this test proves nothing
+    plain = LocalRuntime(RuntimeConfig(config_path=root)).service
+    taken = LocalRuntime(RuntimeConfig(config_path=root, windows_of="dev")).service
+    assert [ev.tumbling_window for ev in plain.functions["projector"].streams] == [int(local)]
+    assert [ev.tumbling_window for ev in taken.functions["projector"].streams] == [int(dev)]
+    assert taken.stage == "local"
+    for name, fn in taken.functions.items():
+        assert [(ev.source, ev.batch_size) for ev in fn.streams] == [
+            (ev.source, ev.batch_size) for ev in plain.functions[name].streams
+        ]
