@@ -63,16 +63,22 @@ def test_a_tree_copies_as_the_generic_protocol_copies_it(
                 assert child.parent is n
 
 
+def table_t() -> Any:
+    """A client of the mocked account, and its table `t` keyed by `k`."""
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return ddb
+
+
 def test_the_same_expression_applies_each_requests_own_values() -> None:
     motofixes.install()
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = table_t()
         names = {"#a": "a", "#n": "n", "#r": "r"}
         ddb.put_item(TableName="t", Item={"k": {"S": "x"}, "r": {"S": "gone"}})
         for value in ("first", "second"):
@@ -205,13 +211,7 @@ def test_an_overwritten_item_is_freed() -> None:
 
     motofixes.install()
     with mock_aws():
-        ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        ddb = table_t()
         ddb.put_item(TableName="t", Item={"k": {"S": "a"}, "v": {"N": "1"}})
         table = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["t"]
         item = table.get_item(DynamoType({"S": "a"}))
