@@ -53,12 +53,13 @@ finds its last sequence number and the records after a sequence number by walkin
 and the server lists moto's package directory on disk for every request.
 
 A third grows with it too: CPython's full garbage collection walks every object the process holds,
-and moto holds each stored item and stream record as hundreds of them. After one 60-second run of 32
-bots the tables' process held some 370,000 and a full collection stopped it for 250 ms, every
-request of every function waiting behind it; after a few runs a second. `keep_only_young_collected`
-moves what survives a full collection out of the collector's sight (`gc.freeze`), so the next one
-walks only what was created since: what moto stores is plain data without reference cycles, freed by
-its reference counts when it is deleted or overwritten.
+and moto holds each stored item and stream record as dozens of them (and, until local/motofixes
+stopped it, every item it had ever made). After one 60-second run of 32 bots the tables' process held
+some 370,000 and a full collection stopped it for 250 ms, every request of every function waiting
+behind it; after a few runs a second. `keep_only_young_collected` moves what survives a full
+collection out of the collector's sight (`gc.freeze`), so the next one walks only what was created
+since: what moto stores is plain data without reference cycles, freed by its reference counts when
+it is deleted or overwritten.
 """
 
 from __future__ import annotations
