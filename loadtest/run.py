@@ -95,8 +95,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--windows-of",
         metavar="STAGE",
         help="the local stack this run starts takes its projector's tumbling windows from this stage of "
-        "serverless.yml (dev: as deployed, 10 s; default: the local stage's 2 s, which on this stack "
-        "measured better for the hot path: docs/scaling.md)",
+        "serverless.yml (dev: as deployed, 10 s; default: the stack's own, the local stage's 2 s)",
     )
     p.add_argument(
         "--no-throttle",
@@ -118,20 +117,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--reports", default=str(REPORTS))
     p.add_argument("--run-id", default="")
     return p.parse_args(argv)
-
-
-def local_settle(windows_of: str | None) -> float:
-    """Seconds to poll a local stack's totals: 10 past its longest possible projector window."""
-    from local import slsconfig
-
-    stages = {"local", windows_of or "local"}
-    windows = [
-        ev.tumbling_window
-        for stage in stages
-        for fn in slsconfig.load(ROOT / "serverless.yml", stage).functions.values()
-        for ev in fn.streams
-    ]
-    return 10.0 + max(windows, default=0)
 
 
 def is_local(url: str) -> bool:
@@ -224,8 +209,8 @@ class LocalStack:
 
 
 def local_health(admin_url: str) -> dict[str, Any] | None:
-    """The local stack's `/local/health` answer (status, stage, endpoints, DynamoDB engine), or None
-    when nothing answers it."""
+    """The local stack's `/local/health` answer (status, stage, endpoints, DynamoDB engine, windows), or
+    None when nothing answers it."""
     try:
         status, body = http_json(f"{admin_url.rstrip('/')}/local/health", timeout=2)
     except OSError:
@@ -676,9 +661,10 @@ def run(
     print(
         f"loadtest: locust done in {elapsed:.0f} s; {len(players)} players; checking conservation", flush=True
     )
-    # Locally the boards settle within one window of the last action, plus its flush: the longest
-    # window either way (a stack already running may have the local stage's or a deployed one's).
-    settle = args.settle or (local_settle(args.windows_of) if endpoints.metrics_url else 60.0)
+    health = local_health(args.admin_url) if is_local(args.admin_url) else None
+    windows = (health.get("windows") if health is not None else None) or {}
+    # Locally the boards settle within one window of the last action (the stack's longest), plus 10 s.
+    settle = args.settle or (10.0 + max(windows.values(), default=0) if endpoints.metrics_url else 60.0)
     verdict = conservation.check(
         players,
         endpoints,
@@ -690,7 +676,6 @@ def run(
     time.sleep(1.5)  # a last metrics sample or two after the drain
     sampler.stop()
     load_after = load_average()
-    health = local_health(args.admin_url) if is_local(args.admin_url) else None
     engine = health.get("dynamodbEngine") if health is not None else None
 
     timeline = json.loads((out / "timeline.json").read_text())
@@ -717,7 +702,7 @@ def run(
         "host": args.host,
         "adminUrl": args.admin_url,
         "dynamodbEngine": engine,
-        "windows": health.get("windows") if health is not None else None,
+        "windows": windows or None,
         "machine": f"{machine()}; load average {load_before} before, {load_after} after; "
         + cpu_line(sampler.samples),
         "cpu": cpu_summary(sampler.samples),

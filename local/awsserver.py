@@ -274,7 +274,7 @@ class RequestStats:
         self._lock = threading.Lock()
         self._rows: dict[tuple[str, str, str], list[float]] = {}
 
-    def add(self, service: str, operation: str, app: str, cpu: float, waited: float = 0.0) -> None:
+    def add(self, service: str, operation: str, app: str, cpu: float, waited: float) -> None:
         with self._lock:
             row = self._rows.setdefault((service.partition("_")[0], operation, app), [0, 0.0, 0.0, 0.0])
             row[0] += 1
