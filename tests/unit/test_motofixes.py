@@ -1,6 +1,7 @@
 """The embedded endpoint's fixes to moto's UpdateItem (local.motofixes) change its cost, not its answers:
 an expression tree copies as `copy.deepcopy`'s generic protocol copies it, and a cached parse applies
-each request's own values."""
+each request's own values, and a validation that walks the tree fewer times accepts and refuses
+what moto does."""
 
 from __future__ import annotations
 
@@ -222,3 +223,88 @@ def test_an_overwritten_item_is_freed() -> None:
         gc.collect()
         assert first() is None
         assert ddb.get_item(TableName="t", Key={"k": {"S": "a"}})["Item"]["v"] == {"N": "2"}
+
+
+# UpdateExpressions moto accepts or refuses, each for its own reason: the checks run once at the root.
+JUDGED = [
+    "SET #a = :a, #b = :b",
+    "SET #a = :a SET #b = :b",
+    "SET #a = :a REMOVE #b REMOVE #c",
+    "SET #a = :a ADD n :one ADD o :one",
+    "SET #a = :a, #a = :b",
+    "SET m.x = :a, m = :b",
+    "SET m = :b, m.x = :a",
+    "REMOVE e, e",
+    "SET #a = :a, #a = :b REMOVE e REMOVE f",
+    "SET #a = :a, #b = :b REMOVE e, e ADD n :one, n :one",
+    "SET k = :a",
+    "SET #a = :missing",
+    "SET #a = #nope + :one",
+    "SET #a = :a + :one",
+    "ADD #s :set",
+    "DELETE #s :set",
+    "SET l[0] = :a",
+    "SET #a = :a, #b = :b, c = :a, d = :b REMOVE e, f ADD n :one",
+    "SET #a = if_not_exists(#a, :a), l = list_append(l, :l)",
+    "SET e = :empty",
+]
+
+
+def judge_all(installed: bool) -> list[Any]:
+    """What moto makes of each JUDGED expression on a fresh item: the item after it, or the error."""
+    if installed:
+        motofixes.install()
+    values = {
+        ":a": {"S": "A"},
+        ":b": {"S": "B"},
+        ":one": {"N": "1"},
+        ":set": {"SS": ["p"]},
+        ":l": {"L": [{"S": "w"}]},
+        ":empty": {"S": ""},
+    }
+    outcomes: list[Any] = []
+    with mock_aws():
+        ddb = table_t()
+        for i, expression in enumerate(JUDGED):
+            key = {"k": {"S": f"x{i}"}}
+            ddb.put_item(
+                TableName="t",
+                Item={
+                    **key,
+                    "m": {"M": {"x": {"S": "1"}}},
+                    "l": {"L": [{"S": "z"}]},
+                    "e": {"S": "q"},
+                    "f": {"N": "1"},
+                    "n": {"N": "1"},
+                },
+            )
+            extra: dict[str, Any] = {}
+            if names := {n: n[1:] for n in ("#a", "#b", "#c", "#s", "#nope") if n in expression}:
+                extra["ExpressionAttributeNames"] = names
+            if used := {v: values[v] for v in values if v in expression}:
+                extra["ExpressionAttributeValues"] = used
+            try:
+                ddb.update_item(TableName="t", Key=key, UpdateExpression=expression, **extra)
+                outcomes.append(["ok", ddb.get_item(TableName="t", Key=key)["Item"]])
+            except ddb.exceptions.ClientError as e:
+                outcomes.append(["refused", e.response["Error"]["Code"], e.response["Error"]["Message"]])
+    return outcomes
+
+
+def test_every_expression_is_accepted_or_refused_as_moto_does_it() -> None:
+    """Installed and not, each in a process of its own (installing is for the life of a process)."""
+    import json
+    import subprocess
+    import sys
+
+    def judged(installed: bool) -> Any:
+        code = f"import json, tests.unit.test_motofixes as t; print(json.dumps(t.judge_all({installed})))"
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return json.loads(run.stdout)
+
+    moto_own, installed = judged(False), judged(True)
+    assert installed == moto_own
+    refusals = [o for o in moto_own if o[0] == "refused"]
+    # The list does exercise refusals: clause counts, overlaps, keys, values, types.
+    assert len(refusals) == 13
+    assert {"SET", "REMOVE", "ADD"} <= {m.split('"')[1] for _, _, m in refusals if "section" in m}
