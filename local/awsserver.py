@@ -305,47 +305,62 @@ class RequestStats:
 class PriorityLock:
     """One holder at a time; a waiting foreground request goes before waiting background ones (but a
     background request gives way for at most BACKGROUND_PATIENCE of free lock, so it is never
-    starved)."""
+    starved).
+
+    A release wakes one waiter, a foreground one if any waits: waking them all (one condition,
+    notify_all) had each of a dozen waiting threads take the interpreter lock in turn to find the lock
+    taken again, and that was a tenth of the tables' process under load (profiled with 16 bots)."""
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
+        mutex = threading.Lock()
+        self._mutex = mutex
+        self._foreground = threading.Condition(mutex)
+        self._background = threading.Condition(mutex)
         self._busy = False
         self._foreground_waiting = 0
         self._background_waiting = 0
 
     def waiting(self) -> tuple[int, int]:
         """(foreground, background) requests waiting now."""
-        with self._changed:
+        with self._mutex:
             return self._foreground_waiting, self._background_waiting
 
     def acquire(self, background: bool) -> None:
-        with self._changed:
+        with self._mutex:
             if background:
                 self._background_waiting += 1
             else:
                 self._foreground_waiting += 1
+            own = self._background if background else self._foreground
             yielding_since: float | None = None  # when the lock was free but given to a foreground one
-            while True:
-                if self._busy:
-                    self._changed.wait()
-                    continue
-                if not background or not self._foreground_waiting:
-                    break
-                now = time.monotonic()
-                yielding_since = now if yielding_since is None else yielding_since
-                if now - yielding_since >= BACKGROUND_PATIENCE:
-                    break
-                self._changed.wait(BACKGROUND_PATIENCE - (now - yielding_since))
-            if background:
-                self._background_waiting -= 1
-            else:
-                self._foreground_waiting -= 1
+            try:
+                while True:
+                    if self._busy:
+                        own.wait()
+                        continue
+                    if not background or not self._foreground_waiting:
+                        break
+                    now = time.monotonic()
+                    yielding_since = now if yielding_since is None else yielding_since
+                    if now - yielding_since >= BACKGROUND_PATIENCE:
+                        break
+                    own.wait(BACKGROUND_PATIENCE - (now - yielding_since))
+            finally:
+                if background:
+                    self._background_waiting -= 1
+                else:
+                    self._foreground_waiting -= 1
             self._busy = True
 
     def release(self) -> None:
-        with self._changed:
+        with self._mutex:
             self._busy = False
-            self._changed.notify_all()
+            # A woken waiter that finds the lock taken again (another request came first) waits again,
+            # and the next release wakes one more: every release wakes one while any waits.
+            if self._foreground_waiting:
+                self._foreground.notify()
+            elif self._background_waiting:
+                self._background.notify()
 
 
 class _ThenClose:
