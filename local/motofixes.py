@@ -27,6 +27,11 @@ is already in the wire's shape (AttributeValues as DynamoDB writes them), and th
 `json.dumps`, with binary values in base64 and times in epoch seconds, as the shape-driven serializer
 writes them; any other value takes moto's serializer (tests/unit/test_motofixes.py compares the two).
 
+Names: moto derives each request's method name from its CamelCase action character by character,
+and SQS each queue attribute's (a tenth of the Kinesis process, which serves the stack's queues too,
+under 16 bots), and draws a 52-character request id with 52 calls to `random.choice`. The names are
+cached per string and the id is drawn with one `choices` from moto's own random source.
+
 Instances: every object of a moto model class (a DynamoDB item, each copy of one, a stream record, a
 Kinesis record) is appended to a list on its class when it is made, for moto's dashboard, and never
 leaves it. A table item that is overwritten, deleted or copied for an answer stays in memory for the
@@ -42,6 +47,7 @@ import base64
 import copy
 import functools
 import json
+import string
 import types
 from datetime import datetime
 from typing import Any
@@ -127,6 +133,7 @@ def install() -> None:
     _stop_tracking_instances()
     _install_expression_speedups()
     _install_validator_speedups()
+    _install_name_speedups()
     _install_fast_json()
     _INSTALLED.append(True)
 
@@ -274,6 +281,52 @@ def _install_validator_speedups() -> None:
     ):
         checked = _checked_at_the_root(validator.traverse, check, UpdateExpression, MockValidationException)
         setattr(validator, "traverse", checked)  # noqa: B010
+
+
+REQUEST_ID_CHARACTERS = string.ascii_letters + string.digits  # what moto draws a request id from
+
+
+def _install_name_speedups() -> None:
+    """Two pure functions moto runs on every request, made cheap: the action's method name from its
+    CamelCase (moto walks the string character by character; SQS's ReceiveMessage does it for each
+    queue attribute, 5 ms a call in the Kinesis process, which serves the stack's queues too), cached
+    per name; and the 52-character request id drawn with one `choices` instead of 52 `choice` calls,
+    from moto's own random source (which a seed set through moto's API still makes repeatable)."""
+    import sys
+
+    from moto.core import utils
+    from moto.moto_api._internal import mock_random
+    from moto.utilities import aws_headers
+
+    original = utils.camelcase_to_underscores
+    cached = functools.lru_cache(maxsize=4096)(original)
+
+    @functools.wraps(original)
+    def camelcase_to_underscores(argument: str) -> str:
+        try:
+            return cached(argument)
+        except TypeError:  # not hashable: moto's own function decides
+            return original(argument)
+
+    def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+        request_id = "".join(mock_random.choices(REQUEST_ID_CHARACTERS, k=52))
+        if isinstance(headerdict, dict):
+            headerdict.update({"x-amzn-requestid": request_id})
+        return request_id
+
+    replaced = {
+        original: camelcase_to_underscores,
+        aws_headers.gen_amzn_requestid_long: gen_amzn_requestid_long,
+    }
+    # moto's modules import both by name: the ones loaded already are patched here, the ones it loads
+    # later (a service's on its first request) import the replacements from their home modules.
+    for module in list(sys.modules.values()):
+        if not getattr(module, "__name__", "").startswith("moto"):
+            continue
+        for name in ("camelcase_to_underscores", "gen_amzn_requestid_long"):
+            found = getattr(module, name, None)
+            if found in replaced:
+                setattr(module, name, replaced[found])
 
 
 def _checked_at_the_root(traverse: Any, check: Any, root_type: type, refusal: type[Exception]) -> Any:

@@ -308,3 +308,34 @@ def test_every_expression_is_accepted_or_refused_as_moto_does_it() -> None:
     # The list does exercise refusals: clause counts, overlaps, keys, values, types.
     assert len(refusals) == 13
     assert {"SET", "REMOVE", "ADD"} <= {m.split('"')[1] for _, _, m in refusals if "section" in m}
+
+
+def test_method_names_and_request_ids_are_what_moto_makes_them() -> None:
+    """Installed, every module that imported them has the cheap ones, and they answer as moto's do."""
+    import re
+
+    from moto.core import responses, utils
+    from moto.sqs import models as sqs_models
+    from moto.utilities import aws_headers
+
+    motofixes.install()
+    names = ["ReceiveMessage", "PutRecord", "VisibilityTimeout", "KmsMasterKeyId", "getQueueURL", "", "A"]
+    for module in (utils, responses, sqs_models):
+        convert = module.camelcase_to_underscores
+        assert [convert(n) for n in names] == [convert.__wrapped__(n) for n in names]
+    assert utils.camelcase_to_underscores("ReceiveMessage") == "receive_message"
+    headers: dict[str, str] = {}
+    first = aws_headers.gen_amzn_requestid_long(headers)
+    assert re.fullmatch("[A-Za-z0-9]{52}", first) and headers == {"x-amzn-requestid": first}
+    assert aws_headers.gen_amzn_requestid_long() != first
+    assert getattr(responses, "gen_amzn_requestid_long") is aws_headers.gen_amzn_requestid_long  # noqa: B009
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q", Attributes={"VisibilityTimeout": "7"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        got = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], MessageAttributeNames=["All"])
+        assert [m["Body"] for m in got["Messages"]] == ["m"]
+        assert (
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]["VisibilityTimeout"]
+            == "7"
+        )
