@@ -28,8 +28,9 @@ is already in the wire's shape (AttributeValues as DynamoDB writes them), and th
 writes them; any other value takes moto's serializer (tests/unit/test_motofixes.py compares the two).
 
 Names: moto derives each request's method name from its CamelCase action character by character,
-and SQS each queue attribute's (a tenth of the Kinesis process, which serves the stack's queues too,
-under 16 bots), and draws a 52-character request id with 52 calls to `random.choice`. The names are
+and SQS each queue attribute's (7 % of the Kinesis process, which serves the stack's queues too,
+profiled under 16 bots), and draws a 52-character request id with 52 calls to `random.choice` (5 to
+6 % of either process). The names are
 cached per string and the id is drawn with one `choices` from moto's own random source.
 
 Instances: every object of a moto model class (a DynamoDB item, each copy of one, a stream record, a
