@@ -65,12 +65,15 @@ it is deleted or overwritten.
 from __future__ import annotations
 
 import argparse
+import email.parser
 import functools
 import gc
+import http.client
 import io
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -628,6 +631,31 @@ def build_app(background: Iterable[str] = ()) -> SerializedAws:
     return SerializedAws(DomainDispatcherApplication(_quiet_app), background)
 
 
+_HEADER_NAME = re.compile(r"[\041-\071\073-\176]+")  # what email's parser takes for a header's name
+
+
+def parse_headers(fp: Any, _class: type = http.client.HTTPMessage) -> Any:
+    """http.client.parse_headers, which http.server runs on every request, without the email package's
+    feed parser: the header block of an AWS SDK's request is plain `Name: value` lines, and the message
+    is built as the parser builds it (names as sent, values without their leading blanks and line
+    end). A block the parser would read otherwise (a folded line, a line without a name and a colon, no
+    blank line at its end) goes to the parser itself. The parser was a tenth of each moto process's
+    time, profiled under 16 bots."""
+    lines = http.client._read_headers(fp)  # type: ignore[attr-defined]  # the limits on lines and count
+    if not lines or lines[-1] not in (b"\r\n", b"\n"):
+        return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
+    fields: list[tuple[str, str]] = []
+    for raw in lines[:-1]:
+        name, colon, value = raw.decode("iso-8859-1").partition(":")
+        if not colon or not _HEADER_NAME.fullmatch(name) or name.startswith("From "):
+            return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
+        fields.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    message = _class()
+    message._headers = fields
+    message.set_payload("")
+    return message
+
+
 def keep_alive_handler() -> type:
     """moto's request handler, serving HTTP/1.1 with keep-alive. werkzeug's development server closes
     every connection after one response (and then drains the socket, which would swallow the next
@@ -757,6 +785,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's own server does: URLs it hands out
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.setswitchinterval(SWITCH_INTERVAL)
+    # What http.server parses each request's headers with (typeshed types it as an overload).
+    setattr(http.client, "parse_headers", parse_headers)  # noqa: B010
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # not a line per request
     # Threaded so that change-feed waiters never hold up AWS requests; the lock serialises the latter.
     background = [name for name in args.background.split(",") if name]

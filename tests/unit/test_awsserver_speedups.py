@@ -65,3 +65,55 @@ print(gc.get_freeze_count() <= frozen - 50_000)
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "True", "True", "True"]
+
+
+BLOCKS = [
+    b"Host: 127.0.0.1:8000\r\nAccept-Encoding: identity\r\nX-Amz-Target: DynamoDB_20120810.GetItem\r\n"
+    b"Content-Type: application/x-amz-json-1.0\r\nUser-Agent: Boto3/1.40 md/Botocore#1.40 app/message\r\n"
+    b"Authorization: AWS4-HMAC-SHA256 Credential=t/20261203/us-east-1/dynamodb/aws4_request, "
+    b"SignedHeaders=host;x-amz-date, Signature=ab\r\nContent-Length: 2\r\n\r\n",
+    b"A: b: c\r\nA:  d  \r\nE:\r\nx-lower: 1\n\n",
+    b"Folded: one\r\n two\r\n\r\n",  # obsolete line folding: the parser's
+    b"No colon here\r\nB: c\r\n\r\n",
+    b"Bad Name: v\r\n\r\n",
+    b": no name\r\n\r\n",
+    b"From x: y\r\n\r\n",
+    b"Unterminated: yes\r\n",
+    b"\r\n",
+    b"",
+    b"Latin: caf\xe9\r\n\r\n",
+]
+
+
+def both(block: bytes) -> tuple[dict[str, object], dict[str, object]]:
+    import http.client
+    import io
+
+    fast = awsserver.parse_headers(io.BytesIO(block + b"body that follows"))
+    email = http.client.parse_headers(io.BytesIO(block + b"body that follows"))
+    return vars(fast), vars(email)
+
+
+def test_a_header_block_parses_as_the_email_parser_parses_it() -> None:
+    """The fast parse builds the message the email package builds: names, values, defects, payload."""
+    for block in BLOCKS:
+        fast, email = both(block)
+        assert repr(fast) == repr(email), block
+
+
+LINE = st.characters(min_codepoint=0x09, max_codepoint=0xFF, exclude_characters="\r\n")  # within a line
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.from_regex(r"[A-Za-z0-9-]{1,12}", fullmatch=True), st.text(LINE)),
+            st.tuples(st.text(LINE, max_size=12), st.text(LINE)),  # names the parser may refuse
+        ),
+        max_size=8,
+    )
+)
+def test_any_header_block_parses_as_the_email_parser_parses_it(fields: list[tuple[str, str]]) -> None:
+    block = b"".join(f"{name}:{value}\r\n".encode("latin-1") for name, value in fields) + b"\r\n"
+    fast, email = both(block)
+    assert repr(fast) == repr(email)
