@@ -7,7 +7,8 @@ new environment from that snapshot instead of importing the handler again. So:
 - before the snapshot, a function does the work its first request would otherwise do (`warm`): the
   imports its handler keeps lazy, the pydantic models it validates with, the tracer where downstream
   tracing is on. The handler modules stay light to import, for the stages and environments without
-  SnapStart (the local runtime, a stage with `snapStart: false`).
+  SnapStart (a stage with `snapStart: false`, `$LATEST`). The local runtime emulates SnapStart: it
+  runs both kinds of hook (local/worker.py).
 - after a restore, what must not be shared by every environment resumed from one snapshot is made
   anew (`on_restore`): the `random` module's state (botocore's retry jitter draws from it: a shared
   state would retry every environment in step), AWS clients and their pooled connections (taken before
@@ -16,8 +17,8 @@ new environment from that snapshot instead of importing the handler again. So:
 
 Nothing here creates a client or reads a secret before the snapshot: those wait for a request.
 
-The hooks are registered with `snapshot_restore_py`, whose registries the Lambda runtime reads; nothing
-calls them elsewhere, but the tests run them (tests/unit/test_snapstart.py).
+The hooks are registered with `snapshot_restore_py`, whose registries the Lambda runtime reads; so does
+the local runtime's emulation (local/worker.py), and the tests run them (tests/unit/test_snapstart.py).
 """
 
 from __future__ import annotations

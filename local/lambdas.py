@@ -1,7 +1,11 @@
 """Lambda execution environments: a pool of worker processes per function.
 
 Each function gets its own processes (`local.worker`), each importing the handler once (a cold start)
-and reused while warm. The pool scales out when invocations find no idle environment, up to the
+and reused while warm. With `snapStart`, as Lambda's SnapStart does, the handler is imported (and the
+before-snapshot hooks run) once per function, in a snapshot process, and each environment is a fork
+of it that runs the after-restore hooks: a cold start costs a fork, not an interpreter's imports.
+
+The pool scales out when invocations find no idle environment, up to the
 function's reserved concurrency from serverless.yml (or a local default), and scales in after an idle
 period. A handler that raises becomes an error result; one that exceeds its timeout is killed and
 replaced, as Lambda does.
@@ -24,6 +28,8 @@ import contextlib
 import json
 import logging
 import os
+import signal
+import socket
 import statistics
 import struct
 import sys
@@ -138,10 +144,53 @@ class WorkerDied(Exception):
     pass
 
 
+class _Forked:
+    """An environment forked from its function's snapshot process (local.worker), seen as the pool sees
+    an environment's process: its connection as stdin and stdout, kill, wait and returncode. Its exit
+    code is the snapshot process's to reap; here it is -1 once the process is gone."""
+
+    def __init__(self, pid: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.pid = pid
+        self.stdout = reader
+        self.stdin = writer
+        self._gone = False
+
+    @property
+    def returncode(self) -> int | None:
+        if not self._gone:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self._gone = True
+        return -1 if self._gone else None
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.stdin.close()
+
+    async def wait(self) -> int:
+        for _ in range(500):
+            if self.returncode is not None:
+                break
+            await asyncio.sleep(0.01)
+        return -1
+
+
+@dataclass
+class _Snapshot:
+    """A function's snapshot: the process that ran its init once and forks its environments."""
+
+    proc: asyncio.subprocess.Process
+    control: socket.socket
+    init_ms: float
+
+
 class _Worker:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process | _Forked) -> None:
         self.proc = proc
         self.init_ms: float | None = None
+        self.restored = False  # resumed from the function's snapshot (SnapStart) rather than initialized
         self.fresh = True
         self.last_used = time.monotonic()
 
@@ -159,12 +208,16 @@ class _Worker:
         if not hello.get("ready"):
             raise WorkerDied(f"{hello.get('errorType')}: {hello.get('errorMessage')}")
         self.init_ms = hello["initMs"]
+        self.restored = bool(hello.get("restored"))
 
     async def call(self, payload: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin is not None
         data = json.dumps(payload).encode()
-        self.proc.stdin.write(_HEADER.pack(len(data)) + data)
-        await self.proc.stdin.drain()
+        try:
+            self.proc.stdin.write(_HEADER.pack(len(data)) + data)
+            await self.proc.stdin.drain()
+        except ConnectionError as exc:
+            raise WorkerDied(f"worker exited with code {self.proc.returncode}") from exc
         reply: dict[str, Any] = await self._read()
         return reply
 
@@ -187,8 +240,14 @@ class FunctionPool:
         idle_seconds: float = IDLE_SECONDS,
         cwd: str | None = None,
         throttle_sync: bool | None = None,
+        snap_start: bool = False,
     ) -> None:
         self.name = name
+        # SnapStart: environments are forked from one process that ran the init phase (and the
+        # before-snapshot hooks) once, and run the after-restore hooks; without it, each imports anew.
+        self.snap_start = snap_start
+        self._snapshot: _Snapshot | None = None
+        self._snapshot_lock = asyncio.Lock()
         self.handler = handler
         self.env = env
         self.timeout = timeout
@@ -235,6 +294,8 @@ class FunctionPool:
                 await asyncio.wait_for(self._started.wait(), max(0.001, min(soonest, deadline) - now))
 
     async def _spawn(self) -> _Worker:
+        if self.snap_start:
+            return await self._restore()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -255,6 +316,77 @@ class FunctionPool:
             worker.kill()
             self._all.discard(worker)
             await proc.wait()
+            raise
+        return worker
+
+    async def _snapshot_of(self) -> _Snapshot:
+        """The function's snapshot process, started (the init phase) if there is none alive."""
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.proc.returncode is None:
+            return snapshot
+        ours, theirs = socket.socketpair()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "local.worker",
+            self.handler,
+            self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name),
+            str(self.memory),
+            str(theirs.fileno()),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, **self.env},
+            cwd=self.cwd,
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        try:
+            hello = await asyncio.wait_for(_Worker(proc)._read(), timeout=max(self.timeout, 30))
+            if not hello.get("ready"):
+                raise WorkerDied(f"{hello.get('errorType')}: {hello.get('errorMessage')}")
+        except BaseException:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise
+        ours.setblocking(False)
+        self._snapshot = _Snapshot(proc, ours, float(hello["initMs"]))
+        log.info("%s: snapshot taken (init %.2f ms)", self.name, hello["initMs"])
+        return self._snapshot
+
+    async def _restore(self) -> _Worker:
+        """A new environment, resumed from the function's snapshot (a fork of its process)."""
+        loop = asyncio.get_running_loop()
+        async with self._snapshot_lock:  # one fork request and its answer at a time
+            snapshot = await self._snapshot_of()
+            ours, theirs = socket.socketpair()
+            try:
+                socket.send_fds(snapshot.control, [b"f"], [theirs.fileno()])
+                answer = b""
+                while len(answer) < _HEADER.size:
+                    chunk = await loop.sock_recv(snapshot.control, _HEADER.size - len(answer))
+                    if not chunk:
+                        raise WorkerDied(f"the snapshot process of {self.name} exited")
+                    answer += chunk
+            except (OSError, WorkerDied) as exc:
+                ours.close()
+                snapshot.control.close()
+                with contextlib.suppress(ProcessLookupError):
+                    snapshot.proc.kill()
+                self._snapshot = None
+                raise WorkerDied(f"could not resume from the snapshot of {self.name}: {exc}") from exc
+            finally:
+                theirs.close()
+        (pid,) = _HEADER.unpack(answer)
+        reader, writer = await asyncio.open_unix_connection(sock=ours)
+        worker = _Worker(_Forked(pid, reader, writer))
+        self._all.add(worker)
+        try:
+            await asyncio.wait_for(worker.start(), timeout=max(self.timeout, 30))
+        except BaseException:
+            worker.kill()
+            self._all.discard(worker)
             raise
         return worker
 
@@ -279,8 +411,13 @@ class FunctionPool:
             while True:
                 if self._closed:
                     raise WorkerDied("function pool is shut down")
-                if self._idle:
-                    return self._idle.pop()
+                while self._idle:
+                    worker = self._idle.pop()
+                    if worker.proc.returncode is None:
+                        return worker
+                    # It ended while idle (killed, or out of memory): never handed out, as on Lambda.
+                    self._all.discard(worker)
+                    self._set_count(self._count - 1)
                 if self._count < self.max_concurrency:
                     self._set_count(self._count + 1)
                     break
@@ -411,7 +548,13 @@ class FunctionPool:
                 self.name,
                 request_id,
                 duration,
-                f" Init Duration: {init_ms:.2f} ms (cold)" if init_ms is not None else " (warm)",
+                (
+                    " (warm)"
+                    if init_ms is None
+                    else f" Restore Duration: {init_ms:.2f} ms (cold, SnapStart)"
+                    if worker.restored
+                    else f" Init Duration: {init_ms:.2f} ms (cold)"
+                ),
                 "" if inv.ok else f" Error: {inv.error_type}",
             )
             return inv
@@ -449,6 +592,12 @@ class FunctionPool:
             w.kill()
             await w.proc.wait()
         self._all.clear()
+        if self._snapshot is not None:
+            self._snapshot.control.close()
+            with contextlib.suppress(ProcessLookupError):
+                self._snapshot.proc.kill()
+            await self._snapshot.proc.wait()
+            self._snapshot = None
 
     def warm_workers(self) -> int:
         return len(self._idle)

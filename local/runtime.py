@@ -211,6 +211,7 @@ class LocalRuntime:
                 max_concurrency=fn.reserved_concurrency,
                 idle_seconds=cfg.idle_seconds,
                 cwd=str(ROOT),
+                snap_start=fn.snap_start,
             )
         self.gateway = Gateway(self.service, self.pools, host=cfg.host, port=cfg.ws_port, limits=cfg.limits)
         await self.gateway.start()

@@ -181,6 +181,7 @@ class Function:
     streams: tuple[StreamEvent, ...] = ()
     queues: tuple[QueueEvent, ...] = ()
     http_routes: tuple[tuple[str, str], ...] = ()  # (METHOD, /path/{param})
+    snap_start: bool = False  # `snapStart`: environments resume from a snapshot of the init phase
 
 
 @dataclass
@@ -310,6 +311,7 @@ def _function(name: str, spec: dict[str, Any], provider: dict[str, Any]) -> Func
         streams=tuple(streams),
         queues=tuple(queues),
         http_routes=tuple(http),
+        snap_start=str(spec.get("snapStart", False)).lower() == "true",
     )
 
 

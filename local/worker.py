@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 import struct
 import sys
 import time
@@ -146,19 +147,8 @@ class LambdaContext:
         return max(0, int(self._deadline_ms - time.time() * 1000))
 
 
-def main() -> None:
-    handler_spec, function_name, memory = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    # Keep the real stdout for frames; everything the handler prints goes to stderr.
-    out = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    tap = MetricTap(sys.stderr)
-    sys.stdout = tap
-    inp = sys.stdin.buffer
-    region = os.environ.get("AWS_REGION", "us-east-1")
-    counter = AwsCallCounter() if os.environ.get(COUNT_AWS_CALLS_ENV) == "1" else None
-    if counter is not None:
-        counter.install()
-
+def _load(handler_spec: str, out: BinaryIO) -> Any:
+    """The init phase: imports the handler. None (after telling the parent why) when it fails."""
     started = time.perf_counter()
     try:
         module_name, func_name = handler_spec.split(":")
@@ -173,9 +163,18 @@ def main() -> None:
                 "stackTrace": traceback.format_exc().splitlines(),
             },
         )
-        return
+        return None
     write_frame(out, {"ready": True, "initMs": (time.perf_counter() - started) * 1000})
+    return handler
 
+
+def _serve(
+    handler: Any, function_name: str, memory: int, inp: BinaryIO, out: BinaryIO, tap: MetricTap
+) -> None:
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    counter = AwsCallCounter() if os.environ.get(COUNT_AWS_CALLS_ENV) == "1" else None
+    if counter is not None:
+        counter.install()
     while True:
         request = read_frame(inp)
         if request is None:
@@ -209,6 +208,71 @@ def main() -> None:
                     "durationMs": reply["durationMs"],
                 },
             )
+
+
+def _run_hooks(hooks: list[Any]) -> None:
+    for fn, args, kwargs in hooks:
+        fn(*args, **kwargs)
+
+
+def _snapshot(handler: Any, function_name: str, memory: int, control: socket.socket, tap: MetricTap) -> None:
+    """SnapStart, as Lambda runs it: the init phase and the before-snapshot hooks have run once, here;
+    each new environment is this process forked (the snapshot, resumed), which runs the after-restore
+    hooks and then serves its own connection. The parent sends that connection's socket over `control`
+    and is answered with the environment's pid."""
+    import signal
+
+    import snapshot_restore_py
+
+    _run_hooks(snapshot_restore_py.get_before_snapshot())
+    # An environment is reaped as soon as it ends (its parent notices by its connection closing).
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while True:
+        try:
+            _, fds, _, _ = socket.recv_fds(control, 16, 1)
+        except (ConnectionError, OSError):
+            return
+        if not fds:
+            return  # the parent is gone
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                control.close()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                connection = socket.socket(fileno=fds[0])
+                inp, out = connection.makefile("rb"), connection.makefile("wb")
+                started = time.perf_counter()
+                _run_hooks(snapshot_restore_py.get_after_restore())
+                restored = {"ready": True, "initMs": (time.perf_counter() - started) * 1000, "restored": True}
+                write_frame(out, restored)
+                _serve(handler, function_name, memory, inp, out, tap)
+            except Exception:
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(0)
+        os.close(fds[0])
+        control.sendall(_HEADER.pack(pid))
+
+
+def main() -> None:
+    handler_spec, function_name, memory = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    snapshot_fd = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    # Keep the real stdout for frames; everything the handler prints goes to stderr.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    tap = MetricTap(sys.stderr)
+    sys.stdout = tap
+    handler = _load(handler_spec, out)
+    if handler is None:
+        return
+    if snapshot_fd is None:
+        _serve(handler, function_name, memory, sys.stdin.buffer, out, tap)
+    else:
+        _snapshot(handler, function_name, memory, socket.socket(fileno=snapshot_fd), tap)
 
 
 if __name__ == "__main__":

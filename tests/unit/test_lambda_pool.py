@@ -10,6 +10,14 @@ import pytest
 from local.lambdas import FunctionPool
 
 ROOT = str(Path(__file__).resolve().parents[2])
+SNAP_START: list[bool] = [False]  # the way this test's environments start
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["init", "snapstart"])
+def each_way_of_starting(request: pytest.FixtureRequest) -> None:
+    """Every test runs twice: environments that import the handler each, and environments resumed
+    from the function's snapshot (SnapStart)."""
+    SNAP_START[0] = request.param
 
 
 def pool(handler: str, **kw: object) -> FunctionPool:
@@ -20,6 +28,7 @@ def pool(handler: str, **kw: object) -> FunctionPool:
         timeout=float(kw.pop("timeout", 5.0)),
         memory=128,
         cwd=ROOT,
+        snap_start=SNAP_START[0],
         **kw,
     )  # type: ignore[arg-type]
 
@@ -84,6 +93,7 @@ async def test_an_import_error_is_an_init_error() -> None:
         timeout=5,
         memory=128,
         cwd=ROOT,
+        snap_start=SNAP_START[0],
     )
     try:
         result = await p.invoke({})
@@ -149,5 +159,39 @@ async def test_fault_injection_kills_nothing_when_nothing_runs() -> None:
         assert await p.kill_busy(within=0.2) is None
         assert p.stats.killed == 0
         assert (await p.invoke({"sleep": 0})).cold is False  # the idle one was left alone
+    finally:
+        await p.close()
+
+
+async def test_environments_resumed_from_a_snapshot_share_its_init_and_run_the_restore_hooks() -> None:
+    """With SnapStart the handler is imported once, by the snapshot process; each environment is a
+    process of its own that ran the after-restore hooks (a new random state each); without it, every
+    environment imports the handler itself."""
+    p = pool("origin")
+    try:
+        gate = asyncio.Event()
+
+        async def busy() -> dict[str, object]:
+            inv = await p.invoke({"hold": 0.5})
+            gate.set()
+            return inv.result  # type: ignore[no-any-return]
+
+        first, second = await asyncio.gather(busy(), busy())  # two at once: two environments
+        assert first["pid"] != second["pid"]
+        if SNAP_START[0]:
+            assert first["importedBy"] == second["importedBy"] not in (first["pid"], second["pid"])
+            assert first["restored"] == second["restored"] == 1
+            assert first["random"] != second["random"]
+        else:
+            assert (first["importedBy"], second["importedBy"]) == (first["pid"], second["pid"])
+            assert first["restored"] == second["restored"] == 0
+        assert p.stats.cold_starts == 2
+        # An environment that dies is replaced from the same snapshot.
+        for w in list(p._all):
+            w.kill()
+        await asyncio.sleep(0.2)
+        again = await p.invoke({})
+        assert again.ok and again.cold
+        assert (again.result["importedBy"] == first["importedBy"]) is SNAP_START[0]
     finally:
         await p.close()
