@@ -296,18 +296,7 @@ class FunctionPool:
     async def _spawn(self) -> _Worker:
         if self.snap_start:
             return await self._restore()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "local.worker",
-            self.handler,
-            self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name),
-            str(self.memory),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, **self.env},
-            cwd=self.cwd,
-        )
+        proc = await self._worker_process(stdin=asyncio.subprocess.PIPE)
         worker = _Worker(proc)
         self._all.add(worker)
         try:
@@ -319,26 +308,30 @@ class FunctionPool:
             raise
         return worker
 
-    async def _snapshot_of(self) -> _Snapshot:
-        """The function's snapshot process, started (the init phase) if there is none alive."""
-        snapshot = self._snapshot
-        if snapshot is not None and snapshot.proc.returncode is None:
-            return snapshot
-        ours, theirs = socket.socketpair()
-        proc = await asyncio.create_subprocess_exec(
+    async def _worker_process(self, *snapshot_fd: int, stdin: int) -> asyncio.subprocess.Process:
+        """`local.worker` for this function: an environment, or with `snapshot_fd` its snapshot process."""
+        return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "local.worker",
             self.handler,
             self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name),
             str(self.memory),
-            str(theirs.fileno()),
-            stdin=asyncio.subprocess.DEVNULL,
+            *(str(fd) for fd in snapshot_fd),
+            stdin=stdin,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, **self.env},
             cwd=self.cwd,
-            pass_fds=(theirs.fileno(),),
+            pass_fds=snapshot_fd,
         )
+
+    async def _snapshot_of(self) -> _Snapshot:
+        """The function's snapshot process, started (the init phase) if there is none alive."""
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.proc.returncode is None:
+            return snapshot
+        ours, theirs = socket.socketpair()
+        proc = await self._worker_process(theirs.fileno(), stdin=asyncio.subprocess.DEVNULL)
         theirs.close()
         try:
             hello = await asyncio.wait_for(_Worker(proc)._read(), timeout=max(self.timeout, 30))
