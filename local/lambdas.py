@@ -296,15 +296,17 @@ class FunctionPool:
     async def _spawn(self) -> _Worker:
         if self.snap_start:
             return await self._restore()
-        proc = await self._worker_process(stdin=asyncio.subprocess.PIPE)
-        worker = _Worker(proc)
+        return await self._ready(_Worker(await self._worker_process(stdin=asyncio.subprocess.PIPE)))
+
+    async def _ready(self, worker: _Worker) -> _Worker:
+        """The environment once it has said it is ready (its init or restore done); killed if it fails."""
         self._all.add(worker)
         try:
             await asyncio.wait_for(worker.start(), timeout=max(self.timeout, 30))
         except BaseException:
             worker.kill()
             self._all.discard(worker)
-            await proc.wait()
+            await worker.proc.wait()
             raise
         return worker
 
@@ -373,15 +375,7 @@ class FunctionPool:
                 theirs.close()
         (pid,) = _HEADER.unpack(answer)
         reader, writer = await asyncio.open_unix_connection(sock=ours)
-        worker = _Worker(_Forked(pid, reader, writer))
-        self._all.add(worker)
-        try:
-            await asyncio.wait_for(worker.start(), timeout=max(self.timeout, 30))
-        except BaseException:
-            worker.kill()
-            self._all.discard(worker)
-            raise
-        return worker
+        return await self._ready(_Worker(_Forked(pid, reader, writer)))
 
     @property
     def throttle_sync(self) -> bool:
