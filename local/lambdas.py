@@ -183,7 +183,6 @@ class _Snapshot:
 
     proc: asyncio.subprocess.Process
     control: socket.socket
-    init_ms: float
 
 
 class _Worker:
@@ -335,10 +334,9 @@ class FunctionPool:
         ours, theirs = socket.socketpair()
         proc = await self._worker_process(theirs.fileno(), stdin=asyncio.subprocess.DEVNULL)
         theirs.close()
+        init = _Worker(proc)  # its ready frame is an environment's
         try:
-            hello = await asyncio.wait_for(_Worker(proc)._read(), timeout=max(self.timeout, 30))
-            if not hello.get("ready"):
-                raise WorkerDied(f"{hello.get('errorType')}: {hello.get('errorMessage')}")
+            await asyncio.wait_for(init.start(), timeout=max(self.timeout, 30))
         except BaseException:
             ours.close()
             with contextlib.suppress(ProcessLookupError):
@@ -346,8 +344,8 @@ class FunctionPool:
             await proc.wait()
             raise
         ours.setblocking(False)
-        self._snapshot = _Snapshot(proc, ours, float(hello["initMs"]))
-        log.info("%s: snapshot taken (init %.2f ms)", self.name, hello["initMs"])
+        self._snapshot = _Snapshot(proc, ours)
+        log.info("%s: snapshot taken (init %.2f ms)", self.name, init.init_ms)
         return self._snapshot
 
     async def _restore(self) -> _Worker:
