@@ -12,13 +12,31 @@ from functools import cache
 from typing import Any
 
 
+def user_agent() -> str:
+    """The User-Agent of every client of ours, fixed once. Without one, botocore rebuilds its header from
+    some ten components, each cleaned by a regular expression, twice per request: 8 % of the message
+    function's and the processor's CPU under load (a profile of 32 bots, 2026-12-03), for a header that
+    only feeds AWS's SDK statistics. botocore appends its session's extra (its own name and version).
+    The application id (`AWS_SDK_UA_APP_ID`, which botocore leaves out of a fixed header) is kept as
+    botocore writes it, `app/<id>`: the local runtime's AWS endpoint tells the calling function by it."""
+    import os
+
+    app_id = os.environ.get("AWS_SDK_UA_APP_ID", "").strip()
+    return f"gamebackend app/{app_id}" if app_id else "gamebackend"
+
+
 @cache
 def client(service: str, endpoint_url: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
 
     # Short timeouts and standard retries: a handler has seconds, not minutes.
-    config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=2,
+        read_timeout=5,
+        user_agent=user_agent(),
+    )
     return boto3.session.Session().client(service, config=config, endpoint_url=endpoint_url)
 
 

@@ -25,7 +25,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from backend.aws import downstream_failing
+from backend.aws import downstream_failing, user_agent
 from backend.breaker import CircuitBreaker
 
 T = TypeVar("T")
@@ -83,6 +83,7 @@ class Pusher:
                 connect_timeout=2,
                 read_timeout=5,
                 retries={"max_attempts": 2, "mode": "standard"},
+                user_agent=user_agent(),
             )
             self._client = await self._stack.enter_async_context(
                 get_session().create_client(

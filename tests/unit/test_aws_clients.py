@@ -1,0 +1,75 @@
+"""The clients every handler makes (backend.aws, backend.push): what they put on the wire themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backend import aws
+from backend.push import Pusher
+
+
+class Sent(Exception):
+    """Raised from botocore's before-send hook: the request is built and signed, and goes nowhere."""
+
+
+def _capture(headers: list[dict[str, Any]]) -> Any:
+    def before_send(request: Any, **_: Any) -> None:
+        headers.append({k: v.decode() if isinstance(v, bytes) else v for k, v in request.headers.items()})
+        raise Sent
+
+    return before_send
+
+
+def _assert_ours(agents: list[str], requests: int) -> None:
+    # Ours, then botocore's session extra; none of the components botocore builds when left to itself.
+    assert len(agents) == requests and len(set(agents)) == 1
+    assert agents[0].startswith(aws.user_agent() + " ")
+    assert "ua/" not in agents[0] and "md/" not in agents[0] and "os/" not in agents[0]
+
+
+@pytest.fixture(autouse=True)
+def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def test_boto3_clients_send_our_fixed_user_agent() -> None:
+    aws.client.cache_clear()
+    try:
+        ddb = aws.client("dynamodb", "http://127.0.0.1:9")
+        headers: list[dict[str, Any]] = []
+        ddb.meta.events.register("before-send.dynamodb.GetItem", _capture(headers))
+        for _ in range(2):
+            with pytest.raises(Sent):
+                ddb.get_item(TableName="t", Key={"k": {"S": "v"}})
+    finally:
+        aws.client.cache_clear()
+    _assert_ours([h["User-Agent"] for h in headers], 2)
+
+
+def test_the_pusher_sends_our_fixed_user_agent() -> None:
+    pusher = Pusher("http://127.0.0.1:9", region="us-east-1")
+    headers: list[dict[str, Any]] = []
+
+    async def post() -> None:
+        client = await pusher._get_client()
+        client.meta.events.register("before-send.apigatewaymanagementapi.PostToConnection", _capture(headers))
+        with pytest.raises(Sent):
+            await client.post_to_connection(ConnectionId="c1", Data=b"{}")
+
+    try:
+        pusher.run(post())
+    finally:
+        pusher.close()
+    _assert_ours([h["User-Agent"] for h in headers], 1)
+
+
+def test_the_application_id_stays_in_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The local runtime's AWS endpoint tells the calling function (and the cold path's, which give way) by it.
+    monkeypatch.setenv("AWS_SDK_UA_APP_ID", "gamebackend-local-projector")
+    test_boto3_clients_send_our_fixed_user_agent()
+    test_the_pusher_sends_our_fixed_user_agent()
+    assert aws.user_agent().split() == ["gamebackend", "app/gamebackend-local-projector"]
