@@ -1,7 +1,12 @@
-"""The embedded AWS endpoint's constant-cost Kinesis read answers exactly what moto's own walk over the
-shard answers, for every position and limit (local.awsserver.shard_records_after)."""
+"""The embedded AWS endpoint's shortcuts change no answer: its constant-cost Kinesis read answers exactly
+what moto's own walk over the shard answers, for every position and limit
+(local.awsserver.shard_records_after), its header parser what the email package parses, and its request
+line is still logged when the log asks for it."""
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,3 +122,25 @@ def test_any_header_block_parses_as_the_email_parser_parses_it(fields: list[tupl
     block = b"".join(f"{name}:{value}\r\n".encode("latin-1") for name, value in fields) + b"\r\n"
     fast, email = both(block)
     assert repr(fast) == repr(email)
+
+
+def test_the_request_line_is_formatted_only_when_it_is_logged(caplog: Any) -> None:
+    handler = awsserver.keep_alive_handler()
+    request = object.__new__(handler)  # no socket: only what log_request reads
+    request.path, request.command, request.request_version = "/", "POST", "HTTP/1.1"
+    request.client_address = ("127.0.0.1", 1)
+    request.requestline = "POST / HTTP/1.1"
+    stamps: list[int] = []
+    request.log_date_time_string = lambda: stamps.append(1) or "now"
+    logger = logging.getLogger("werkzeug")
+    level = logger.level
+    try:
+        logger.setLevel(logging.ERROR)
+        request.log_request(200, 12)
+        assert stamps == []
+        logger.setLevel(logging.INFO)
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            request.log_request(200, 12)
+        assert stamps == [1] and '"POST / HTTP/1.1" 200 12' in caplog.text
+    finally:
+        logger.setLevel(level)
