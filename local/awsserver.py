@@ -642,18 +642,26 @@ def parse_headers(fp: Any, _class: type = http.client.HTTPMessage) -> Any:
     blank line at its end) goes to the parser itself. The parser was a tenth of each moto process's
     time, profiled under 16 bots."""
     lines = http.client._read_headers(fp)  # type: ignore[attr-defined]  # the limits on lines and count
-    if not lines or lines[-1] not in (b"\r\n", b"\n"):
+    fields = _plain_fields(lines)
+    if fields is None:
         return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
-    fields: list[tuple[str, str]] = []
-    for raw in lines[:-1]:
-        name, colon, value = raw.decode("iso-8859-1").partition(":")
-        if not colon or not _HEADER_NAME.fullmatch(name) or name.startswith("From "):
-            return email.parser.Parser(_class=_class).parsestr(b"".join(lines).decode("iso-8859-1"))
-        fields.append((name, value.lstrip(" \t").rstrip("\r\n")))
     message = _class()
     message._headers = fields
     message.set_payload("")
     return message
+
+
+def _plain_fields(lines: list[bytes]) -> list[tuple[str, str]] | None:
+    """The (name, value) pairs of a block of plain `Name: value` lines ended by a blank one, else None."""
+    if not lines or lines[-1] not in (b"\r\n", b"\n"):
+        return None
+    fields: list[tuple[str, str]] = []
+    for raw in lines[:-1]:
+        name, colon, value = raw.decode("iso-8859-1").partition(":")
+        if not colon or not _HEADER_NAME.fullmatch(name) or name.startswith("From "):
+            return None
+        fields.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return fields
 
 
 _REQUEST_LOG = logging.getLogger("werkzeug")

@@ -184,6 +184,16 @@ class _Snapshot:
     proc: asyncio.subprocess.Process
     control: socket.socket
 
+    def discard(self) -> None:
+        """Ends it: its control socket closed and its process killed (the caller reaps it, or not)."""
+        _discard(self.proc, self.control)
+
+
+def _discard(proc: asyncio.subprocess.Process, control: socket.socket) -> None:
+    control.close()
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+
 
 class _Worker:
     def __init__(self, proc: asyncio.subprocess.Process | _Forked) -> None:
@@ -338,9 +348,7 @@ class FunctionPool:
         try:
             await asyncio.wait_for(init.start(), timeout=max(self.timeout, 30))
         except BaseException:
-            ours.close()
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+            _discard(proc, ours)
             await proc.wait()
             raise
         ours.setblocking(False)
@@ -364,9 +372,7 @@ class FunctionPool:
                     answer += chunk
             except (OSError, WorkerDied) as exc:
                 ours.close()
-                snapshot.control.close()
-                with contextlib.suppress(ProcessLookupError):
-                    snapshot.proc.kill()
+                snapshot.discard()
                 self._snapshot = None
                 raise WorkerDied(f"could not resume from the snapshot of {self.name}: {exc}") from exc
             finally:
@@ -578,9 +584,7 @@ class FunctionPool:
             await w.proc.wait()
         self._all.clear()
         if self._snapshot is not None:
-            self._snapshot.control.close()
-            with contextlib.suppress(ProcessLookupError):
-                self._snapshot.proc.kill()
+            self._snapshot.discard()
             await self._snapshot.proc.wait()
             self._snapshot = None
 
