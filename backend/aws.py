@@ -8,6 +8,7 @@ LocalStack or the embedded moto server.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
@@ -26,6 +27,39 @@ def user_agent() -> str:
 
 
 @cache
+def data_loader() -> Any:
+    """botocore's data loader, one for the environment: the service models, endpoint rules and partitions
+    it has parsed serve every client made after. Each botocore session has a loader of its own and parses
+    them again: 35-70 ms of CPU a client, 2-3 ms with this one's (measured 2026-12-03). They are the
+    installed botocore's files, the same in every environment, so a SnapStart snapshot keeps them
+    (`prime`) where it drops clients."""
+    import botocore.session
+
+    return botocore.session.get_session().get_component("data_loader")
+
+
+def botocore_session(session: Any = None) -> Any:
+    """A new botocore session (or `session`, an aiobotocore one) reading through `data_loader()`. Only the
+    loader is shared: credentials, events and configuration stay the session's own."""
+    if session is None:
+        import botocore.session
+
+        session = botocore.session.get_session()
+    session.register_component("data_loader", data_loader())
+    return session
+
+
+def prime(services: Iterable[str]) -> None:
+    """Parses into `data_loader()` every file a client of each service reads, by making one; each is
+    dropped with its session (no call, so no connection; its credentials go with the session)."""
+    import os
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    for service in services:
+        botocore_session().create_client(service, region_name=region)
+
+
+@cache
 def client(service: str, endpoint_url: str | None = None) -> Any:
     import boto3
     from botocore.config import Config
@@ -37,7 +71,8 @@ def client(service: str, endpoint_url: str | None = None) -> Any:
         read_timeout=5,
         user_agent=user_agent(),
     )
-    return boto3.session.Session().client(service, config=config, endpoint_url=endpoint_url)
+    session = boto3.session.Session(botocore_session=botocore_session())
+    return session.client(service, config=config, endpoint_url=endpoint_url)
 
 
 def failed_dependency(exc: BaseException) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from backend.aws import downstream_failing, user_agent
+from backend.aws import botocore_session, downstream_failing, user_agent
 from backend.breaker import CircuitBreaker
 
 T = TypeVar("T")
@@ -86,7 +86,7 @@ class Pusher:
                 user_agent=user_agent(),
             )
             self._client = await self._stack.enter_async_context(
-                get_session().create_client(
+                botocore_session(get_session()).create_client(
                     "apigatewaymanagementapi",
                     endpoint_url=self.endpoint_url,
                     region_name=self.region,

@@ -73,3 +73,42 @@ def test_the_application_id_stays_in_the_header(monkeypatch: pytest.MonkeyPatch)
     test_boto3_clients_send_our_fixed_user_agent()
     test_the_pusher_sends_our_fixed_user_agent()
     assert aws.user_agent().split() == ["gamebackend", "app/gamebackend-local-projector"]
+
+
+@pytest.fixture
+def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The botocore data files parsed from here on (models, endpoint rules, partitions...)."""
+    from botocore.loaders import JSONFileLoader
+
+    read: list[str] = []
+    load_file = JSONFileLoader.load_file
+
+    def recording(self: Any, file_path: str) -> Any:
+        read.append(file_path)
+        return load_file(self, file_path)
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", recording)
+    return read
+
+
+def test_clients_made_after_priming_parse_no_file(files_read: list[str]) -> None:
+    import boto3
+
+    aws.data_loader.cache_clear()  # nothing parsed by an earlier test
+    aws.prime(["dynamodb", "apigatewaymanagementapi"])
+    files_read.clear()
+    aws.client.cache_clear()
+    try:
+        aws.client("dynamodb", "http://127.0.0.1:9")
+        aws.client("dynamodb", "http://127.0.0.1:10")
+    finally:
+        aws.client.cache_clear()
+    pusher = Pusher("http://127.0.0.1:9", region="us-east-1")
+    try:
+        pusher.run(pusher._get_client())
+    finally:
+        pusher.close()
+    assert files_read == []
+    # A session of its own (what every client had before) parses them again.
+    boto3.session.Session().client("dynamodb", endpoint_url="http://127.0.0.1:9")
+    assert any("dynamodb" in path for path in files_read)

@@ -190,3 +190,24 @@ def test_the_admin_api_answers_after_its_routes_were_prepared_before_the_snapsho
     document = json.loads(answer["body"])
     assert "/admin/leaderboards/{board}" in document["paths"]
     assert "LeaderboardPage" in document["components"]["schemas"]
+
+
+def test_the_snapshot_holds_botocore_s_parsed_files_for_the_common_services(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botocore.loaders import JSONFileLoader
+
+    from backend import snapstart
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    aws.data_loader.cache_clear()  # nothing parsed by an earlier test
+    run_hooks(snapshot_restore_py.get_before_snapshot())
+    run_hooks(snapshot_restore_py.get_after_restore())
+    read: list[str] = []
+    load_file = JSONFileLoader.load_file
+    monkeypatch.setattr(
+        JSONFileLoader, "load_file", lambda self, path: read.append(path) or load_file(self, path)
+    )
+    for service in snapstart.COMMON_SERVICES:
+        aws.client(service, "http://127.0.0.1:9")
+    assert read == []
