@@ -8,6 +8,7 @@ LocalStack or the embedded moto server.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from functools import cache
 from typing import Any
@@ -26,53 +27,82 @@ def user_agent() -> str:
     return f"gamebackend app/{app_id}" if app_id else "gamebackend"
 
 
+# boto3's sessions are not thread-safe, and a composition root's clients are made from several threads
+# (the processor writes matches from worker threads): one client is made at a time.
+_MAKING = threading.Lock()
+
+
 @cache
-def data_loader() -> Any:
-    """botocore's data loader, one for the environment: the service models, endpoint rules and partitions
-    it has parsed serve every client made after. Each botocore session has a loader of its own and parses
-    them again: 35-70 ms of CPU a client, 2-3 ms with this one's (measured 2026-12-03). They are the
-    installed botocore's files, the same in every environment, so a SnapStart snapshot keeps them
-    (`prime`) where it drops clients."""
+def _core() -> Any:
     import botocore.session
 
-    return botocore.session.get_session().get_component("data_loader")
-
-
-def botocore_session(session: Any = None) -> Any:
-    """A new botocore session (or `session`, an aiobotocore one) reading through `data_loader()`. Only the
-    loader is shared: credentials, events and configuration stay the session's own."""
-    if session is None:
-        import botocore.session
-
-        session = botocore.session.get_session()
-    session.register_component("data_loader", data_loader())
-    return session
-
-
-def prime(services: Iterable[str]) -> None:
-    """Parses into `data_loader()` every file a client of each service reads, by making one; each is
-    dropped with its session (no call, so no connection; its credentials go with the session)."""
-    import os
-
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    for service in services:
-        botocore_session().create_client(service, region_name=region)
+    return botocore.session.get_session()
 
 
 @cache
-def client(service: str, endpoint_url: str | None = None) -> Any:
+def session() -> Any:
+    """The environment's boto3 session: every client of `client` is made from it. A session of each, as
+    before, cost each client 20-30 ms of CPU to build the session (some 250 event handlers, each
+    registered with a signature check) and 35-70 ms to parse its service's model, endpoint rules and
+    the partitions again; from this one, a client costs about 7 ms (measured 2026-12-03).
+
+    SnapStart's snapshot holds it built, with those files parsed (`prime`), and no credentials: it
+    resolves them when it makes its first client, which is never before the snapshot."""
     import boto3
+
+    return boto3.session.Session(botocore_session=_core())
+
+
+@cache
+def aio_session() -> Any:
+    """The environment's aiobotocore session (backend.push), reading botocore's files through the same
+    loader as `session()`."""
+    from aiobotocore.session import get_session
+
+    aio = get_session()
+    aio.register_component("data_loader", _core().get_component("data_loader"))
+    return aio
+
+
+def _config() -> Any:
     from botocore.config import Config
 
     # Short timeouts and standard retries: a handler has seconds, not minutes.
-    config = Config(
+    return Config(
         retries={"max_attempts": 3, "mode": "standard"},
         connect_timeout=2,
         read_timeout=5,
         user_agent=user_agent(),
     )
-    session = boto3.session.Session(botocore_session=botocore_session())
-    return session.client(service, config=config, endpoint_url=endpoint_url)
+
+
+def prime(services: Iterable[str]) -> None:
+    """Before a snapshot: builds the sessions, and parses every file a client of each service reads
+    into their loader by making one from a session of its own that shares it, dropped with its
+    credentials (no call, so no connection)."""
+    import os
+    import sys
+
+    import boto3
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    loader = _core().get_component("data_loader")
+    session()
+    if "aiobotocore.session" in sys.modules:
+        aio_session()
+    import botocore.session
+
+    for service in services:
+        throwaway = botocore.session.get_session()
+        throwaway.register_component("data_loader", loader)
+        own = boto3.session.Session(botocore_session=throwaway, region_name=region)
+        own.client(service, config=_config())
+
+
+@cache
+def client(service: str, endpoint_url: str | None = None) -> Any:
+    with _MAKING:
+        return session().client(service, config=_config(), endpoint_url=endpoint_url)
 
 
 def failed_dependency(exc: BaseException) -> bool:

@@ -25,7 +25,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from backend.aws import botocore_session, downstream_failing, user_agent
+from backend.aws import aio_session, downstream_failing, user_agent
 from backend.breaker import CircuitBreaker
 
 T = TypeVar("T")
@@ -75,7 +75,6 @@ class Pusher:
     async def _get_client(self) -> Any:
         if self._client is None:
             from aiobotocore.config import AioConfig
-            from aiobotocore.session import get_session
 
             self._stack = contextlib.AsyncExitStack()
             config = AioConfig(
@@ -86,7 +85,7 @@ class Pusher:
                 user_agent=user_agent(),
             )
             self._client = await self._stack.enter_async_context(
-                botocore_session(get_session()).create_client(
+                aio_session().create_client(
                     "apigatewaymanagementapi",
                     endpoint_url=self.endpoint_url,
                     region_name=self.region,

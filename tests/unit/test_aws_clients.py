@@ -75,6 +75,11 @@ def test_the_application_id_stays_in_the_header(monkeypatch: pytest.MonkeyPatch)
     assert aws.user_agent().split() == ["gamebackend", "app/gamebackend-local-projector"]
 
 
+def forget_sessions() -> None:
+    for made in (aws.client, aws.session, aws.aio_session, aws._core):
+        made.cache_clear()
+
+
 @pytest.fixture
 def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The botocore data files parsed from here on (models, endpoint rules, partitions...)."""
@@ -94,7 +99,7 @@ def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_clients_made_after_priming_parse_no_file(files_read: list[str]) -> None:
     import boto3
 
-    aws.data_loader.cache_clear()  # nothing parsed by an earlier test
+    forget_sessions()  # nothing parsed by an earlier test
     aws.prime(["dynamodb", "apigatewaymanagementapi"])
     files_read.clear()
     aws.client.cache_clear()
@@ -109,6 +114,7 @@ def test_clients_made_after_priming_parse_no_file(files_read: list[str]) -> None
     finally:
         pusher.close()
     assert files_read == []
+    assert aws.client("dynamodb", "http://127.0.0.1:11")._request_signer._credentials is not None
     # A session of its own (what every client had before) parses them again.
     boto3.session.Session().client("dynamodb", endpoint_url="http://127.0.0.1:9")
     assert any("dynamodb" in path for path in files_read)

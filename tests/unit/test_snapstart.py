@@ -192,7 +192,7 @@ def test_the_admin_api_answers_after_its_routes_were_prepared_before_the_snapsho
     assert "LeaderboardPage" in document["components"]["schemas"]
 
 
-def test_the_snapshot_holds_botocore_s_parsed_files_for_the_common_services(
+def test_the_snapshot_holds_the_sessions_and_botocore_s_parsed_files_for_the_common_services(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from botocore.loaders import JSONFileLoader
@@ -200,8 +200,12 @@ def test_the_snapshot_holds_botocore_s_parsed_files_for_the_common_services(
     from backend import snapstart
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    aws.data_loader.cache_clear()  # nothing parsed by an earlier test
+    for made in (aws.client, aws.session, aws.aio_session, aws._core):
+        made.cache_clear()  # nothing parsed, and no credentials resolved, by an earlier test
     run_hooks(snapshot_restore_py.get_before_snapshot())
+    # Built, and without credentials: they are resolved after the restore, by the first client.
+    assert aws.session()._session._credentials is None
+    assert aws.aio_session()._credentials is None
     run_hooks(snapshot_restore_py.get_after_restore())
     read: list[str] = []
     load_file = JSONFileLoader.load_file
