@@ -16,8 +16,9 @@ new environment from that snapshot instead of importing the handler again. So:
   `uuid.uuid4`, `secrets` and `os.urandom` read the kernel's entropy and need nothing.
 
 Nothing here keeps a client or reads a secret before the snapshot: those wait for a request. What it
-keeps is botocore's parsed data files (`backend.aws.data_loader`), the same in every environment: a
-restored environment's first clients then cost 2-3 ms each instead of 35-70 (backend.aws.prime).
+keeps is the environment's boto3 and aiobotocore sessions, without credentials, and botocore's data
+files parsed into them, the same in every environment: a restored environment's first clients then
+cost about 7 ms each instead of 60-100 (backend.aws.session, backend.aws.prime).
 
 The hooks are registered with `snapshot_restore_py`, whose registries the Lambda runtime reads; so does
 the local runtime's emulation (local/worker.py), and the tests run them (tests/unit/test_snapstart.py).
