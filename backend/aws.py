@@ -84,14 +84,13 @@ def prime(services: Iterable[str]) -> None:
     import sys
 
     import boto3
+    import botocore.session
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     loader = _core().get_component("data_loader")
     session()
     if "aiobotocore.session" in sys.modules:
         aio_session()
-    import botocore.session
-
     for service in services:
         throwaway = botocore.session.get_session()
         throwaway.register_component("data_loader", loader)
