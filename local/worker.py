@@ -169,12 +169,15 @@ def _load(handler_spec: str, out: BinaryIO) -> Any:
 
 
 def _serve(
-    handler: Any, function_name: str, memory: int, inp: BinaryIO, out: BinaryIO, tap: MetricTap
+    handler: Any,
+    function_name: str,
+    memory: int,
+    inp: BinaryIO,
+    out: BinaryIO,
+    tap: MetricTap,
+    counter: AwsCallCounter | None,
 ) -> None:
     region = os.environ.get("AWS_REGION", "us-east-1")
-    counter = AwsCallCounter() if os.environ.get(COUNT_AWS_CALLS_ENV) == "1" else None
-    if counter is not None:
-        counter.install()
     while True:
         request = read_frame(inp)
         if request is None:
@@ -215,7 +218,14 @@ def _run_hooks(hooks: list[Any]) -> None:
         fn(*args, **kwargs)
 
 
-def _snapshot(handler: Any, function_name: str, memory: int, control: socket.socket, tap: MetricTap) -> None:
+def _snapshot(
+    handler: Any,
+    function_name: str,
+    memory: int,
+    control: socket.socket,
+    tap: MetricTap,
+    counter: AwsCallCounter | None,
+) -> None:
     """SnapStart, as Lambda runs it: the init phase and the before-snapshot hooks have run once, here;
     each new environment is this process forked (the snapshot, resumed), which runs the after-restore
     hooks and then serves its own connection. The parent sends that connection's socket over `control`
@@ -247,7 +257,9 @@ def _snapshot(handler: Any, function_name: str, memory: int, control: socket.soc
                 _run_hooks(snapshot_restore_py.get_after_restore())
                 restored = {"ready": True, "initMs": (time.perf_counter() - started) * 1000, "restored": True}
                 write_frame(out, restored)
-                _serve(handler, function_name, memory, inp, out, tap)
+                if counter is not None:
+                    counter.drain()  # each environment counts its own calls, none of the snapshot's
+                _serve(handler, function_name, memory, inp, out, tap, counter)
             except Exception:
                 traceback.print_exc()
             finally:
@@ -266,13 +278,17 @@ def main() -> None:
     os.dup2(2, 1)
     tap = MetricTap(sys.stderr)
     sys.stdout = tap
+    # Before the init: the sessions a handler builds then (or before a snapshot) count as well.
+    counter = AwsCallCounter() if os.environ.get(COUNT_AWS_CALLS_ENV) == "1" else None
+    if counter is not None:
+        counter.install()
     handler = _load(handler_spec, out)
     if handler is None:
         return
     if snapshot_fd is None:
-        _serve(handler, function_name, memory, sys.stdin.buffer, out, tap)
+        _serve(handler, function_name, memory, sys.stdin.buffer, out, tap, counter)
     else:
-        _snapshot(handler, function_name, memory, socket.socket(fileno=snapshot_fd), tap)
+        _snapshot(handler, function_name, memory, socket.socket(fileno=snapshot_fd), tap, counter)
 
 
 if __name__ == "__main__":

@@ -195,3 +195,21 @@ async def test_environments_resumed_from_a_snapshot_share_its_init_and_run_the_r
         assert (again.result["importedBy"] == first["importedBy"]) is SNAP_START[0]
     finally:
         await p.close()
+
+
+async def test_the_benchmarks_call_counter_counts_the_calls_of_sessions_built_in_the_init() -> None:
+    p = FunctionPool(
+        "test-fn",
+        "tests.fixtures.handlers:put_record",
+        env={"PYTHONPATH": ROOT, "GAMEBACKEND_COUNT_AWS_CALLS": "1"},
+        timeout=5.0,
+        memory=128,
+        cwd=ROOT,
+        snap_start=SNAP_START[0],
+    )
+    try:
+        for _ in range(2):
+            assert (await p.invoke({})).ok
+        assert p.stats.aws_calls == {"kinesis.PutRecord": 2}
+    finally:
+        await p.close()
