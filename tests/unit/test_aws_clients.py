@@ -22,10 +22,11 @@ def _capture(headers: list[dict[str, Any]]) -> Any:
     return before_send
 
 
-def _assert_ours(agents: list[str], requests: int) -> None:
+def _assert_ours(agents: list[str], requests: int, app_id: str | None) -> None:
     # Ours, then botocore's session extra; none of the components botocore builds when left to itself.
     assert len(agents) == requests and len(set(agents)) == 1
-    assert agents[0].startswith(aws.user_agent() + " ")
+    ours = ["gamebackend"] + ([f"app/{app_id}"] if app_id else [])
+    assert agents[0].split()[: len(ours)] == ours == aws.user_agent().split()
     assert "ua/" not in agents[0] and "md/" not in agents[0] and "os/" not in agents[0]
 
 
@@ -36,7 +37,21 @@ def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
-def test_boto3_clients_send_our_fixed_user_agent() -> None:
+# The app id (AWS_SDK_UA_APP_ID) stays in the header: the local runtime's AWS endpoint tells the calling
+# function by it, and lets the cold path's give way.
+APP_IDS = pytest.mark.parametrize("app_id", [None, "gamebackend-local-projector"])
+
+
+def _app_id(monkeypatch: pytest.MonkeyPatch, app_id: str | None) -> None:
+    if app_id:
+        monkeypatch.setenv("AWS_SDK_UA_APP_ID", app_id)
+    else:
+        monkeypatch.delenv("AWS_SDK_UA_APP_ID", raising=False)
+
+
+@APP_IDS
+def test_boto3_clients_send_our_fixed_user_agent(app_id: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _app_id(monkeypatch, app_id)
     aws.client.cache_clear()
     try:
         ddb = aws.client("dynamodb", "http://127.0.0.1:9")
@@ -47,10 +62,12 @@ def test_boto3_clients_send_our_fixed_user_agent() -> None:
                 ddb.get_item(TableName="t", Key={"k": {"S": "v"}})
     finally:
         aws.client.cache_clear()
-    _assert_ours([h["User-Agent"] for h in headers], 2)
+    _assert_ours([h["User-Agent"] for h in headers], 2, app_id)
 
 
-def test_the_pusher_sends_our_fixed_user_agent() -> None:
+@APP_IDS
+def test_the_pusher_sends_our_fixed_user_agent(app_id: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    _app_id(monkeypatch, app_id)
     pusher = Pusher("http://127.0.0.1:9", region="us-east-1")
     headers: list[dict[str, Any]] = []
 
@@ -64,15 +81,7 @@ def test_the_pusher_sends_our_fixed_user_agent() -> None:
         pusher.run(post())
     finally:
         pusher.close()
-    _assert_ours([h["User-Agent"] for h in headers], 1)
-
-
-def test_the_application_id_stays_in_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The local runtime's AWS endpoint tells the calling function (and the cold path's, which give way) by it.
-    monkeypatch.setenv("AWS_SDK_UA_APP_ID", "gamebackend-local-projector")
-    test_boto3_clients_send_our_fixed_user_agent()
-    test_the_pusher_sends_our_fixed_user_agent()
-    assert aws.user_agent().split() == ["gamebackend", "app/gamebackend-local-projector"]
+    _assert_ours([h["User-Agent"] for h in headers], 1, app_id)
 
 
 def forget_sessions() -> None:
