@@ -43,6 +43,22 @@ log = logging.getLogger("local.lambda")
 
 _HEADER = struct.Struct(">I")
 DEFAULT_CONCURRENCY = 4
+FORK_ENV = "GAMEBACKEND_LOCAL_FORK"
+
+
+def forking() -> bool:
+    """Whether SnapStart's emulation forks its environments from the snapshot process: yes, unless
+    GAMEBACKEND_LOCAL_FORK=0, or on macOS unless GAMEBACKEND_LOCAL_FORK=1. There a process that has used
+    Apple's system frameworks (urllib's proxy lookup, which botocore makes, loads one) can crash in a
+    forked child, which is why Python's multiprocessing stopped forking on macOS. Without forking, each
+    environment imports the handler and runs both kinds of hook itself: the same code, at a cold
+    start's price."""
+    chosen = os.environ.get(FORK_ENV, "")
+    if chosen in ("0", "1"):
+        return chosen == "1"
+    return sys.platform != "darwin"
+
+
 IDLE_SECONDS = 300.0
 THROTTLE_ENV = "GAMEBACKEND_LOCAL_THROTTLE"
 HISTORY_SECONDS = 900  # per-second concurrency kept in memory
@@ -255,6 +271,7 @@ class FunctionPool:
         # SnapStart: environments are forked from one process that ran the init phase (and the
         # before-snapshot hooks) once, and run the after-restore hooks; without it, each imports anew.
         self.snap_start = snap_start
+        self._forks = snap_start and forking()
         self._snapshot: _Snapshot | None = None
         self._snapshot_lock = asyncio.Lock()
         self.handler = handler
@@ -303,9 +320,10 @@ class FunctionPool:
                 await asyncio.wait_for(self._started.wait(), max(0.001, min(soonest, deadline) - now))
 
     async def _spawn(self) -> _Worker:
-        if self.snap_start:
+        if self._forks:
             return await self._restore()
-        return await self._ready(_Worker(await self._worker_process(stdin=asyncio.subprocess.PIPE)))
+        mode = "hooks" if self.snap_start else None
+        return await self._ready(_Worker(await self._worker_process(mode, stdin=asyncio.subprocess.PIPE)))
 
     async def _ready(self, worker: _Worker) -> _Worker:
         """The environment once it has said it is ready (its init or restore done); killed if it fails."""
@@ -319,8 +337,11 @@ class FunctionPool:
             raise
         return worker
 
-    async def _worker_process(self, *snapshot_fd: int, stdin: int) -> asyncio.subprocess.Process:
-        """`local.worker` for this function: an environment, or with `snapshot_fd` its snapshot process."""
+    async def _worker_process(
+        self, mode: int | str | None = None, *, stdin: int
+    ) -> asyncio.subprocess.Process:
+        """`local.worker` for this function: an environment; with a control socket's fd as `mode`, its
+        snapshot process; with "hooks", an environment that runs SnapStart's hooks itself."""
         return await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -328,12 +349,12 @@ class FunctionPool:
             self.handler,
             self.env.get("AWS_LAMBDA_FUNCTION_NAME", self.name),
             str(self.memory),
-            *(str(fd) for fd in snapshot_fd),
+            *(() if mode is None else (str(mode),)),
             stdin=stdin,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, **self.env},
             cwd=self.cwd,
-            pass_fds=snapshot_fd,
+            pass_fds=(mode,) if isinstance(mode, int) else (),
         )
 
     async def _snapshot_of(self) -> _Snapshot:

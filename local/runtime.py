@@ -31,7 +31,7 @@ from local import aws, slsconfig
 from local.dynamodb_local import DEFAULT_PORT, DynamoDBLocal, engine_from_env
 from local.gateway import Gateway, Limits
 from local.httpapi import HttpApi
-from local.lambdas import FunctionPool
+from local.lambdas import FunctionPool, forking
 from local.stepfunctions import LocalStepFunctions
 
 log = logging.getLogger("local")
@@ -213,6 +213,8 @@ class LocalRuntime:
                 cwd=str(ROOT),
                 snap_start=fn.snap_start,
             )
+        if any(fn.snap_start for fn in self.service.functions.values()) and not forking():
+            log.info("SnapStart: each environment imports its handler and runs the hooks itself (no fork)")
         self.gateway = Gateway(self.service, self.pools, host=cfg.host, port=cfg.ws_port, limits=cfg.limits)
         await self.gateway.start()
         self.http = HttpApi(self.service, self.pools, host=cfg.host, port=cfg.http_port)

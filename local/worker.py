@@ -147,12 +147,18 @@ class LambdaContext:
         return max(0, int(self._deadline_ms - time.time() * 1000))
 
 
-def _load(handler_spec: str, out: BinaryIO) -> Any:
-    """The init phase: imports the handler. None (after telling the parent why) when it fails."""
+def _load(handler_spec: str, out: BinaryIO, hooks: bool = False) -> Any:
+    """The init phase: imports the handler (with `hooks`, then runs SnapStart's before-snapshot and
+    after-restore hooks in this process). None (after telling the parent why) when it fails."""
     started = time.perf_counter()
     try:
         module_name, func_name = handler_spec.split(":")
         handler = getattr(importlib.import_module(module_name), func_name)
+        if hooks:
+            import snapshot_restore_py
+
+            _run_hooks(snapshot_restore_py.get_before_snapshot())
+            _run_hooks(snapshot_restore_py.get_after_restore())
     except Exception as exc:
         write_frame(
             out,
@@ -272,7 +278,10 @@ def _snapshot(
 
 def main() -> None:
     handler_spec, function_name, memory = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    snapshot_fd = int(sys.argv[4]) if len(sys.argv) > 4 else None
+    # A fourth argument: the control socket of a snapshot process, or "hooks" (SnapStart's hooks in an
+    # environment of its own, where the runtime does not fork: local.lambdas.forking).
+    hooks = sys.argv[4:5] == ["hooks"]
+    snapshot_fd = int(sys.argv[4]) if len(sys.argv) > 4 and not hooks else None
     # Keep the real stdout for frames; everything the handler prints goes to stderr.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -282,7 +291,7 @@ def main() -> None:
     counter = AwsCallCounter() if os.environ.get(COUNT_AWS_CALLS_ENV) == "1" else None
     if counter is not None:
         counter.install()
-    handler = _load(handler_spec, out)
+    handler = _load(handler_spec, out, hooks)
     if handler is None:
         return
     if snapshot_fd is None:

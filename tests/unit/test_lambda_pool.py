@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 
 import pytest
 
-from local.lambdas import FunctionPool
+from local.lambdas import FORK_ENV, FunctionPool, forking
 
 ROOT = str(Path(__file__).resolve().parents[2])
 SNAP_START: list[bool] = [False]  # the way this test's environments start
@@ -211,5 +212,33 @@ async def test_the_benchmarks_call_counter_counts_the_calls_of_sessions_built_in
         for _ in range(2):
             assert (await p.invoke({})).ok
         assert p.stats.aws_calls == {"kinesis.PutRecord": 2}
+    finally:
+        await p.close()
+
+
+def test_the_runtime_forks_except_on_macos_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(FORK_ENV, raising=False)
+    for platform, forks in (("linux", True), ("darwin", False)):
+        monkeypatch.setattr(sys, "platform", platform)
+        assert forking() is forks
+        for chosen in ("0", "1"):
+            monkeypatch.setenv(FORK_ENV, chosen)
+            assert forking() is (chosen == "1")
+        monkeypatch.delenv(FORK_ENV)
+
+
+async def test_without_forking_each_environment_runs_the_snapstart_hooks_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(FORK_ENV, "0")
+    SNAP_START[0] = True  # serverless.yml asks for SnapStart; the runtime does not fork
+    p = pool("origin")
+    try:
+        first, second = await asyncio.gather(p.invoke({"hold": 0.5}), p.invoke({"hold": 0.5}))
+        assert first.ok and second.ok and first.cold and second.cold
+        a, b = first.result, second.result
+        assert a["pid"] != b["pid"]
+        assert (a["importedBy"], b["importedBy"]) == (a["pid"], b["pid"])  # each its own init
+        assert a["restored"] == b["restored"] == 1  # and its after-restore hooks
     finally:
         await p.close()
