@@ -43,6 +43,10 @@ log = logging.getLogger("local.lambda")
 
 _HEADER = struct.Struct(">I")
 DEFAULT_CONCURRENCY = 4
+IDLE_SECONDS = 300.0
+THROTTLE_ENV = "GAMEBACKEND_LOCAL_THROTTLE"
+HISTORY_SECONDS = 900  # per-second concurrency kept in memory
+RECENT_SECONDS = 10  # ... and shown by snapshot() (pollers merge them by second)
 FORK_ENV = "GAMEBACKEND_LOCAL_FORK"
 
 
@@ -57,12 +61,6 @@ def forking() -> bool:
     if chosen in ("0", "1"):
         return chosen == "1"
     return sys.platform != "darwin"
-
-
-IDLE_SECONDS = 300.0
-THROTTLE_ENV = "GAMEBACKEND_LOCAL_THROTTLE"
-HISTORY_SECONDS = 900  # per-second concurrency kept in memory
-RECENT_SECONDS = 10  # ... and shown by snapshot() (pollers merge them by second)
 
 
 def throttling_from_env() -> bool:
@@ -269,7 +267,8 @@ class FunctionPool:
     ) -> None:
         self.name = name
         # SnapStart: environments are forked from one process that ran the init phase (and the
-        # before-snapshot hooks) once, and run the after-restore hooks; without it, each imports anew.
+        # before-snapshot hooks) once, and run the after-restore hooks (where the runtime does not
+        # fork, `forking`, each runs both itself); without it, each imports anew.
         self.snap_start = snap_start
         self._forks = snap_start and forking()
         self._snapshot: _Snapshot | None = None
