@@ -53,15 +53,19 @@ def session() -> Any:
     return boto3.session.Session(botocore_session=_core())
 
 
+def _sharing_files(other: Any) -> Any:
+    """`other`, a new botocore or aiobotocore session, reading botocore's files through `_core()`'s loader."""
+    other.register_component("data_loader", _core().get_component("data_loader"))
+    return other
+
+
 @cache
 def aio_session() -> Any:
     """The environment's aiobotocore session (backend.push), reading botocore's files through the same
     loader as `session()`."""
     from aiobotocore.session import get_session
 
-    aio = get_session()
-    aio.register_component("data_loader", _core().get_component("data_loader"))
-    return aio
+    return _sharing_files(get_session())
 
 
 def _config() -> Any:
@@ -87,14 +91,13 @@ def prime(services: Iterable[str]) -> None:
     import botocore.session
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    loader = _core().get_component("data_loader")
     session()
     if "aiobotocore.session" in sys.modules:
         aio_session()
     for service in services:
-        throwaway = botocore.session.get_session()
-        throwaway.register_component("data_loader", loader)
-        own = boto3.session.Session(botocore_session=throwaway, region_name=region)
+        own = boto3.session.Session(
+            botocore_session=_sharing_files(botocore.session.get_session()), region_name=region
+        )
         own.client(service, config=_config())
 
 
