@@ -107,6 +107,9 @@ class Gateway:
             management = gateway.management
             spawn = staticmethod(gateway._spawn)
 
+            def first_request_timeout(self) -> float:
+                return gateway.limits.handshake_timeout
+
         self._server = await serve(
             self._session,
             self.host,
@@ -116,6 +119,12 @@ class Gateway:
             max_size=self.limits.max_message_bytes,
             # API Gateway does not ping clients; clients keep the socket alive (and the idle timer).
             ping_interval=None,
+            # websockets' open_timeout bounds the whole handshake, and a Management API connection is
+            # one that never ends it: every pusher's keep-alive connection was aborted 10 s after it
+            # opened, a post in flight included (botocore then retried after up to a second). The
+            # connections time the first request head themselves (Limits.handshake_timeout); the
+            # $connect integration is bounded by its function's timeout, as on AWS.
+            open_timeout=None,
             compression=None,
         )
         self._janitor = asyncio.create_task(self._enforce_timeouts())

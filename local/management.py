@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 from websockets.asyncio.server import ServerConnection
 
-from local.wsapi import Limits, LiveConnection, iso
+from local.wsapi import HANDSHAKE_TIMEOUT, Limits, LiveConnection, iso
 
 log = logging.getLogger("local.management")
 
@@ -278,6 +278,33 @@ class HttpAwareConnection(ServerConnection):
         self._request: h11.Request | None = None
         self._body: list[bytes] = []
         self._busy = False
+        self._silent: asyncio.TimerHandle | None = None
+
+    def first_request_timeout(self) -> float:
+        """Seconds a new connection has to send a whole request head."""
+        return HANDSHAKE_TIMEOUT
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        # Only until the first request head: what comes after it (a WebSocket, or keep-alive HTTP) has
+        # limits of its own.
+        self._silent = asyncio.get_running_loop().call_later(self.first_request_timeout(), self._too_slow)
+
+    def _too_slow(self) -> None:
+        if self._mode == "sniff":
+            self.transport.abort()
+
+    def _decided(self, mode: str) -> None:
+        self._mode = mode
+        if self._silent is not None:
+            self._silent.cancel()
+            self._silent = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._silent is not None:
+            self._silent.cancel()
+            self._silent = None
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._mode == "ws":
@@ -320,11 +347,12 @@ class HttpAwareConnection(ServerConnection):
             if isinstance(event, h11.Request):
                 headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in event.headers}
                 if self._mode == "sniff" and "websocket" in headers.get("upgrade", "").lower():
-                    self._mode = "ws"
+                    self._decided("ws")
                     raw, self._raw = self._raw, b""
                     super().data_received(raw)
                     return
-                self._mode, self._raw = "http", b""
+                self._decided("http")
+                self._raw = b""
                 self._request, self._body = event, []
             elif isinstance(event, h11.Data):
                 self._body.append(bytes(event.data))

@@ -26,6 +26,7 @@ from local.slsconfig import ACCOUNT_ID, Service
 MAX_MESSAGE_BYTES = 128 * 1024
 IDLE_TIMEOUT = 600.0
 MAX_CONNECTION_AGE = 7200.0
+HANDSHAKE_TIMEOUT = 10.0  # websockets' default open_timeout: a whole request head within it
 API_ID = "localws"
 
 
@@ -34,6 +35,9 @@ class Limits:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     idle_timeout: float = IDLE_TIMEOUT
     max_connection_age: float = MAX_CONNECTION_AGE
+    # A new TCP connection that has not sent a whole request head by then is dropped. Only until then:
+    # a Management API connection lives on (keep-alive) however long after it, as AWS's endpoints do.
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
 
 
 @dataclass

@@ -4,12 +4,15 @@ bodies, and the answers to requests that HTTP/1.1 refuses, on the WebSocket API'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import socket
+import time
 from typing import Any
 
 from local.runtime import LocalRuntime
+from local.wsapi import Limits
 from tests.unit.test_wsapi import SIGNED
 
 
@@ -48,6 +51,58 @@ async def test_one_http_connection_carries_many_posts(stack: LocalRuntime, conne
     assert await asyncio.to_thread(post_three) == [200, 200, 200, 200]
     got = [await client.recv() for _ in range(4)]
     assert got == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}]
+
+
+async def test_a_keep_alive_connection_outlives_the_handshake_timeout(
+    stack: LocalRuntime, connect_player: Any
+) -> None:
+    """The handshake timeout bounds a new connection's first request head, nothing after it. (websockets'
+    own open_timeout once aborted every pusher's connection 10 s after it opened, a post in flight
+    included.)"""
+    client = await connect_player("mgmt-longlived")
+    assert stack.gateway is not None
+    (conn_id,) = [
+        c for c, live in stack.gateway.connections.items() if live.authorizer["playerId"] == client.player
+    ]
+    saved = stack.gateway.limits
+    stack.gateway.limits = Limits(handshake_timeout=0.3)
+
+    def posts_apart() -> tuple[list[int], set[int]]:
+        http_conn = http.client.HTTPConnection("127.0.0.1", stack.config.ws_port, timeout=10)
+        statuses, ports = [], set()
+        for i in range(3):
+            if i:
+                time.sleep(0.4)  # past the timeout each time: 0.8 s after the connection opened at the end
+            http_conn.request(
+                "POST", f"/@connections/{conn_id}", body=json.dumps({"n": i}), headers=_signed()
+            )
+            answer = http_conn.getresponse()
+            answer.read()
+            statuses.append(answer.status)
+            assert http_conn.sock is not None
+            ports.add(http_conn.sock.getsockname()[1])  # the same TCP connection throughout
+        http_conn.close()
+        return statuses, ports
+
+    def silent_for() -> float:
+        began = time.monotonic()
+        # An abort, or a close: either ends it.
+        with (
+            socket.create_connection(("127.0.0.1", stack.config.ws_port), timeout=10) as s,
+            contextlib.suppress(ConnectionResetError),
+        ):
+            assert s.recv(1) == b""
+        return time.monotonic() - began
+
+    try:
+        statuses, ports = await asyncio.to_thread(posts_apart)
+        dropped_after = await asyncio.to_thread(silent_for)
+    finally:
+        stack.gateway.limits = saved
+    assert statuses == [200, 200, 200] and len(ports) == 1
+    assert [await client.recv() for _ in range(3)] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    # A connection that never sends a request head is still dropped once the timeout has passed.
+    assert 0.3 <= dropped_after < 9
 
 
 async def test_a_request_http_refuses_gets_a_json_400(stack: LocalRuntime) -> None:
