@@ -69,6 +69,7 @@ class Gateway:
         self.api = WsApi(service, self.domain)
         self.connections: dict[str, LiveConnection] = {}
         self._by_socket: dict[ServerConnection, str] = {}  # which connection a socket is, once accepted
+        self._sockets: set[HttpAwareConnection] = set()  # every TCP connection open on the port
         self._server: Server | None = None
         self._janitor: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -110,6 +111,14 @@ class Gateway:
             def first_request_timeout(self) -> float:
                 return gateway.limits.handshake_timeout
 
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                gateway._sockets.add(self)
+                super().connection_made(transport)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                gateway._sockets.discard(self)
+                super().connection_lost(exc)
+
         self._server = await serve(
             self._session,
             self.host,
@@ -137,6 +146,8 @@ class Gateway:
             self._janitor.cancel()
         if self._server is not None:
             self._server.close(close_connections=True)
+            for connection in list(self._sockets):
+                connection.end_http()
             await self._server.wait_closed()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):

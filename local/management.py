@@ -407,6 +407,12 @@ class HttpAwareConnection(ServerConnection):
         self._mode = "done"
         self.transport.close()
 
+    def end_http(self) -> None:
+        """Closes the connection if it is not a WebSocket: websockets' server closes only those, and
+        waits for every other connection to end by itself (a pusher's keep-alive one never does)."""
+        if self._mode in ("sniff", "http"):
+            self._finish()
+
 
 def closer(spawn: Callable[[Any], None]) -> Callable[[LiveConnection], None]:
     """The gateway's way to close a connection at once: reason recorded, close handshake in the

@@ -120,3 +120,29 @@ async def test_a_request_http_refuses_gets_a_json_400(stack: LocalRuntime) -> No
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 400")
     assert "message" in json.loads(body)
+
+
+async def test_a_gateway_stops_with_a_pusher_s_connection_still_open(service: Any) -> None:
+    """websockets' server waits for every connection it did not close itself; a pusher's keep-alive one
+    stays open, so the gateway closes it (before, `gamebackend local` never finished stopping while a
+    processor environment held one, and its moto processes outlived it)."""
+    from local.gateway import Gateway
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gateway = Gateway(service, {}, port=port)
+    await gateway.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    headers = "".join(f"{k}: {v}\r\n" for k, v in _signed().items())
+    writer.write(
+        f"POST /@connections/nobody HTTP/1.1\r\nHost: x\r\n{headers}Content-Length: 1\r\n\r\nx".encode()
+    )
+    await writer.drain()
+    assert (await reader.readline()).startswith(b"HTTP/1.1 410")  # answered, and kept alive
+    try:
+        await asyncio.wait_for(gateway.stop(), 5)
+        await asyncio.wait_for(reader.read(), 5)  # the rest of the answer, then the end
+        assert reader.at_eof()
+    finally:
+        writer.close()
