@@ -108,9 +108,6 @@ class Gateway:
             management = gateway.management
             spawn = staticmethod(gateway._spawn)
 
-            def first_request_timeout(self) -> float:
-                return gateway.limits.handshake_timeout
-
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
                 gateway._sockets.add(self)
                 super().connection_made(transport)

@@ -38,7 +38,7 @@ from urllib.parse import unquote, urlsplit
 import h11
 from websockets.asyncio.server import ServerConnection
 
-from local.wsapi import HANDSHAKE_TIMEOUT, Limits, LiveConnection, iso
+from local.wsapi import Limits, LiveConnection, iso
 
 log = logging.getLogger("local.management")
 
@@ -280,30 +280,28 @@ class HttpAwareConnection(ServerConnection):
         self._busy = False
         self._silent: asyncio.TimerHandle | None = None
 
-    def first_request_timeout(self) -> float:
-        """Seconds a new connection has to send a whole request head."""
-        return HANDSHAKE_TIMEOUT
-
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         # Only until the first request head: what comes after it (a WebSocket, or keep-alive HTTP) has
         # limits of its own.
-        self._silent = asyncio.get_running_loop().call_later(self.first_request_timeout(), self._too_slow)
+        timeout = self.management.limits().handshake_timeout
+        self._silent = asyncio.get_running_loop().call_later(timeout, self._too_slow)
 
     def _too_slow(self) -> None:
         if self._mode == "sniff":
             self.transport.abort()
 
-    def _decided(self, mode: str) -> None:
-        self._mode = mode
+    def _no_timer(self) -> None:
         if self._silent is not None:
             self._silent.cancel()
             self._silent = None
 
+    def _decided(self, mode: str) -> None:
+        self._mode = mode
+        self._no_timer()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._silent is not None:
-            self._silent.cancel()
-            self._silent = None
+        self._no_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
